@@ -13,6 +13,7 @@ __all__ = [
     "CalibrationError",
     "ConfigError",
     "RegistrationError",
+    "OutputExistsError",
 ]
 
 
@@ -44,3 +45,7 @@ class ConfigError(AfmcurrentError):
 
 class RegistrationError(AfmcurrentError):
     """Co-registration of the +V and -V scans failed or is not trustworthy."""
+
+
+class OutputExistsError(AfmcurrentError):
+    """An output would overwrite an earlier result; pass ``overwrite=True`` (``--overwrite``)."""

@@ -1,0 +1,7 @@
+"""``python -m afmcurrent`` runs the ``afmcurrent`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,316 @@
+"""The ``afmcurrent`` command.
+
+Sub-commands: ``analyze`` (one +V / -V pair), ``info`` (what a file holds), ``register``
+(co-registration of two scans only) and ``simulate`` (a virtual pair with ground truth).
+Run ``afmcurrent COMMAND --help`` for the options of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from . import __version__
+from .errors import AfmcurrentError
+
+__all__ = ["main", "build_parser", "parse_length"]
+
+logger = logging.getLogger("afmcurrent")
+
+_LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "nm": 1e-9, "pm": 1e-12}
+
+
+def parse_length(text: str) -> float:
+    """Parse a length such as ``"100nm"``, ``"0.5 um"`` or ``"1e-7"`` (plain numbers are m).
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        If the text is not a positive length.
+    """
+    mt = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([a-zµ]*)\s*", text)
+    if not mt or mt.group(2) not in ("", *_LENGTH_UNITS):
+        raise argparse.ArgumentTypeError(f"not a length: {text!r} (e.g. 100nm, 0.1um, 1e-7)")
+    try:
+        value = float(mt.group(1)) * _LENGTH_UNITS.get(mt.group(2) or "m", 1.0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a length: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"length must be positive: {text!r}")
+    return value
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected DY,DX in pixels, got {text!r}") from None
+    return a, b
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``afmcurrent`` command."""
+    p = argparse.ArgumentParser(
+        prog="afmcurrent",
+        description="Conductive-AFM conduction mapping of solid-state electrolytes: +V/-V "
+        "log-amplifier current maps -> ionic and electronic current, degradation domains.",
+    )
+    p.add_argument("--version", action="version", version=f"afmcurrent {__version__}")
+    p.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    a = sub.add_parser(
+        "analyze",
+        help="analyse one +V / -V pair",
+        description="Analyse one +V / -V pair of scans of the same area: co-register the -V scan "
+        "onto the +V scan, separate ionic from electronic current, classify degradation "
+        "domains, and write summary.json, result.h5, domains.csv, result.gwy and figure.png.",
+    )
+    a.add_argument("plus", type=Path, help="scan at positive sample bias (ionic + electronic)")
+    a.add_argument("minus", type=Path, help="scan at negative sample bias (electronic only)")
+    a.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
+    a.add_argument("--height-channel", help="topography channel (default: first channel in m)")
+    a.add_argument(
+        "--current-channel",
+        help="current channel (default: first channel in A, else the log-amp output in V)",
+    )
+    a.add_argument("--bias-plus", type=float, metavar="V", help="sample bias of PLUS in V")
+    a.add_argument("--bias-minus", type=float, metavar="V", help="sample bias of MINUS in V")
+    a.add_argument(
+        "--logamp",
+        metavar="FILE|PRESET",
+        help="log-amplifier calibration: TOML file with a [logamp] table, or a preset name "
+        "(see `afmcurrent info --presets`); default: logamp.toml beside PLUS",
+    )
+    a.add_argument("--config", type=Path, metavar="FILE", help="settings TOML file")
+    a.add_argument(
+        "--tip-radius", type=parse_length, metavar="LENGTH",
+        help="probe radius for current density, e.g. 100nm (default 100 nm)",
+    )
+    a.add_argument("--shift", type=_pair, metavar="DY,DX",
+                   help="known shift of MINUS onto PLUS in pixels (skips estimation)")
+    a.add_argument("--force-registration", action="store_true",
+                   help="use a registration reported as not trustworthy")
+    a.add_argument("--reference", nargs=2, type=Path, metavar=("PLUS", "MINUS"),
+                   help="pristine reference pair for [classify] mode = 'reference'")
+    a.add_argument("--no-figures", action="store_true", help="skip figure.png (faster)")
+    a.add_argument("--overwrite", action="store_true", help="replace results in OUTDIR")
+
+    i = sub.add_parser("info", help="channels, units, shape and metadata of a file",
+                       description="Show what a scan file holds.")
+    i.add_argument("file", type=Path, nargs="?")
+    i.add_argument("--json", action="store_true", help="machine-readable, with all metadata")
+    i.add_argument("--presets", action="store_true", help="list the log-amplifier presets")
+
+    r = sub.add_parser(
+        "register", help="co-register MOVING onto REF; prints JSON",
+        description="Estimate the shift (and slow-axis drift) of MOVING onto REF. shift_px = "
+        "[dy, dx] such that scipy.ndimage.shift(moving, shift_px) lies on ref.",
+    )
+    r.add_argument("ref", type=Path)
+    r.add_argument("moving", type=Path)
+    r.add_argument("--channel", help="channel to register on (default: topography, plus the "
+                   "current channel where one exists)")
+    r.add_argument("--no-drift", action="store_true", help="do not estimate slow-axis drift")
+
+    s = sub.add_parser(
+        "simulate", help="write a simulated +V / -V pair with ground truth",
+        description="Simulate a virtual electrolyte scanned at both polarities and write the two "
+        "captures as Bruker Nanoscope files (log-amp output in V through an auxiliary input), the "
+        "log-amp calibration (logamp.toml) and the ground truth.",
+    )
+    s.add_argument("-o", "--outdir", type=Path, required=True)
+    s.add_argument("--preset", default="degraded", help="pristine, degraded or coated")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--pixels", type=int, default=256, help="pixels per line = lines")
+    s.add_argument("--overwrite", action="store_true")
+    return p
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    levels = (logging.WARNING, logging.INFO, logging.DEBUG)
+    level = logging.ERROR if quiet else levels[min(verbose, 2)]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s: %(message)s"))
+    root = logging.getLogger("afmcurrent")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from .output import prepare_outdir
+    from .pipeline import analyze_pair
+
+    prepare_outdir(args.outdir, args.overwrite)  # refuse early, before any work
+    result = analyze_pair(
+        args.plus,
+        args.minus,
+        height_channel=args.height_channel,
+        current_channel=args.current_channel,
+        bias_plus=args.bias_plus,
+        bias_minus=args.bias_minus,
+        logamp=args.logamp,
+        config=args.config,
+        tip_radius=args.tip_radius,
+        shift=args.shift,
+        force_registration=args.force_registration,
+        reference=tuple(args.reference) if args.reference else None,
+    )
+    for note in result.notes:
+        print(f"note: {note}")
+    written = result.write(args.outdir, figures=not args.no_figures, overwrite=True)
+    reg = result.registration
+    print(f"+V {result.plus.label} ({result.bias_plus:+g} V), "
+          f"-V {result.minus.label} ({result.bias_minus:+g} V)")
+    print(f"registration: shift (dy, dx) = ({reg.shift[0]:.2f}, {reg.shift[1]:.2f}) px, "
+          f"drift ({reg.drift_per_line[0]:.4f}, {reg.drift_per_line[1]:.4f}) px/line, "
+          f"confidence {reg.confidence:.2f}, method {reg.method}")
+    print(f"classified: {result.classified_fraction * 100:.1f} % of the +V frame")
+    for name, frac in result.fractions.items():
+        shown = "n/a" if frac != frac else f"{frac * 100:5.1f} %"
+        print(f"  {name:<26s} {shown}")
+    med = result.median_currents()
+    print("median currents: " + ", ".join(
+        f"{k} {'n/a' if v is None else f'{v * 1e12:.3g} pA'}" for k, v in med.items()))
+    print(f"domains: {len(result.domains)}; wrote {', '.join(sorted(written))} to {args.outdir}")
+    return 0
+
+
+def _scan_info(scan: Any) -> dict[str, Any]:
+    keys = ("scan_rate_hz", "date", "scan_angle_deg", "samples_per_line", "lines",
+            "current_sensitivity_A_per_V")
+    return {
+        "file": str(scan.path),
+        "format": scan.format,
+        "shape": list(scan.shape),
+        "size_m": list(scan.size),
+        "pixel_size_m": list(scan.pixel_size),
+        "offset_m": list(scan.offset),
+        "bias_V": scan.bias,
+        "channels": [
+            {"name": c.name, "unit": c.unit, "direction": c.direction, "quantity": c.quantity}
+            for c in scan.channel_list
+        ],
+        **{k: scan.metadata[k] for k in keys if k in scan.metadata},
+    }
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    if args.presets:
+        from .logamp import PRESETS
+
+        for name, cal in sorted(PRESETS.items()):
+            print(f"{name:<10s} {cal.volts_per_decade:g} V/decade, {cal.reference_voltage:g} V at "
+                  f"{cal.reference_current:g} A, floor {cal.floor_current:g} A, "
+                  f"saturation {cal.saturation_current:g} A")
+        if args.file is None:
+            return 0
+    if args.file is None:
+        raise AfmcurrentError("info needs a FILE (or --presets)")
+    from .io import load_scan
+
+    scan = load_scan(args.file)
+    info = _scan_info(scan)
+    if args.json:
+        info["metadata"] = {k: v for k, v in scan.metadata.items()}
+        print(json.dumps(info, indent=2, default=str))
+        return 0
+    print(f"{info['file']}  ({scan.format})")
+    rows, cols = scan.shape
+    print(f"  {rows} lines x {cols} samples/line, {scan.size[0] * 1e6:.4g} x "
+          f"{scan.size[1] * 1e6:.4g} µm, pixel {scan.pixel_size[0] * 1e9:.4g} x "
+          f"{scan.pixel_size[1] * 1e9:.4g} nm")
+    print(f"  sample bias: {'not recorded' if scan.bias is None else f'{scan.bias:+g} V'}")
+    for k in ("date", "scan_rate_hz", "scan_angle_deg", "current_sensitivity_A_per_V"):
+        if k in info:
+            print(f"  {k}: {info[k]}")
+    print("  channels:")
+    for c in info["channels"]:
+        print(f"    {c['name']:<28s} [{c['unit'] or '-'}] {c['direction'] or ''}")
+    return 0
+
+
+def _cmd_register(args: argparse.Namespace) -> int:
+    from .errors import ChannelNotFoundError
+    from .io import load_scan
+    from .registration import register
+
+    ref, mov = load_scan(args.ref), load_scan(args.moving)
+    drift = not args.no_drift
+    if args.channel:
+        a, b = ref.channel(args.channel), mov.channel(args.channel)
+        if a.unit == "A":  # currents: registered in log space
+            reg = register(a.data, b.data, a.data, b.data, estimate_drift=drift)
+        else:
+            reg = register(a.data, b.data, estimate_drift=drift)
+    else:
+        h_ref = ref.find_channel({"m"}, prefer=("height",))
+        h_mov = mov.find_channel({"m"}, prefer=("height",))
+        if h_ref is None or h_mov is None:
+            raise ChannelNotFoundError(
+                f"no topography channel (unit m) in {ref.label if h_ref is None else mov.label}; "
+                "name a channel with --channel"
+            )
+        c_ref, c_mov = ref.find_channel({"A"}), mov.find_channel({"A"})
+        if c_ref is not None and c_mov is not None:
+            reg = register(h_ref.data, h_mov.data, c_ref.data, c_mov.data, estimate_drift=drift)
+        else:
+            reg = register(h_ref.data, h_mov.data, estimate_drift=drift)
+    out = reg.to_dict()
+    out.update(ref=str(args.ref), moving=str(args.moving))
+    print(json.dumps(out, indent=2))
+    return 0 if reg.trustworthy else 3
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate_pair, write_pair
+
+    pair = simulate_pair(args.preset, seed=args.seed, shape=(args.pixels, args.pixels))
+    paths = write_pair(args.outdir, pair, overwrite=args.overwrite)
+    for key, path in paths.items():
+        print(f"{key}: {path}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``afmcurrent`` command; returns the exit status.
+
+    Exit status: 0 success, 1 an afmcurrent error (message on stderr), 2 bad usage,
+    3 a registration that is not trustworthy (``register``), 130 interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    _setup_logging(args.verbose, args.quiet)
+    handler = {
+        "analyze": _cmd_analyze,
+        "info": _cmd_info,
+        "register": _cmd_register,
+        "simulate": _cmd_simulate,
+    }[args.command]
+    try:
+        return handler(args)
+    except AfmcurrentError as exc:
+        print(f"afmcurrent {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except FileExistsError as exc:
+        print(f"afmcurrent {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

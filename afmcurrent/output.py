@@ -1,0 +1,205 @@
+"""Writing a pair's results: the output contract other tools read (docs/outputs.md).
+
+Files in the output folder:
+
+``summary.json``
+    Registration, area fractions, classified fraction, median currents (A), inputs, settings,
+    software version.
+``result.h5``
+    ``/maps/<name>`` for class, ionic_current, electronic_current, ionic_fraction,
+    plus_current, minus_current (registered), height, valid; each with a ``units`` attribute;
+    the pixel size and the registration as root attributes.
+``domains.csv``
+    One row per connected domain, units in the column names.
+``result.gwy``
+    The same maps as Gwyddion channels.
+``figure.png``
+    The paper-style figure (skipped with ``figures=False``).
+
+Every file is written under a temporary name and renamed into place, so a half-written file is
+never mistaken for a result.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .errors import OutputExistsError
+from .model import Channel, Scan
+
+if TYPE_CHECKING:
+    from .pipeline import PairResult
+
+__all__ = ["write_result", "result_scan", "prepare_outdir", "atomic_path"]
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_FILES = ("summary.json", "result.h5", "domains.csv", "result.gwy", "figure.png")
+
+
+def prepare_outdir(outdir: str | Path, overwrite: bool) -> Path:
+    """Create ``outdir``, refusing a folder that already holds files unless ``overwrite``.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``outdir`` is not empty and ``overwrite`` is False, or is a file.
+    """
+    out = Path(outdir)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(
+            f"{out}: folder is not empty; pass --overwrite (overwrite=True) to replace its results"
+        )
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+class atomic_path:  # noqa: N801 - used like a function in a with statement
+    """Context manager yielding a temporary path that is renamed onto ``path`` on success."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+
+    def __enter__(self) -> Path:
+        self.tmp.unlink(missing_ok=True)
+        return self.tmp
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def result_scan(result: PairResult) -> Scan:
+    """The derived maps of a result as a :class:`Scan` in the +V frame (for HDF5 and .gwy).
+
+    Returns
+    -------
+    Scan
+        Channels ``class``, ``ionic_current`` (A), ``electronic_current`` (A),
+        ``ionic_fraction`` (dimensionless), ``plus_current`` (A), ``minus_current`` (A,
+        registered), ``height`` (m, leveled +V topography), ``valid`` (1 inside the overlap).
+    """
+    m = result.maps
+    chans = [
+        Channel("class", result.class_map.astype(float), "", quantity="degradation class"),
+        Channel("ionic_current", m.ionic_current, "A"),
+        Channel("electronic_current", m.electronic_current, "A"),
+        Channel("ionic_fraction", m.ionic_fraction, ""),
+        Channel("plus_current", m.plus_current, "A"),
+        Channel("minus_current", m.minus_current, "A"),
+        Channel("height", result.height, "m"),
+        Channel("valid", m.valid.astype(float), ""),
+    ]
+    return Scan(
+        chans,
+        size=result.plus.size,
+        bias=result.bias_plus,
+        offset=result.plus.offset,
+        path=None,
+        format="afmcurrent",
+        metadata={"software": "afmcurrent", "plus": str(result.plus.path)},
+    )
+
+
+def write_result(
+    result: PairResult, outdir: str | Path, *, figures: bool = True, overwrite: bool = False
+) -> dict[str, Path]:
+    """Write every output file of a pair into ``outdir`` (see the module docstring).
+
+    Parameters
+    ----------
+    result : PairResult
+    outdir : str or Path
+    figures : bool, optional
+        Render ``figure.png``.
+    overwrite : bool, optional
+        Replace earlier results in a non-empty ``outdir``.
+
+    Returns
+    -------
+    dict of str to Path
+
+    Raises
+    ------
+    OutputExistsError
+        If ``outdir`` is not empty and ``overwrite`` is False.
+    """
+    from .io.gwy import write_gwy
+    from .io.hdf5 import write_hdf5
+
+    out = prepare_outdir(outdir, overwrite)
+    written: dict[str, Path] = {}
+    summary = result.summary()
+
+    scan = result_scan(result)
+    reg = result.registration.to_dict()
+    attrs = {
+        "registration": json.dumps(reg),
+        "shift_px": np.asarray(reg["shift_px"], float),
+        "drift_px_per_line": np.asarray(reg["drift_px_per_line"], float),
+        "bias_plus_V": result.bias_plus,
+        "bias_minus_V": result.bias_minus,
+        "summary_json": json.dumps(summary),
+    }
+    with atomic_path(out / "result.h5") as tmp:
+        write_hdf5(tmp, scan, attrs=attrs, dtypes={"class": np.uint8, "valid": np.uint8},
+                   overwrite=True)
+    written["result.h5"] = out / "result.h5"
+
+    with atomic_path(out / "result.gwy") as tmp:
+        write_gwy(tmp, scan, overwrite=True)
+    written["result.gwy"] = out / "result.gwy"
+
+    with atomic_path(out / "domains.csv") as tmp:
+        result.domains.to_csv(tmp)
+    written["domains.csv"] = out / "domains.csv"
+
+    if figures:
+        from .plotting import plot_pair
+
+        with atomic_path(out / "figure.png") as tmp:
+            plot_pair(result, tmp, format="png")
+        written["figure.png"] = out / "figure.png"
+
+    # summary.json last: its presence marks a complete result.
+    summary["files"] = sorted(written)
+    with atomic_path(out / "summary.json") as tmp:
+        text = json.dumps(_finite(summary), indent=2, default=_json_default, allow_nan=False)
+        tmp.write_text(text + "\n")
+    written["summary.json"] = out / "summary.json"
+    logger.info("wrote %s", ", ".join(str(p) for p in written.values()))
+    return written
+
+
+def _finite(obj: Any) -> Any:
+    """Replace non-finite floats by None (JSON has no NaN) throughout a nested structure."""
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    if isinstance(obj, np.ndarray):
+        return _finite(obj.tolist())
+    return obj
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")

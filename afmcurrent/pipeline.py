@@ -1,0 +1,523 @@
+"""The main job: one +V / -V pair from files (or loaded scans) to classes and domains.
+
+Data flow (DESIGN.md)::
+
+    load_scan(+V), load_scan(-V) -> log-amp volts to amps -> level topography
+    -> register (-V onto +V) -> separate ionic / electronic -> classify pixels
+    -> domains and area fractions
+
+:func:`analyze_pair` returns a :class:`PairResult`; nothing is written unless
+:meth:`PairResult.write` is called (the CLI and the batch runner do).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .config import AnalysisConfig, load_config
+from .domains import (
+    DomainTable,
+    Thresholds,
+    area_fractions,
+    classify,
+    find_domains,
+    thresholds_from_reference,
+)
+from .errors import AfmcurrentError, ChannelNotFoundError, ConfigError, RegistrationError
+from .level import level_topography
+from .logamp import CurrentMap, LogAmpCalibration, convert_channel, load_calibration
+from .model import Channel, Scan
+from .registration import Registration, apply_registration, apply_registration_mask, register
+from .transport import TransportMaps, separate
+
+__all__ = ["PairResult", "analyze_pair", "select_channels", "resolve_biases"]
+
+logger = logging.getLogger(__name__)
+
+ScanLike = "str | Path | Scan"
+
+_HEIGHT_HINTS = ("height", "topography", "z")
+_CURRENT_A_HINTS = ("current", "tuna", "i")
+_CURRENT_V_HINTS = ("log", "current", "input", "aux", "in")
+
+
+@dataclass
+class PairResult:
+    """Everything the analysis of one +V / -V pair produced.
+
+    Maps are arrays of shape ``(rows, cols)`` in the +V frame (the +V scan's shape), SI units.
+
+    Attributes
+    ----------
+    plus, minus : Scan
+        The input scans (+V is the reference frame).
+    bias_plus, bias_minus : float
+        Sample biases used, V.
+    height_channel, current_channel : str
+        Channel names used in both scans.
+    calibration : LogAmpCalibration or None
+        Log-amplifier calibration used (None when the current channel was already in A).
+    registration : Registration
+        -V onto +V: shift, drift, confidence, overlap.
+    maps : TransportMaps
+        +V, registered -V, electronic and ionic current, ionic fraction, bounds.
+    height : ndarray of float
+        Leveled +V topography, m.
+    class_map : ndarray of uint8
+        Degradation classes 0-4 (DESIGN.md).
+    thresholds : Thresholds
+        Thresholds used for the classes.
+    domains : DomainTable
+        Connected domains with their properties.
+    config : AnalysisConfig
+        Settings used.
+    notes : list of str
+        Notices for the user (polarity order put right, calibration found beside the file, ...).
+    seconds : float
+        Wall time of the analysis.
+    """
+
+    plus: Scan
+    minus: Scan
+    bias_plus: float
+    bias_minus: float
+    height_channel: str
+    current_channel: str
+    calibration: LogAmpCalibration | None
+    registration: Registration
+    maps: TransportMaps
+    height: np.ndarray
+    class_map: np.ndarray
+    thresholds: Thresholds
+    domains: DomainTable
+    config: AnalysisConfig
+    plus_bounds: CurrentMap | None = None
+    minus_bounds: CurrentMap | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def pixel_size(self) -> tuple[float, float]:
+        """``(dy, dx)`` of the +V frame, m."""
+        return self.plus.pixel_size
+
+    @property
+    def fractions(self) -> dict[str, float]:
+        """Area fraction of each class among the classified pixels."""
+        return area_fractions(self.class_map)
+
+    @property
+    def classified_fraction(self) -> float:
+        """Share of the +V frame with a class other than 0."""
+        return float(np.mean(self.class_map > 0))
+
+    def median_currents(self) -> dict[str, float | None]:
+        """Median currents in A over the valid pixels (None where no pixel has a value)."""
+        m = self.maps
+
+        def med(a: np.ndarray) -> float | None:
+            a = a[np.isfinite(a)]
+            return float(np.median(a)) if a.size else None
+
+        return {
+            "plus_current": med(m.plus_current),
+            "minus_current": med(m.minus_current),
+            "ionic_current": med(m.ionic_current),
+            "electronic_current": med(m.electronic_current),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """The ``summary.json`` contract as a JSON-safe dict (SI units; docs/outputs.md)."""
+
+        def scan_info(scan: Scan, bias: float) -> dict[str, Any]:
+            return {
+                "path": str(scan.path) if scan.path else None,
+                "bias_V": bias,
+                "height_channel": self.height_channel,
+                "current_channel": self.current_channel,
+                "shape": list(scan.shape),
+                "pixel_size_m": list(scan.pixel_size),
+                "size_m": list(scan.size),
+                "date": scan.metadata.get("date"),
+            }
+
+        fractions = {k: _json_float(v) for k, v in self.fractions.items()}
+        return {
+            "software": {"name": "afmcurrent", "version": __version__},
+            "inputs": {
+                "plus": scan_info(self.plus, self.bias_plus),
+                "minus": scan_info(self.minus, self.bias_minus),
+            },
+            "calibration": self.calibration.to_dict() if self.calibration else None,
+            "registration": self.registration.to_dict(),
+            "fractions": fractions,
+            "classified_fraction": self.classified_fraction,
+            "median_currents_A": self.median_currents(),
+            "thresholds": self.thresholds.to_dict(),
+            "domains": {
+                "count": len(self.domains),
+                "by_class": self.domains.count_by_class(),
+                "min_area_um2": self.config.domains.min_area_um2,
+            },
+            "bias_ratio": self.maps.bias_ratio,
+            "tip_radius_m": self.config.transport.tip_radius,
+            "settings": self.config.to_dict(),
+            "notes": list(self.notes),
+            "seconds": self.seconds,
+        }
+
+    def write(
+        self, outdir: str | Path, *, figures: bool = True, overwrite: bool = False
+    ) -> dict[str, Path]:
+        """Write ``summary.json``, ``result.h5``, ``domains.csv``, ``result.gwy`` and ``figure.png``.
+
+        Parameters
+        ----------
+        outdir : str or Path
+            Output folder; created if needed. A non-empty folder is refused unless ``overwrite``.
+        figures : bool, optional
+            Render ``figure.png`` (the slowest part).
+        overwrite : bool, optional
+            Replace earlier results in ``outdir``.
+
+        Returns
+        -------
+        dict of str to Path
+            The files written.
+
+        Raises
+        ------
+        OutputExistsError
+            If ``outdir`` holds files and ``overwrite`` is False.
+        """
+        from .output import write_result
+
+        return write_result(self, outdir, figures=figures, overwrite=overwrite)
+
+
+def _json_float(v: float) -> float | None:
+    return None if v is None or not np.isfinite(v) else float(v)
+
+
+def _load(scan: str | Path | Scan) -> Scan:
+    if isinstance(scan, Scan):
+        return scan
+    from .io import load_scan
+
+    return load_scan(scan)
+
+
+def _describe(scan: Scan) -> str:
+    return ", ".join(f"{c.name!r} [{c.unit or '-'}]" for c in scan.channel_list)
+
+
+def select_channels(
+    scan: Scan, height_channel: str | None = None, current_channel: str | None = None
+) -> tuple[Channel, Channel]:
+    """Pick the topography and current channels of a scan.
+
+    Parameters
+    ----------
+    scan : Scan
+    height_channel, current_channel : str, optional
+        Names given by the user; by default the first trace channel in m (preferring a name with
+        "height") and the first trace channel in A (preferring "current"), else in V (the
+        log-amplifier output recorded through an auxiliary input).
+
+    Returns
+    -------
+    (Channel, Channel)
+        Height and current channels.
+
+    Raises
+    ------
+    ChannelNotFoundError
+        If a named channel does not exist or no suitable channel is found; the message lists the
+        channels of the file with their units.
+    """
+    if height_channel:
+        height = scan.channel(height_channel)
+    else:
+        height = scan.find_channel({"m"}, prefer=_HEIGHT_HINTS)
+        if height is None:
+            raise ChannelNotFoundError(
+                f"{scan.label}: no topography channel (unit m); channels: {_describe(scan)}; "
+                "name one with --height-channel"
+            )
+    if current_channel:
+        current = scan.channel(current_channel)
+    else:
+        current = scan.find_channel({"A"}, prefer=_CURRENT_A_HINTS) or scan.find_channel(
+            {"V"}, prefer=_CURRENT_V_HINTS
+        )
+        if current is None:
+            raise ChannelNotFoundError(
+                f"{scan.label}: no current channel (unit A, or the log-amplifier output in V); "
+                f"channels: {_describe(scan)}; name one with --current-channel"
+            )
+    return height, current
+
+
+def resolve_biases(
+    plus: Scan, minus: Scan, bias_plus: float | None, bias_minus: float | None
+) -> tuple[Scan, Scan, float, float, list[str]]:
+    """Determine the sample biases and put the scans in +V, -V order.
+
+    Parameters
+    ----------
+    plus, minus : Scan
+        The scans as the user gave them.
+    bias_plus, bias_minus : float, optional
+        Biases (V) given by the user; they override the values recorded in the files.
+
+    Returns
+    -------
+    plus, minus, bias_plus, bias_minus, notes
+        Scans and biases in +V, -V order and the notices to show (e.g. that the order was swapped
+        because the recorded biases said so).
+
+    Raises
+    ------
+    ConfigError
+        If a bias is neither recorded nor given, is 0 V, or both have the same sign.
+    """
+    notes: list[str] = []
+    bp = bias_plus if bias_plus is not None else plus.bias
+    bm = bias_minus if bias_minus is not None else minus.bias
+    for value, scan, flag in ((bp, plus, "--bias-plus"), (bm, minus, "--bias-minus")):
+        if value is None:
+            raise ConfigError(
+                f"{scan.label}: the sample bias is not recorded in this file; give it with {flag}"
+            )
+        if value == 0 or not np.isfinite(value):
+            raise ConfigError(
+                f"{scan.label}: sample bias is {value} V, which cannot separate ionic from "
+                f"electronic current; give the bias used with {flag}"
+            )
+    if bp < 0 < bm and bias_plus is None and bias_minus is None:
+        notes.append(
+            f"polarity order put right by the recorded biases: {minus.label} is the +V scan "
+            f"({bm:+g} V), {plus.label} the -V scan ({bp:+g} V)"
+        )
+        plus, minus, bp, bm = minus, plus, bm, bp
+    if not (bp > 0 > bm):
+        raise ConfigError(
+            f"the pair needs one positive and one negative sample bias; got {bp:+g} V "
+            f"({plus.label}) and {bm:+g} V ({minus.label})"
+        )
+    return plus, minus, float(bp), float(bm), notes
+
+
+def _calibration(
+    logamp: Any, config: AnalysisConfig, plus: Scan, notes: list[str]
+) -> LogAmpCalibration | None:
+    if logamp is not None:
+        return load_calibration(logamp)
+    if config.logamp is not None:
+        return load_calibration({"logamp": config.logamp})
+    if plus.path is not None:
+        beside = plus.path.parent / "logamp.toml"
+        if beside.is_file():
+            notes.append(f"log-amplifier calibration read from {beside} (beside the +V file)")
+            return load_calibration(beside)
+    return None
+
+
+def analyze_pair(
+    plus: str | Path | Scan,
+    minus: str | Path | Scan,
+    *,
+    height_channel: str | None = None,
+    current_channel: str | None = None,
+    bias_plus: float | None = None,
+    bias_minus: float | None = None,
+    logamp: str | Path | Mapping[str, Any] | LogAmpCalibration | None = None,
+    config: str | Path | Mapping[str, Any] | AnalysisConfig | None = None,
+    tip_radius: float | None = None,
+    shift: tuple[float, float] | None = None,
+    force_registration: bool = False,
+    reference: tuple[str | Path | Scan, str | Path | Scan] | PairResult | None = None,
+) -> PairResult:
+    """Analyse one +V / -V pair: ionic and electronic current maps, classes and domains.
+
+    Parameters
+    ----------
+    plus, minus : str, Path or Scan
+        The scans at positive and negative sample bias (files or loaded scans). Given in the
+        wrong order, they are put right by their recorded biases, with a note.
+    height_channel, current_channel : str, optional
+        Channel names (default: found by unit, see :func:`select_channels`).
+    bias_plus, bias_minus : float, optional
+        Sample biases in V, overriding or supplying what the headers record.
+    logamp : str, Path, mapping or LogAmpCalibration, optional
+        Log-amplifier calibration: a TOML file with a ``[logamp]`` table, a preset name (see
+        ``afmcurrent.logamp.list_presets()``), or a calibration. Default: the config file's
+        ``[logamp]`` table, else a ``logamp.toml`` beside the +V file. Needed when the current
+        channel is the amplifier's output in V.
+    config : str, Path, mapping or AnalysisConfig, optional
+        Settings (TOML file with ``[transport]``, ``[classify]``, ``[domains]``,
+        ``[registration]``, ``[logamp]``); see :mod:`afmcurrent.config`.
+    tip_radius : float, optional
+        Probe radius in m (overrides the config; default 100 nm).
+    shift : tuple of float, optional
+        Known shift ``(dy, dx)`` in px of the -V scan onto the +V scan; skips the estimation.
+    force_registration : bool, optional
+        Use a registration that is not trustworthy instead of raising (it is still reported as
+        not trustworthy in the result).
+    reference : pair of scans or PairResult, optional
+        A pristine reference pair for ``[classify] mode = "reference"``.
+
+    Returns
+    -------
+    PairResult
+
+    Raises
+    ------
+    ReadError
+        If a file cannot be read.
+    ChannelNotFoundError
+        If a channel is missing (the message lists the channels that exist).
+    CalibrationError
+        If the current channel is in V and no calibration is given or found.
+    ConfigError
+        If a bias is missing or the biases do not have opposite signs, or a setting is invalid.
+    RegistrationError
+        If the scans cannot be co-registered (different pixel size) or the registration is not
+        trustworthy and ``force_registration`` is False.
+    """
+    t0 = time.perf_counter()
+    cfg = load_config(
+        config, transport={"tip_radius": tip_radius} if tip_radius is not None else {}
+    )
+    plus_scan, minus_scan = _load(plus), _load(minus)
+    plus_scan, minus_scan, bp, bm, notes = resolve_biases(
+        plus_scan, minus_scan, bias_plus, bias_minus
+    )
+    for n in notes:
+        logger.warning(n)
+    h_plus, c_plus = select_channels(plus_scan, height_channel, current_channel)
+    h_minus, c_minus = select_channels(
+        minus_scan, height_channel or h_plus.name, current_channel or c_plus.name
+    )
+    _check_geometry(plus_scan, minus_scan)
+
+    calibration = None
+    if "V" in (c_plus.unit, c_minus.unit):
+        calibration = _calibration(logamp, cfg, plus_scan, notes)
+    elif logamp is not None:
+        calibration = load_calibration(logamp)
+    cur_plus = convert_channel(c_plus, calibration)
+    cur_minus = convert_channel(c_minus, calibration)
+
+    if shift is not None:
+        reg = Registration.manual(shift, plus_scan.shape, minus_scan.shape)
+    else:
+        reg = register(
+            h_plus.data,
+            h_minus.data,
+            cur_plus.current,
+            cur_minus.current,
+            estimate_drift=cfg.registration.estimate_drift,
+            min_confidence=cfg.registration.min_confidence,
+        )
+    if not reg.trustworthy:
+        msg = (
+            f"registration of {minus_scan.label} onto {plus_scan.label} is not trustworthy: "
+            f"{reg.reason}"
+        )
+        if not force_registration:
+            raise RegistrationError(
+                msg + "; give a known shift (--shift DY,DX) or accept it with "
+                "--force-registration"
+            )
+        notes.append(msg + " (used anyway: --force-registration)")
+        logger.warning(notes[-1])
+
+    minus_current, overlap = apply_registration(cur_minus.current, reg, log=True)
+    minus_floor = apply_registration_mask(cur_minus.at_floor, reg)
+    minus_sat = apply_registration_mask(cur_minus.at_saturation, reg)
+    maps = separate(
+        cur_plus.current,
+        minus_current,
+        bp,
+        bm,
+        plus_at_floor=cur_plus.at_floor,
+        plus_at_saturation=cur_plus.at_saturation,
+        minus_at_floor=minus_floor,
+        minus_at_saturation=minus_sat,
+        valid=overlap,
+        settings=cfg.transport,
+    )
+
+    if cfg.classify.mode == "reference":
+        if reference is None:
+            raise ConfigError(
+                "[classify] mode = 'reference' needs a pristine reference pair "
+                "(--reference PLUS MINUS)"
+            )
+        ref = reference if isinstance(reference, PairResult) else analyze_pair(
+            reference[0], reference[1],
+            height_channel=height_channel, current_channel=current_channel,
+            logamp=logamp, config=load_config(cfg, classify={"mode": "absolute"}),
+        )
+        ref_median = ref.median_currents()["plus_current"]
+        if ref_median is None:
+            raise AfmcurrentError("the reference pair has no valid +V current pixel")
+        thresholds = thresholds_from_reference(
+            ref_median, cfg.classify, f"reference {ref.plus.label}"
+        )
+    else:
+        thresholds = Thresholds.from_settings(cfg.classify)
+
+    class_map = classify(maps, thresholds)
+    height = level_topography(h_plus.data)
+    table = find_domains(
+        class_map,
+        plus_scan.pixel_size,
+        maps=maps,
+        height=height,
+        valid=maps.valid,
+        settings=cfg.domains,
+    )
+    return PairResult(
+        plus=plus_scan,
+        minus=minus_scan,
+        bias_plus=bp,
+        bias_minus=bm,
+        height_channel=h_plus.name,
+        current_channel=c_plus.name,
+        calibration=calibration,
+        registration=reg,
+        maps=maps,
+        height=height,
+        class_map=class_map,
+        thresholds=thresholds,
+        domains=table,
+        config=cfg,
+        plus_bounds=cur_plus,
+        minus_bounds=cur_minus,
+        notes=notes,
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _check_geometry(plus: Scan, minus: Scan) -> None:
+    if plus.shape != minus.shape:
+        raise RegistrationError(
+            f"{plus.label} has {plus.shape[0]} x {plus.shape[1]} pixels but {minus.label} "
+            f"{minus.shape[0]} x {minus.shape[1]}: the +V and -V scans must share the pixel grid"
+        )
+    for a, b in zip(plus.pixel_size, minus.pixel_size, strict=True):
+        if abs(a - b) > 0.01 * max(a, b):
+            raise RegistrationError(
+                f"{plus.label} and {minus.label} differ in pixel size "
+                f"({plus.pixel_size} m vs {minus.pixel_size} m): not scans of the same area"
+            )
