@@ -1,0 +1,586 @@
+"""Log-amplifier physics: output volts <-> input current, floor, saturation, bandwidth, fitting.
+
+A logarithmic current amplifier (translinear log amp) turns the probe current into an output
+voltage that is linear in the decade of the current::
+
+    V = V_ref + V_dec * log10(I / I_ref)          I = I_ref * 10**((V - V_ref) / V_dec)
+
+(C.-S. Jiang et al., NREL, and the datasheets of the Analog Devices AD8304 / ADL5304 and the
+Texas Instruments LOG100 / LOG104 / LOG200, all of which use this transfer function). Below a
+floor current the output no longer follows the input (bias and leakage currents, noise): a
+value there is only an upper bound. Above the saturation current the output is clipped: a value
+there is only a lower bound. A log amplifier is unipolar, so currents are magnitudes.
+
+The small-signal bandwidth of a translinear log amp falls in proportion to the input current
+(the logging transistor's transconductance is proportional to its collector current; ADL5303 /
+ADL5304 / AD8304 datasheets, "Bandwidth and Noise Considerations"), so at fA-pA currents the
+output lags along the fast-scan axis; :func:`lagging_mask` flags where.
+
+Calibrations come from a TOML file with a ``[logamp]`` table, from a preset in
+``afmcurrent/presets/*.toml`` (see :func:`list_presets`), or from :func:`fit_calibration` on a
+table of known currents and measured volts.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+
+from .errors import CalibrationError, ConfigError
+from .model import Channel
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "LogAmpCalibration",
+    "CurrentMap",
+    "CalibrationFit",
+    "convert_channel",
+    "load_calibration",
+    "list_presets",
+    "PRESETS",
+    "fit_calibration",
+    "bandwidth_hz",
+    "lagging_mask",
+    "AD8304_HZ_PER_AMP",
+    "CALIBRATION_KEYS",
+]
+
+logger = logging.getLogger(__name__)
+
+#: The keys of a ``[logamp]`` table, all required (``name`` is allowed in addition).
+CALIBRATION_KEYS = (
+    "volts_per_decade",
+    "reference_current",
+    "reference_voltage",
+    "floor_current",
+    "saturation_current",
+)
+
+#: Bandwidth per ampere of input current for the AD8304-type model, Hz/A: ~20 MHz per mA.
+#: Note: SCIENCE.md also quotes "~2 kHz at 100 pA", which is 2e13 Hz/A, and the ADL5303
+#: datasheet gives ~2 kHz at 1 nA (2e12 Hz/A). 2e10 Hz/A is the slowest, most cautious of these
+#: readings: it flags the most pixels as lagging.
+AD8304_HZ_PER_AMP = 2e10
+
+_PRESET_DIR = Path(__file__).with_name("presets")
+
+
+# ------------------------------------------------------------------------------------------------
+# calibration record
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class LogAmpCalibration:
+    """Transfer function of one log amplifier: ``V = V_ref + V_dec * log10(I / I_ref)``.
+
+    Parameters
+    ----------
+    volts_per_decade : float
+        Slope ``V_dec`` in V per decade of current (0.2 for the AD8304, 0.25 LOG200, 0.5
+        LOG104, 1 LOG100 at K = 1). Non-zero; negative for an inverting output stage.
+    reference_current : float
+        ``I_ref`` in A: the current at which the output equals ``reference_voltage``.
+    reference_voltage : float, optional
+        ``V_ref`` in V (default 0).
+    floor_current : float, optional
+        A. Below this the output no longer follows the input; converted values at the floor are
+        upper bounds (default 1e-15 A, the fA sensitivity quoted by Jiang et al.).
+    saturation_current : float, optional
+        A. Above this the output is clipped; converted values there are lower bounds
+        (default 1e-3 A, the mA top of the range quoted by Jiang et al.).
+    name : str, optional
+        Label (preset name or file).
+
+    Raises
+    ------
+    CalibrationError
+        If a value is not finite, a current is not positive, the slope is zero, or
+        ``floor_current >= saturation_current``.
+    """
+
+    volts_per_decade: float
+    reference_current: float
+    reference_voltage: float = 0.0
+    floor_current: float = 1e-15
+    saturation_current: float = 1e-3
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        label = f"log-amp calibration {self.name!r}" if self.name else "log-amp calibration"
+        for key in CALIBRATION_KEYS:
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)):
+                raise CalibrationError(f"{label}: {key} must be a number, got {value!r}")
+            if not math.isfinite(value):
+                raise CalibrationError(f"{label}: {key} must be finite, got {value!r}")
+            object.__setattr__(self, key, float(value))
+        if self.volts_per_decade == 0.0:
+            raise CalibrationError(f"{label}: volts_per_decade must not be zero")
+        for key in ("reference_current", "floor_current", "saturation_current"):
+            if getattr(self, key) <= 0.0:
+                raise CalibrationError(
+                    f"{label}: {key} must be a positive current in A, got {getattr(self, key)!r}"
+                )
+        if self.floor_current >= self.saturation_current:
+            raise CalibrationError(
+                f"{label}: floor_current ({self.floor_current:g} A) must be below "
+                f"saturation_current ({self.saturation_current:g} A)"
+            )
+
+    # -- conversions ------------------------------------------------------------------------
+    def to_current(self, volts: Any) -> np.ndarray:
+        """Convert output volts to input current magnitude.
+
+        Parameters
+        ----------
+        volts : array_like of float, any shape
+            Log-amp output in V.
+
+        Returns
+        -------
+        ndarray of float, same shape
+            ``I = I_ref * 10**((V - V_ref) / V_dec)`` in A, clipped to
+            ``[floor_current, saturation_current]``; NaN where ``volts`` is not finite.
+        """
+        v = np.asarray(volts, dtype=np.float64)
+        with np.errstate(over="ignore", invalid="ignore"):
+            decades = (v - self.reference_voltage) / self.volts_per_decade
+            lo, hi = math.log10(self.floor_current), math.log10(self.saturation_current)
+            logi = np.clip(decades + math.log10(self.reference_current), lo, hi)
+            out = np.array(10.0**logi, dtype=np.float64)
+        out[~np.isfinite(v)] = np.nan
+        # exact bounds (avoid 10**log10 round-off so floor/saturation tests can use ==)
+        out[logi <= lo] = self.floor_current
+        out[logi >= hi] = self.saturation_current
+        return out
+
+    def to_voltage(self, current: Any) -> np.ndarray:
+        """Convert input current (magnitude) to the output volts, the inverse of :meth:`to_current`.
+
+        Parameters
+        ----------
+        current : array_like of float, any shape
+            Current in A; the magnitude is used (a log amp is unipolar) and clipped to
+            ``[floor_current, saturation_current]`` first.
+
+        Returns
+        -------
+        ndarray of float, same shape
+            Output in V; NaN where ``current`` is not finite.
+        """
+        i = np.abs(np.asarray(current, dtype=np.float64))
+        finite = np.isfinite(i)
+        i = np.clip(np.where(finite, i, self.floor_current), self.floor_current,
+                    self.saturation_current)
+        v = np.array(
+            self.reference_voltage
+            + self.volts_per_decade * np.log10(i / self.reference_current),
+            dtype=np.float64,
+        )
+        v[~finite] = np.nan
+        return v
+
+    @property
+    def floor_voltage(self) -> float:
+        """Output in V at the floor current."""
+        return float(self.to_voltage(self.floor_current))
+
+    @property
+    def saturation_voltage(self) -> float:
+        """Output in V at the saturation current."""
+        return float(self.to_voltage(self.saturation_current))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the five ``[logamp]`` keys (SI units) plus ``name``."""
+        out: dict[str, Any] = {k: float(getattr(self, k)) for k in CALIBRATION_KEYS}
+        out["name"] = self.name
+        return out
+
+    def to_toml(self) -> str:
+        """Return a TOML ``[logamp]`` table that :func:`load_calibration` reads back."""
+        lines = ["[logamp]"]
+        if self.name:
+            lines.append(f"name = {_toml_string(self.name)}")
+        units = {"reference_voltage": "V", "volts_per_decade": "V/decade"}
+        for k in CALIBRATION_KEYS:
+            lines.append(f"{k} = {getattr(self, k)!r}    # {units.get(k, 'A')}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_string(s: str) -> str:
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ------------------------------------------------------------------------------------------------
+# current maps
+# ------------------------------------------------------------------------------------------------
+@dataclass
+class CurrentMap:
+    """A current image with the pixels where the value is only a bound.
+
+    Attributes
+    ----------
+    current : ndarray of float, shape (rows, cols)
+        Current magnitude in A (NaN where the input was not finite).
+    at_floor : ndarray of bool, shape (rows, cols)
+        True where the value is at or below the amplifier floor: an upper bound.
+    at_saturation : ndarray of bool, shape (rows, cols)
+        True where the value is at the saturation: a lower bound.
+    """
+
+    current: np.ndarray
+    at_floor: np.ndarray
+    at_saturation: np.ndarray
+
+    @property
+    def valid(self) -> np.ndarray:
+        """Boolean mask, True where the current is a finite value and not a bound."""
+        return ~(self.at_floor | self.at_saturation) & np.isfinite(self.current)
+
+
+def convert_channel(channel: Channel, calibration: LogAmpCalibration | None) -> CurrentMap:
+    """Turn a current channel into a :class:`CurrentMap` of magnitudes in A.
+
+    Parameters
+    ----------
+    channel : Channel
+        Unit ``"A"`` (already a current) or ``"V"`` (log-amp output volts).
+    calibration : LogAmpCalibration or None
+        Needed for a ``"V"`` channel. For an ``"A"`` channel it only supplies the floor and
+        saturation used to flag bounds.
+
+    Returns
+    -------
+    CurrentMap
+
+    Raises
+    ------
+    CalibrationError
+        For a ``"V"`` channel without a calibration, or a channel of any other unit.
+    """
+    data = np.asarray(channel.data, dtype=np.float64)
+    if channel.unit == "A":
+        current = np.abs(data)
+        finite = np.isfinite(current)
+        if calibration is None:
+            at_floor = np.zeros(current.shape, bool)
+            at_sat = np.zeros(current.shape, bool)
+        else:
+            at_floor = finite & (current <= calibration.floor_current * (1 + 1e-9))
+            at_sat = finite & (current >= calibration.saturation_current * (1 - 1e-9))
+        return CurrentMap(current=current, at_floor=at_floor, at_saturation=at_sat)
+    if channel.unit == "V":
+        if calibration is None:
+            raise CalibrationError(
+                f"channel {channel.name!r} holds log-amplifier output volts (unit V); a "
+                "calibration is needed to turn it into amps: give --logamp FILE (a TOML file "
+                "with a [logamp] table: volts_per_decade, reference_current, reference_voltage, "
+                "floor_current, saturation_current) or --logamp PRESET (one of "
+                + ", ".join(list_presets()) + ")"
+            )
+        current = calibration.to_current(data)
+        finite = np.isfinite(current)
+        at_floor = finite & (current <= calibration.floor_current * (1 + 1e-9))
+        at_sat = finite & (current >= calibration.saturation_current * (1 - 1e-9))
+        return CurrentMap(current=current, at_floor=at_floor, at_saturation=at_sat)
+    raise CalibrationError(
+        f"channel {channel.name!r} has unit {channel.unit!r}: a current map needs a channel in "
+        "A, or in V (log-amplifier output) together with a calibration (--logamp)"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# loading
+# ------------------------------------------------------------------------------------------------
+def _calibration_from_table(table: Any, where: str, name: str = "") -> LogAmpCalibration:
+    """Validate a ``[logamp]`` table; every problem is a ConfigError naming ``where`` and key."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: [logamp] must be a table, got {type(table).__name__}")
+    allowed = set(CALIBRATION_KEYS) | {"name"}
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{where}: [logamp] has unknown key(s) {unknown}; the keys are "
+            + ", ".join(CALIBRATION_KEYS) + " (and optionally name)"
+        )
+    missing = [k for k in CALIBRATION_KEYS if k not in table]
+    if missing:
+        raise ConfigError(f"{where}: [logamp] is missing key(s) {missing}")
+    values: dict[str, float] = {}
+    for k in CALIBRATION_KEYS:
+        v = table[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ConfigError(f"{where}: [logamp] key {k!r} must be a number, got {v!r}")
+        v = float(v)
+        if not math.isfinite(v):
+            raise ConfigError(f"{where}: [logamp] key {k!r} must be finite, got {v!r}")
+        values[k] = v
+    for k in ("reference_current", "floor_current", "saturation_current"):
+        if values[k] <= 0:
+            raise ConfigError(
+                f"{where}: [logamp] key {k!r} must be a positive current in A, got {values[k]!r}"
+            )
+    if values["volts_per_decade"] == 0:
+        raise ConfigError(f"{where}: [logamp] key 'volts_per_decade' must not be zero")
+    if values["floor_current"] >= values["saturation_current"]:
+        raise ConfigError(
+            f"{where}: [logamp] key 'floor_current' ({values['floor_current']:g} A) must be "
+            f"below 'saturation_current' ({values['saturation_current']:g} A)"
+        )
+    label = table.get("name", name)
+    if not isinstance(label, str):
+        raise ConfigError(f"{where}: [logamp] key 'name' must be a string, got {label!r}")
+    return LogAmpCalibration(**values, name=label or name)
+
+
+def _read_toml_file(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: log-amp calibration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read log-amp calibration file: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+
+
+def _calibration_from_file(path: Path, name: str = "") -> LogAmpCalibration:
+    doc = _read_toml_file(path)
+    if "logamp" not in doc:
+        raise ConfigError(f"{path}: no [logamp] table (keys: {', '.join(CALIBRATION_KEYS)})")
+    return _calibration_from_table(doc["logamp"], str(path), name or path.stem)
+
+
+def _load_presets() -> dict[str, LogAmpCalibration]:
+    presets: dict[str, LogAmpCalibration] = {}
+    if _PRESET_DIR.is_dir():
+        for p in sorted(_PRESET_DIR.glob("*.toml")):
+            cal = _calibration_from_file(p, p.stem.upper())
+            presets[p.stem.lower()] = cal
+    return presets
+
+
+#: Datasheet log amplifiers, preset name (lower case) -> calibration (read-only mapping).
+PRESETS: Mapping[str, LogAmpCalibration] = MappingProxyType(_load_presets())
+
+
+def list_presets() -> list[str]:
+    """Return the preset names (lower case) available to :func:`load_calibration`."""
+    return sorted(PRESETS)
+
+
+def load_calibration(
+    source: str | Path | Mapping[str, Any] | LogAmpCalibration,
+) -> LogAmpCalibration:
+    """Load a log-amplifier calibration.
+
+    Parameters
+    ----------
+    source : str, Path, mapping or LogAmpCalibration
+        A TOML file with a ``[logamp]`` table whose keys are exactly ``volts_per_decade``
+        (V/decade), ``reference_current`` (A), ``reference_voltage`` (V), ``floor_current`` (A)
+        and ``saturation_current`` (A), plus an optional ``name``; or a preset name
+        (case-insensitive, see :func:`list_presets`); or a mapping holding such a table,
+        either as ``{"logamp": {...}}`` or the bare table; or a calibration (returned as is).
+
+    Returns
+    -------
+    LogAmpCalibration
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not TOML, has no ``[logamp]`` table, a key is unknown or
+        missing, a value has the wrong type, a current is not positive, or the floor is not
+        below the saturation; the message names the file and the key. An unknown preset name
+        that is not a file either is also a ConfigError listing the presets.
+    """
+    if isinstance(source, LogAmpCalibration):
+        return source
+    if isinstance(source, Mapping):
+        table = source["logamp"] if "logamp" in source else source
+        return _calibration_from_table(table, "<mapping>")
+    if isinstance(source, (str, Path)):
+        text = str(source)
+        key = text.strip().lower()
+        path = Path(source)
+        if isinstance(source, str) and key in PRESETS and not path.is_file():
+            return PRESETS[key]
+        if path.is_file() or path.suffix.lower() == ".toml" or "/" in text or "\\" in text:
+            return _calibration_from_file(path)
+        raise ConfigError(
+            f"{text!r} is neither a log-amp calibration file nor a preset; presets: "
+            + ", ".join(list_presets())
+        )
+    raise ConfigError(
+        f"cannot make a log-amp calibration from a {type(source).__name__}; give a TOML file, "
+        "a preset name, a mapping or a LogAmpCalibration"
+    )
+
+
+# ------------------------------------------------------------------------------------------------
+# fitting
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class CalibrationFit:
+    """Result of :func:`fit_calibration`.
+
+    Attributes
+    ----------
+    calibration : LogAmpCalibration
+        Fitted slope and intercept, expressed with ``reference_voltage = 0`` (the current at
+        which the output crosses 0 V) unless that current is not finite, then at the geometric
+        mean of the points used.
+    residuals_decades : ndarray of float, shape (n,)
+        Per input point: ``log10(I_fit(V) / I_known)``; NaN for points excluded from the fit.
+    rms_decades : float
+        Root mean square of the residuals of the points used.
+    used : ndarray of bool, shape (n,)
+        Points inside ``(floor_current, saturation_current)`` with finite values.
+    """
+
+    calibration: LogAmpCalibration
+    residuals_decades: np.ndarray
+    rms_decades: float
+    used: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+
+
+def fit_calibration(
+    currents: Any,
+    voltages: Any,
+    *,
+    floor_current: float | None = None,
+    saturation_current: float | None = None,
+) -> CalibrationFit:
+    """Least-squares fit of ``V = V_ref + V_dec * log10(I / I_ref)`` to known currents.
+
+    Parameters
+    ----------
+    currents : array_like of float, shape (n,)
+        Known input currents in A (e.g. from a source meter through a resistor), all positive.
+    voltages : array_like of float, shape (n,)
+        Measured output volts.
+    floor_current, saturation_current : float, optional
+        A. Points at or below the floor or at or above the saturation are excluded from the
+        fit and stored in the result; defaults 1e-15 A and 1e-3 A (those of
+        :class:`LogAmpCalibration`).
+
+    Returns
+    -------
+    CalibrationFit
+
+    Raises
+    ------
+    CalibrationError
+        If the arrays differ in length, a current is not positive, fewer than two usable points
+        with distinct currents remain, or the fitted slope is zero.
+    """
+    i = np.asarray(currents, dtype=np.float64).ravel()
+    v = np.asarray(voltages, dtype=np.float64).ravel()
+    if i.shape != v.shape:
+        raise CalibrationError(
+            f"calibration table: {i.size} currents but {v.size} voltages; they must pair up"
+        )
+    if np.any(~np.isfinite(i)) or np.any(i <= 0):
+        raise CalibrationError(
+            "calibration table: every known current must be a positive finite value in A"
+        )
+    floor = 1e-15 if floor_current is None else float(floor_current)
+    sat = 1e-3 if saturation_current is None else float(saturation_current)
+    used = (i > floor) & (i < sat) & np.isfinite(v)
+    x = np.log10(i[used])
+    if used.sum() < 2 or np.ptp(x) == 0:
+        raise CalibrationError(
+            f"calibration table: need at least 2 points with distinct currents inside "
+            f"({floor:g}, {sat:g}) A, got {int(used.sum())}"
+        )
+    slope, intercept = np.polyfit(x, v[used], 1)  # V = intercept + slope * log10(I)
+    if slope == 0:
+        raise CalibrationError("calibration table: the fitted slope is zero (no log response)")
+    log_iref = -intercept / slope  # current at which V = 0
+    if math.isfinite(log_iref) and -300 < log_iref < 300:
+        ref_i, ref_v = 10.0**log_iref, 0.0
+    else:
+        ref_i = 10.0 ** float(np.mean(x))
+        ref_v = float(intercept + slope * np.mean(x))
+    cal = LogAmpCalibration(
+        volts_per_decade=float(slope),
+        reference_current=float(ref_i),
+        reference_voltage=float(ref_v),
+        floor_current=floor,
+        saturation_current=sat,
+        name="fit",
+    )
+    resid = np.full(i.shape, np.nan)
+    resid[used] = (v[used] - (intercept + slope * x)) / slope
+    rms = float(np.sqrt(np.mean(resid[used] ** 2)))
+    return CalibrationFit(calibration=cal, residuals_decades=resid, rms_decades=rms, used=used)
+
+
+# ------------------------------------------------------------------------------------------------
+# bandwidth
+# ------------------------------------------------------------------------------------------------
+def bandwidth_hz(current: Any, hz_per_amp: float = AD8304_HZ_PER_AMP) -> np.ndarray:
+    """Small-signal bandwidth of a translinear log amp at a given input current.
+
+    The bandwidth of a translinear log amp is set by the logging transistor's
+    transconductance ``g_m = I / V_T`` against its junction capacitance, so it grows in
+    proportion to the input current (AD8304 data sheet, Rev. A, "Bandwidth and Noise
+    Considerations"; ADL5303: ~2 kHz at 1 nA rising in proportion to the current; ADL5304:
+    25 kHz at 1 nA, 350 kHz at 10 nA). The default constant is the SCIENCE.md AD8304 model,
+    ~20 MHz per mA (see :data:`AD8304_HZ_PER_AMP` for the spread of readings).
+
+    Parameters
+    ----------
+    current : array_like of float, any shape
+        Current magnitude in A.
+    hz_per_amp : float, optional
+        Bandwidth per ampere, Hz/A.
+
+    Returns
+    -------
+    ndarray of float, same shape
+        -3 dB bandwidth in Hz.
+    """
+    if not hz_per_amp > 0:
+        raise CalibrationError(f"hz_per_amp must be positive, got {hz_per_amp!r}")
+    return np.abs(np.asarray(current, dtype=np.float64)) * float(hz_per_amp)
+
+
+def lagging_mask(
+    current: Any, pixel_rate_hz: float, hz_per_amp: float = AD8304_HZ_PER_AMP
+) -> np.ndarray:
+    """Flag pixels whose log-amp bandwidth is below the pixel rate (values lag the fast axis).
+
+    Parameters
+    ----------
+    current : array_like of float, any shape
+        Current magnitude in A.
+    pixel_rate_hz : float
+        Pixels per second along the fast axis: samples per line x lines per second x 2
+        (trace and retrace), as in SCIENCE.md.
+    hz_per_amp : float, optional
+        Bandwidth per ampere, Hz/A (see :func:`bandwidth_hz`).
+
+    Returns
+    -------
+    ndarray of bool, same shape
+        True where ``bandwidth_hz(current) < pixel_rate_hz`` (NaN currents count as lagging).
+    """
+    if not pixel_rate_hz > 0:
+        raise CalibrationError(f"pixel_rate_hz must be positive, got {pixel_rate_hz!r}")
+    bw = bandwidth_hz(current, hz_per_amp)
+    with np.errstate(invalid="ignore"):
+        return ~(bw >= pixel_rate_hz)
