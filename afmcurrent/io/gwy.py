@@ -1,0 +1,256 @@
+"""Gwyddion native ``.gwy`` files (``GWYP``): reader and writer, through ``gwyfile``.
+
+Public API (a contract, keep it stable)
+---------------------------------------
+read_gwy(path) -> Scan
+    Every 2-D data field ``/N/data`` of the file (in increasing N), with title, units,
+    ``xreal``/``yreal``, ``xoff``/``yoff`` and the per-channel metadata ``/N/meta``.
+write_gwy(path, scan, overwrite=False) -> Path
+    Every channel as a data field with title, units, size, offset and metadata strings.
+
+Reading rules
+-------------
+* ``Channel.name`` = the field's title ``/N/data/title`` (``"Channel N"`` when untitled; a
+  repeated title gets ``" #2"``...); direction from the title ("Retrace" -> retrace, "Trace"
+  -> trace, also as a suffix as in "HeightRetrace"; else ``None``) unless the metadata
+  carry ``afmcurrent.direction`` (written by :func:`write_gwy`); ``quantity`` = the title
+  without the direction word, or ``afmcurrent.quantity``;
+* units: ``si_unit_z`` / ``si_unit_xy`` (Gwyddion stores base SI units; a prefixed unit
+  string such as ``"nm"`` is converted to SI); values and orientation as stored, which is
+  Gwyddion's own orientation;
+* ``Scan.size = (yreal, xreal)``, ``Scan.offset = (yoff, xoff)`` of the first field; fields
+  whose shape differs from the first one are skipped with a logged warning;
+* ``Scan.metadata`` = the first channel's ``/N/meta`` strings (keys with Gwyddion's division
+  slash ``"\u2215"`` turned back into ``"/"``), plus ``gwy_ids`` (list of N);
+  ``Scan.bias`` = ``float(meta["afmcurrent.bias_V"])`` when present, else ``None``.
+
+Writing rules
+-------------
+Field N = channel N, title = ``Channel.name``, ``si_unit_z`` = ``Channel.unit``,
+``si_unit_xy = "m"``. ``/N/meta`` holds, as strings, the scan metadata, then the channel
+metadata, then ``afmcurrent.direction``, ``afmcurrent.quantity``, ``afmcurrent.bias_V``
+(``"None"`` when unknown) and ``afmcurrent.format``; non-string values are JSON-encoded, and
+``"/"`` in keys is written as ``"\u2215"`` (as Gwyddion's own importers do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReadError
+from ..model import Channel, Scan
+from ._common import check_readable, check_writable, si_factor
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["read_gwy", "write_gwy"]
+
+_DIV_SLASH = "\u2215"
+_FIELD_KEY = re.compile(r"^/(\d+)/data$")
+_DIR_WORD = re.compile(r"(retrace|trace)(?![a-z])", re.IGNORECASE)
+_SI_BASES = ("m", "A", "V", "N", "Hz", "Pa", "s")
+
+
+def _unit(obj: Any) -> str:
+    if obj is None:
+        return ""
+    try:
+        return str(obj.get("unitstr", "") or "")
+    except AttributeError:
+        return ""
+
+
+def _to_si(unit: str) -> tuple[float, str]:
+    f = si_factor(unit, _SI_BASES) if unit else None
+    return (f[0], f[1]) if f is not None else (1.0, unit)
+
+
+def _direction_from_title(title: str) -> tuple[str | None, str]:
+    m = _DIR_WORD.search(title)
+    if not m:
+        return None, title
+    direction = "retrace" if m.group(1).lower() == "retrace" else "trace"
+    quantity = _DIR_WORD.sub("", title)
+    quantity = re.sub(r"[\(\[]\s*[\)\]]", "", quantity)
+    quantity = re.sub(r"\s+", " ", quantity).strip(" -_")
+    return direction, quantity or title
+
+
+def _meta_dict(obj: Any) -> dict[str, str]:
+    if obj is None:
+        return {}
+    out = {}
+    try:
+        items = list(obj.items())
+    except AttributeError:
+        return {}
+    for k, v in items:
+        out[str(k).replace(_DIV_SLASH, "/")] = v if isinstance(v, str) else str(v)
+    return out
+
+
+def read_gwy(path: str | Path) -> Scan:
+    """Read a Gwyddion ``.gwy`` file (GWYP format) into a :class:`Scan`.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file.
+
+    Returns
+    -------
+    Scan
+        ``format="gwyddion"``; see the module docstring for names, units and metadata.
+
+    Raises
+    ------
+    ReadError
+        Missing file, old GWYO format, corrupt or truncated file, no data field.
+    """
+    p = check_readable(path)
+    with open(p, "rb") as fh:
+        magic = fh.read(4)
+    if magic == b"GWYO":
+        raise ReadError(f"{p}: old Gwyddion 1.x file format (GWYO magic), which afmcurrent "
+                        "cannot read; open it in a current Gwyddion (2.x) and save it again")
+    if magic != b"GWYP":
+        raise ReadError(f"{p}: not a Gwyddion file (no GWYP magic)")
+    try:
+        import gwyfile
+
+        obj = gwyfile.load(str(p))
+    except ReadError:
+        raise
+    except Exception as exc:  # gwyfile raises assorted errors on corrupt input
+        raise ReadError(f"{p}: corrupt or truncated Gwyddion file ({type(exc).__name__}: "
+                        f"{exc})") from exc
+    ids = sorted(int(m.group(1)) for k in obj.keys() if (m := _FIELD_KEY.match(str(k))))
+    if not ids:
+        raise ReadError(f"{p}: Gwyddion file without any image data field (/N/data)")
+    channels: list[Channel] = []
+    used: set[str] = set()
+    geometry = None
+    kept: list[int] = []
+    first_meta: dict[str, str] = {}
+    for n in ids:
+        try:
+            field = obj[f"/{n}/data"]
+            data = np.array(field.data, dtype=np.float64)
+            xreal = float(field.get("xreal", 1.0))
+            yreal = float(field.get("yreal", 1.0))
+            xoff = float(field.get("xoff", 0.0) or 0.0)
+            yoff = float(field.get("yoff", 0.0) or 0.0)
+            zunit = _unit(field.get("si_unit_z"))
+            xyunit = _unit(field.get("si_unit_xy"))
+        except Exception as exc:
+            raise ReadError(f"{p}: data field /{n}/data is unreadable ({exc})") from exc
+        if data.ndim != 2:
+            raise ReadError(f"{p}: data field /{n}/data is not 2-D")
+        fz, zunit = _to_si(zunit)
+        fxy, xyunit = _to_si(xyunit)
+        if xyunit not in ("m", ""):
+            logger.warning("%s: field /%d/data has lateral unit %r (not m)", p, n, xyunit)
+        geo = (data.shape, (yreal * fxy, xreal * fxy), (yoff * fxy, xoff * fxy))
+        if geometry is None:
+            geometry = geo
+        elif data.shape != geometry[0]:
+            logger.warning("%s: skipping field /%d/data of shape %s (first field: %s)",
+                           p, n, data.shape, geometry[0])
+            continue
+        title = obj.get(f"/{n}/data/title")
+        title = str(title) if title else f"Channel {n}"
+        meta = _meta_dict(obj.get(f"/{n}/meta"))
+        direction, quantity = _direction_from_title(title)
+        if meta.get("afmcurrent.direction") in ("trace", "retrace", "None"):
+            d = meta["afmcurrent.direction"]
+            direction = None if d == "None" else d
+        quantity = meta.get("afmcurrent.quantity", quantity)
+        name, k = title, 2
+        while name in used:
+            name = f"{title} #{k}"
+            k += 1
+        used.add(name)
+        if not kept:
+            first_meta = meta
+        kept.append(n)
+        channels.append(Channel(name=name, data=data * fz if fz != 1.0 else data, unit=zunit,
+                                direction=direction, quantity=quantity, metadata=meta))
+    assert geometry is not None
+    metadata: dict[str, Any] = dict(first_meta)
+    metadata["gwy_ids"] = kept
+    bias = None
+    b = first_meta.get("afmcurrent.bias_V")
+    if b not in (None, "", "None"):
+        try:
+            bias = float(b)
+        except ValueError:
+            logger.warning("%s: unreadable afmcurrent.bias_V %r", p, b)
+    if not (geometry[1][0] > 0 and geometry[1][1] > 0):
+        raise ReadError(f"{p}: invalid physical size {geometry[1]} of the first data field")
+    return Scan(channel_list=channels, size=geometry[1], bias=bias, offset=geometry[2],
+                path=p, format="gwyddion", metadata=metadata)
+
+
+def _str(v: Any) -> str:
+    if isinstance(v, str):
+        return v
+    try:
+        return json.dumps(v, default=str)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def write_gwy(path: str | Path, scan: Scan, overwrite: bool = False) -> Path:
+    """Write a scan as a Gwyddion ``.gwy`` file (one data field per channel).
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    scan : Scan
+        The scan (SI units, Gwyddion orientation).
+    overwrite : bool, optional
+        Replace an existing file; refused by default.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    """
+    from gwyfile.objects import GwyContainer, GwyDataField, GwySIUnit
+
+    p = check_writable(path, overwrite)
+    height, width = scan.size
+    y0, x0 = scan.offset
+    obj = GwyContainer()
+    for n, ch in enumerate(scan.channel_list):
+        field = GwyDataField(np.ascontiguousarray(ch.data, dtype=np.float64),
+                             xreal=float(width), yreal=float(height), xoff=float(x0),
+                             yoff=float(y0), si_unit_xy=GwySIUnit(unitstr="m"),
+                             si_unit_z=GwySIUnit(unitstr=ch.unit))
+        obj[f"/{n}/data"] = field
+        obj[f"/{n}/data/title"] = ch.name
+        meta: dict[str, str] = {}
+        for src in (scan.metadata, ch.metadata):
+            for k, v in src.items():
+                meta[str(k).replace("/", _DIV_SLASH)] = _str(v)
+        meta["afmcurrent.direction"] = str(ch.direction)
+        meta["afmcurrent.quantity"] = ch.quantity
+        meta["afmcurrent.bias_V"] = repr(scan.bias) if scan.bias is not None else "None"
+        meta["afmcurrent.format"] = scan.format
+        obj[f"/{n}/meta"] = GwyContainer(meta)
+    tmp = p.with_name(p.name + ".part")
+    obj.tofile(str(tmp))
+    tmp.replace(p)
+    return p

@@ -1,0 +1,236 @@
+"""The project's own HDF5 scan / result format, through h5py.
+
+Public API (a contract, keep it stable)
+---------------------------------------
+write_hdf5(path, scan, attrs=None, overwrite=False, dtypes=None) -> Path
+read_hdf5(path) -> Scan
+
+Layout (``format_version = 1``)
+-------------------------------
+``/maps/<channel name>``
+    One dataset per channel, in channel order (the order is also stored in the root attribute
+    ``channel_order``, since HDF5 lists members alphabetically). Data type: ``dtypes[name]``
+    when given (e.g. ``uint8`` for a class map, kept exactly), else float32 for float data
+    (a float64 array whose values float32 cannot hold to 1e-7 relative stays float64 when
+    ``dtypes`` says so). Dataset attributes: ``units`` (SI unit string), ``direction``
+    (``"trace"``, ``"retrace"`` or ``""`` for unknown), ``quantity``, ``metadata_json``
+    (the channel metadata as JSON).
+Root attributes
+    ``format = "afmcurrent"``, ``format_version = 1``, ``size_m`` ([height, width]),
+    ``offset_m`` ([y0, x0]), ``pixel_size_m`` ([dy, dx]), ``bias_V`` (NaN when unknown),
+    ``metadata_json`` (the scan metadata as JSON; values JSON cannot hold become strings),
+    ``channel_order`` (list of names), ``source_format``, ``source_path``.
+Extra ``attrs``
+    Scalars, strings and numeric sequences become root attributes as they are; a nested
+    ``dict`` becomes a JSON string attribute (read it back with ``json.loads``). Keys must not
+    collide with the attributes above.
+
+A channel name containing ``"/"`` is stored with ``"/"`` replaced by ``"\u2215"`` (HDF5 paths
+cannot hold it) and restored on reading through ``channel_order``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import ReadError
+from ..model import Channel, Scan
+from ._common import check_readable, check_writable
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["write_hdf5", "read_hdf5", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "afmcurrent"
+FORMAT_VERSION = 1
+_RESERVED = {"format", "format_version", "size_m", "offset_m", "pixel_size_m", "bias_V",
+             "metadata_json", "channel_order", "source_format", "source_path"}
+
+
+def _json(obj: Any) -> str:
+    def default(o: Any) -> Any:
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+        return str(o)
+
+    def clean(o: Any) -> Any:  # NaN / inf are not JSON
+        if isinstance(o, float) and not math.isfinite(o):
+            return str(o)
+        if isinstance(o, dict):
+            return {str(k): clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(obj), default=default)
+
+
+def _dsname(name: str) -> str:
+    return name.replace("/", "\u2215")
+
+
+def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None,
+               overwrite: bool = False, dtypes: dict[str, Any] | None = None) -> Path:
+    """Write a scan (and optional result attributes) in the afmcurrent HDF5 layout.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file (conventionally ``.h5``).
+    scan : Scan
+        Channels to store as ``/maps/<name>``.
+    attrs : dict, optional
+        Extra root attributes (see the module docstring for how values are stored).
+    overwrite : bool, optional
+        Replace an existing file; refused by default.
+    dtypes : dict of str -> dtype, optional
+        Storage dtype per channel name (``Channel`` holds float64; a class map can be
+        stored back as ``uint8`` here). Integer dtypes round the values.
+
+    Returns
+    -------
+    Path
+        The written file.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    ValueError
+        If an ``attrs`` key collides with a reserved attribute, or an integer dtype is
+        asked for a channel holding non-integral or out-of-range values.
+    """
+    import h5py
+
+    p = check_writable(path, overwrite)
+    attrs = dict(attrs or {})
+    clash = _RESERVED.intersection(attrs)
+    if clash:
+        raise ValueError(f"attrs keys reserved by the format: {sorted(clash)}")
+    dtypes = dict(dtypes or {})
+    tmp = p.with_name(p.name + ".part")
+    with h5py.File(tmp, "w") as f:
+        f.attrs["format"] = FORMAT_NAME
+        f.attrs["format_version"] = FORMAT_VERSION
+        f.attrs["size_m"] = np.asarray(scan.size, dtype=np.float64)
+        f.attrs["offset_m"] = np.asarray(scan.offset, dtype=np.float64)
+        f.attrs["pixel_size_m"] = np.asarray(scan.pixel_size, dtype=np.float64)
+        f.attrs["bias_V"] = float("nan") if scan.bias is None else float(scan.bias)
+        f.attrs["metadata_json"] = _json(scan.metadata)
+        f.attrs["channel_order"] = _json(scan.channels)
+        f.attrs["source_format"] = scan.format
+        f.attrs["source_path"] = "" if scan.path is None else str(scan.path)
+        for key, value in attrs.items():
+            if isinstance(value, dict):
+                f.attrs[key] = _json(value)
+            elif value is None:
+                f.attrs[key] = "None"
+            else:
+                f.attrs[key] = value
+        maps = f.create_group("maps")
+        for ch in scan.channel_list:
+            dt = np.dtype(dtypes.get(ch.name, np.float32))
+            data = ch.data
+            if dt.kind in "iub":
+                info = np.iinfo(dt) if dt.kind != "b" else None
+                if not np.all(np.isfinite(data)) or not np.all(data == np.rint(data)):
+                    raise ValueError(f"channel {ch.name!r}: non-integral values cannot be "
+                                     f"stored as {dt}")
+                if info is not None and (data.min() < info.min or data.max() > info.max):
+                    raise ValueError(f"channel {ch.name!r}: values outside the {dt} range")
+            ds = maps.create_dataset(_dsname(ch.name), data=data.astype(dt),
+                                     compression="gzip", compression_opts=4, shuffle=True)
+            ds.attrs["units"] = ch.unit
+            ds.attrs["direction"] = ch.direction or ""
+            ds.attrs["quantity"] = ch.quantity
+            ds.attrs["metadata_json"] = _json(ch.metadata)
+    tmp.replace(p)
+    return p
+
+
+def _attr_str(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode("utf-8", "replace")
+    return str(v)
+
+
+def read_hdf5(path: str | Path) -> Scan:
+    """Read an afmcurrent HDF5 file back into a :class:`Scan` (channels in file order).
+
+    Parameters
+    ----------
+    path : str or Path
+        A file written by :func:`write_hdf5`.
+
+    Returns
+    -------
+    Scan
+        ``format="hdf5"``; ``metadata`` = the stored scan metadata plus every extra root
+        attribute (under its own key) and ``format_version``.
+
+    Raises
+    ------
+    ReadError
+        Missing file, corrupt HDF5, an HDF5 file that is not an afmcurrent file (no
+        ``/maps``), an unsupported ``format_version`` or empty ``/maps``.
+    """
+    import h5py
+
+    p = check_readable(path)
+    try:
+        f = h5py.File(p, "r")
+    except OSError as exc:
+        raise ReadError(f"{p}: corrupt or unreadable HDF5 file ({exc})") from exc
+    try:
+        with f:
+            if "maps" not in f or not isinstance(f["maps"], h5py.Group):
+                raise ReadError(f"{p}: HDF5 file but not an afmcurrent result: no /maps group "
+                                "(expected a file written by afmcurrent.io.write_hdf5)")
+            version = int(f.attrs.get("format_version", -1))
+            if version != FORMAT_VERSION:
+                raise ReadError(f"{p}: afmcurrent HDF5 format_version {version} is not "
+                                f"supported (this version reads {FORMAT_VERSION})")
+            maps = f["maps"]
+            names = list(maps.keys())
+            order = names
+            if "channel_order" in f.attrs:
+                stored = json.loads(_attr_str(f.attrs["channel_order"]))
+                if sorted(_dsname(n) for n in stored) == sorted(names):
+                    order = stored
+            if not order:
+                raise ReadError(f"{p}: afmcurrent HDF5 file with an empty /maps group")
+            channels = []
+            for name in order:
+                ds = maps[_dsname(name)]
+                direction = _attr_str(ds.attrs.get("direction", "")) or None
+                if direction not in (None, "trace", "retrace"):
+                    direction = None
+                meta = json.loads(_attr_str(ds.attrs.get("metadata_json", "{}")))
+                channels.append(Channel(name=name, data=ds[()], unit=_attr_str(
+                    ds.attrs.get("units", "")), direction=direction,  # type: ignore[arg-type]
+                    quantity=_attr_str(ds.attrs.get("quantity", "")), metadata=meta))
+            size = tuple(float(v) for v in f.attrs["size_m"])
+            offset = tuple(float(v) for v in f.attrs.get("offset_m", (0.0, 0.0)))
+            bias = float(f.attrs.get("bias_V", float("nan")))
+            metadata = json.loads(_attr_str(f.attrs.get("metadata_json", "{}")))
+            for key, value in f.attrs.items():
+                if key not in _RESERVED:
+                    metadata[key] = _attr_str(value) if isinstance(value, bytes) else (
+                        value.tolist() if isinstance(value, np.ndarray) else
+                        value.item() if isinstance(value, np.generic) else value)
+            metadata["format_version"] = version
+    except ReadError:
+        raise
+    except (KeyError, ValueError, OSError, TypeError) as exc:
+        raise ReadError(f"{p}: inconsistent afmcurrent HDF5 file ({type(exc).__name__}: "
+                        f"{exc})") from exc
+    return Scan(channel_list=channels, size=size, bias=None if math.isnan(bias) else bias,
+                offset=offset, path=p, format="hdf5", metadata=metadata)
