@@ -75,13 +75,25 @@ def plane_level(z: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     if valid.sum() < 3:
         raise ValueError("plane_level: fewer than 3 valid pixels to fit a plane")
     rows, cols = z.shape
-    yy, xx = np.nonzero(valid)
-    # centre the coordinates for a well-conditioned fit
-    yc, xc = (rows - 1) / 2.0, (cols - 1) / 2.0
-    design = np.column_stack([np.ones(yy.size), yy - yc, xx - xc])
-    coef, *_ = np.linalg.lstsq(design, z[valid], rcond=None)
+    yc, xc = (rows - 1) / 2.0, (cols - 1) / 2.0  # centred coordinates: well conditioned
     ry = (np.arange(rows) - yc)[:, None]
     rx = (np.arange(cols) - xc)[None, :]
+    # normal equations of the least-squares plane, accumulated with array sums
+    w = valid.astype(np.float64)
+    zw = np.where(valid, z, 0.0)
+    wy, wx = w.sum(axis=1), w.sum(axis=0)
+    zy, zx = zw.sum(axis=1), zw.sum(axis=0)
+    yv, xv = ry[:, 0], rx[0, :]
+    n = wy.sum()
+    sy, sx = wy @ yv, wx @ xv
+    syy, sxx = wy @ yv**2, wx @ xv**2
+    sxy = float(yv @ (w @ xv))
+    normal = np.array([[n, sy, sx], [sy, syy, sxy], [sx, sxy, sxx]])
+    rhs = np.array([zy.sum(), zy @ yv, zx @ xv])
+    try:
+        coef = np.linalg.solve(normal, rhs)
+    except np.linalg.LinAlgError:
+        coef, *_ = np.linalg.lstsq(normal, rhs, rcond=None)
     return z - (coef[0] + coef[1] * ry + coef[2] * rx)
 
 
@@ -123,6 +135,9 @@ def align_rows(
     valid = _fit_mask(z, mask)
     out = z.copy()
     if method in ("median", "mean"):
+        if valid.all():
+            func = np.median if method == "median" else np.mean
+            return out - func(z, axis=1)[:, None]
         masked = np.where(valid, z, np.nan)
         has = valid.any(axis=1)
         ref = np.zeros(z.shape[0])
