@@ -164,8 +164,9 @@ def read_nanoscope_header(path: str | Path) -> dict[str, Any]:
         just after ``\\*File list end``), ``"file_size"`` (bytes), ``"sections"`` (list of
         ``(section name, {key: value})`` in file order), ``"globals"`` (dict of every entry of
         the non-image sections, keys as described in the module docstring) and ``"images"``
-        (list of dicts, one per image section, in file order). Keys are the header keys
-        without the leading backslash; values are the raw strings.
+        (list of dicts, one per image section, in file order), ``"normalised"`` (the
+        normalised keys of the module docstring: ``bias_V``, ``scan_rate_hz``...). Keys are
+        the header keys without the leading backslash; values are the raw strings.
 
     Raises
     ------
@@ -214,7 +215,9 @@ def read_nanoscope_header(path: str | Path) -> dict[str, Any]:
             else:
                 globals_.setdefault(key, value)
     kind = "force" if "force" in first.lower() else "image"
+    normalised = _normalised(globals_, images[0] if images else None)
     return {
+        "normalised": normalised,
         "path": str(p),
         "kind": kind,
         "first_line": first[1:],
@@ -521,7 +524,7 @@ def read_nanoscope(path: str | Path) -> Scan:
                                     quantity=lay["name"], metadata=dict(img)))
     height, width = _scan_size(layout[0]["section"], g, p, layout[0]["rows"], layout[0]["cols"])
     meta: dict[str, Any] = dict(g)
-    meta.update(_normalised(g, layout[0]["section"]))
+    meta.update(header["normalised"])
     meta["scan_size_m"] = width if "scan_size_m" not in meta else meta["scan_size_m"]
     offset = (meta.get("y_offset_m", 0.0), meta.get("x_offset_m", 0.0))
     return Scan(channel_list=channels, size=(height, width), bias=meta.get("bias_V"),
@@ -542,6 +545,11 @@ _Z_VOLTS = 20.0  # full-scale Z scale (V) of a height / current channel, as on t
 
 def _g(x: float) -> str:
     return f"{x:.9g}"
+
+
+def _fixed(x: float) -> str:
+    """Shortest round-trip decimal without exponent (pySPM's header regex needs it)."""
+    return np.format_float_positional(float(x), trim="-")
 
 
 def _nanoscope_date(iso: str | None) -> str:
@@ -698,8 +706,8 @@ def write_nanoscope(path: str | Path, scan: Scan, overwrite: bool = False) -> Pa
                 "\\Scan line: Main",
                 f"\\Line direction: {direction}",
                 f"\\@2:Image Data: S [{ch.quantity}] \"{ch.quantity}\"",
-                f"\\@2:Z scale: V [{key}] ({_g(zs / 2 ** 32)} V/LSB) {_g(zs)} V",
-                f"\\@2:Z offset: V [{key}] ({_g(zs / 2 ** 32)} V/LSB) 0 V",
+                f"\\@2:Z scale: V [{key}] ({_fixed(zs / 2 ** 32)} V/LSB) {_fixed(zs)} V",
+                f"\\@2:Z offset: V [{key}] ({_fixed(zs / 2 ** 32)} V/LSB) 0 V",
             ]
             off += rows * cols * 4
         L.append("\\*File list end")
