@@ -365,7 +365,7 @@ def _match_band(
     h, w = y1 - y0, x1 - x0
     if h < 8 or w < 16:
         return None
-    tmpl = ref[y0:y1, x0:x1].astype(np.float64)
+    tmpl = ref[y0:y1, x0:x1].astype(np.float32)
     tmpl = tmpl - tmpl.mean()
     tnorm = math.sqrt(float(np.vdot(tmpl, tmpl)))
     region = np.ascontiguousarray(mov[y0 - py - s: y1 - py + s, x0 - px - s: x1 - px + s],
@@ -385,11 +385,11 @@ def _match_band(
     s1, s2 = wsum(ii), wsum(ii2)
     var = np.clip(s2 - s1 * s1 / (h * w), 0.0, None)
     num = np.empty((n, n))
-    tflat = tmpl.ravel()
+    reg32 = region.astype(np.float32)
     for i in range(n):
-        rows_i = region[i:i + h]
+        rows_i = reg32[i:i + h]
         for j in range(n):
-            num[i, j] = np.dot(rows_i[:, j:j + w].ravel(), tflat)
+            num[i, j] = np.einsum("ij,ij->", rows_i[:, j:j + w], tmpl)
     with np.errstate(divide="ignore", invalid="ignore"):
         res = num / (tnorm * np.sqrt(var))
     res = np.where(np.isfinite(res), res, -1.0)
