@@ -189,7 +189,7 @@ _PRISTINE = Preset(
 #   pA (so I(+V) = 7.5e-3 pA, ionic fraction ~0.2). Rough, ~1 um corrugations: 12 nm RMS with a
 #   0.4 um correlation length.
 # - type 1 (7 %; < 10 % in the paper), few-um domains: ionic "several times" pristine (10 pA)
-#   with fluctuation up to ~1 decade (cv 3: sigma ~0.66 decade); electronic like pristine
+#   with fluctuation up to ~1 decade (cv 2: sigma ~0.55 decade); electronic like pristine
 #   (2.5e-5 pA; the paper's type-1 images are at +/-0.5 V, we keep those values at +/-1 V);
 #   moderately roughened (4 nm).
 # - type 3 (4 %): small electronic-shunt domains placed inside / next to type 2, 1e2..1e3 pA in
@@ -210,7 +210,7 @@ _DEGRADED = Preset(
         DomainLayer(code=4, fraction=0.03, length=0.3 * UM),
     ),
     classes={
-        1: ClassProperties(10.0 * PA, 3.0, 2.5e-5 * PA, 1.0, 4 * NM, 150 * NM),
+        1: ClassProperties(10.0 * PA, 2.0, 2.5e-5 * PA, 1.0, 4 * NM, 150 * NM),
         2: ClassProperties(1.5e-3 * PA, 1.0, 6e-3 * PA, 0.8, 12 * NM, 400 * NM),
         3: ClassProperties(1.5e-3 * PA, 1.0, 300.0 * PA, 1.0, 5 * NM, 150 * NM),
         4: ClassProperties(2e-2 * PA, 1.0, 2.5e-5 * PA, 1.0, 8 * NM, 250 * NM),
@@ -747,8 +747,8 @@ def write_pair(
             "(--overwrite) or choose another folder"
         )
     outdir.mkdir(parents=True, exist_ok=True)
-    write_nanoscope(paths["plus"], pair.plus)
-    write_nanoscope(paths["minus"], pair.minus)
+    write_nanoscope(paths["plus"], pair.plus, overwrite=overwrite)
+    write_nanoscope(paths["minus"], pair.minus, overwrite=overwrite)
     header = (
         "# Log-amplifier calibration of the simulated pair (afmcurrent.simulate)\n"
         "# V = reference_voltage + volts_per_decade * log10(I / reference_current)\n"
