@@ -217,3 +217,12 @@ def test_written_file_equals_gwyddion(gwyddion, tmp_path):
         _assert_quantised_equal(f.data, scan.channel_list[i].data)  # orientation too
         assert f["si_unit_z"]["unitstr"] == scan.channel_list[i].unit
         assert (f["yreal"], f["xreal"]) == pytest.approx(scan.size, rel=1e-9)
+
+
+def test_writer_sanitises_names_that_would_break_the_header(tmp_path):
+    rng = np.random.default_rng(5)
+    scan = Scan([Channel('log "I": +V', rng.uniform(-5, 5, (8, 8)), "V", "trace")],
+                size=(1e-6, 1e-6))
+    back = load_scan(write_nanoscope(tmp_path / "odd.spm", scan))
+    assert back.channels == ["log _I__ +V"]
+    _assert_quantised_equal(back.channel_list[0].data, scan.channel_list[0].data)

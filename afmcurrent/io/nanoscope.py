@@ -547,6 +547,11 @@ def _g(x: float) -> str:
     return f"{x:.9g}"
 
 
+def _label(text: str) -> str:
+    """A channel name safe inside ``S [name] "name"`` on one header line."""
+    return re.sub(r'["\[\]\\\r\n:]', "_", text)
+
+
 def _fixed(x: float) -> str:
     """Shortest round-trip decimal without exponent (pySPM's header regex needs it)."""
     return np.format_float_positional(float(x), trim="-")
@@ -613,6 +618,9 @@ def write_nanoscope(path: str | Path, scan: Scan, overwrite: bool = False) -> Pa
     """
     p = check_writable(path, overwrite)
     rows, cols = scan.shape
+    if any(_label(c.quantity) != c.quantity for c in scan.channel_list):
+        logger.warning("%s: quotes, brackets, backslashes and line breaks in channel names "
+                       "are written as '_'", scan.label)
     height, width = scan.size
     # one sensitivity per quantity (shared by trace and retrace), chosen so that the
     # largest value of the quantity sits at about half of the +/-Z full scale.
@@ -631,14 +639,14 @@ def write_nanoscope(path: str | Path, scan: Scan, overwrite: bool = False) -> Pa
             if ch.unit == "m" and "Sens. Zscan" not in [s[0] for s in sens.values()]:
                 key = "Sens. Zscan"
             else:
-                key = f"Sens. {ch.quantity}"
+                key = f"Sens. {_label(ch.quantity)}"
             value = float(_g(amax / si / (_Z_VOLTS / 2))) if amax > 0 else 1.0
             sens[ch.quantity] = (key, value, unit_txt, value * si)
         else:
             if ch.unit != "V":
                 logger.warning("%s: channel %r has unit %r; written as volts", scan.label,
                                ch.name, ch.unit)
-            sens[ch.quantity] = (f"Sens. {ch.quantity}", 1.0, "", 1.0)
+            sens[ch.quantity] = (f"Sens. {_label(ch.quantity)}", 1.0, "", 1.0)
     keys = [s[0] for s in sens.values()]
     if len(set(keys)) != len(keys):
         raise ValueError(f"{scan.label}: two quantities map to the same sensitivity name")
@@ -705,7 +713,7 @@ def write_nanoscope(path: str | Path, scan: Scan, overwrite: bool = False) -> Pa
                 f"\\Scan size: {_g(w_nm)} {_g(h_nm * cols / rows)} nm",
                 "\\Scan line: Main",
                 f"\\Line direction: {direction}",
-                f"\\@2:Image Data: S [{ch.quantity}] \"{ch.quantity}\"",
+                f"\\@2:Image Data: S [{_label(ch.quantity)}] \"{_label(ch.quantity)}\"",
                 f"\\@2:Z scale: V [{key}] ({_fixed(zs / 2 ** 32)} V/LSB) {_fixed(zs)} V",
                 f"\\@2:Z offset: V [{key}] ({_fixed(zs / 2 ** 32)} V/LSB) 0 V",
             ]
