@@ -98,6 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     a.add_argument("--shift", type=_pair, metavar="DY,DX",
                    help="known shift of MINUS onto PLUS in pixels (skips estimation)")
+    a.add_argument("--expect-shift", type=_pair, metavar="DY,DX",
+                   help="approximate shift in pixels; the estimate is searched near it "
+                   "(resolves periodic samples such as calibration gratings)")
+    a.add_argument("--search-radius", type=float, default=5.0, metavar="PX",
+                   help="radius of the search window around --expect-shift (default 5 px)")
     a.add_argument("--force-registration", action="store_true",
                    help="use a registration reported as not trustworthy")
     a.add_argument("--reference", nargs=2, type=Path, metavar=("PLUS", "MINUS"),
@@ -121,6 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--channel", help="channel to register on (default: topography, plus the "
                    "current channel where one exists)")
     r.add_argument("--no-drift", action="store_true", help="do not estimate slow-axis drift")
+    r.add_argument("--expect-shift", type=_pair, metavar="DY,DX",
+                   help="approximate shift in pixels; the estimate is searched near it")
+    r.add_argument("--search-radius", type=float, default=5.0, metavar="PX")
 
     s = sub.add_parser(
         "simulate", help="write a simulated +V / -V pair with ground truth",
@@ -162,6 +170,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         config=args.config,
         tip_radius=args.tip_radius,
         shift=args.shift,
+        expect_shift=args.expect_shift,
+        search_radius=args.search_radius,
         force_registration=args.force_registration,
         reference=tuple(args.reference) if args.reference else None,
     )
@@ -245,13 +255,14 @@ def _cmd_register(args: argparse.Namespace) -> int:
     from .registration import register
 
     ref, mov = load_scan(args.ref), load_scan(args.moving)
-    drift = not args.no_drift
+    kw = {"estimate_drift": not args.no_drift, "expected_shift": args.expect_shift,
+          "search_radius": args.search_radius}
     if args.channel:
         a, b = ref.channel(args.channel), mov.channel(args.channel)
         if a.unit == "A":  # currents: registered in log space
-            reg = register(a.data, b.data, a.data, b.data, estimate_drift=drift)
+            reg = register(a.data, b.data, a.data, b.data, **kw)
         else:
-            reg = register(a.data, b.data, estimate_drift=drift)
+            reg = register(a.data, b.data, **kw)
     else:
         h_ref = ref.find_channel({"m"}, prefer=("height",))
         h_mov = mov.find_channel({"m"}, prefer=("height",))
@@ -262,9 +273,9 @@ def _cmd_register(args: argparse.Namespace) -> int:
             )
         c_ref, c_mov = ref.find_channel({"A"}), mov.find_channel({"A"})
         if c_ref is not None and c_mov is not None:
-            reg = register(h_ref.data, h_mov.data, c_ref.data, c_mov.data, estimate_drift=drift)
+            reg = register(h_ref.data, h_mov.data, c_ref.data, c_mov.data, **kw)
         else:
-            reg = register(h_ref.data, h_mov.data, estimate_drift=drift)
+            reg = register(h_ref.data, h_mov.data, **kw)
     out = reg.to_dict()
     out.update(ref=str(args.ref), moving=str(args.moving))
     print(json.dumps(out, indent=2))

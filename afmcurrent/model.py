@@ -55,7 +55,9 @@ class Channel:
     def __post_init__(self) -> None:
         self.data = np.asarray(self.data, dtype=np.float64)
         if self.data.ndim != 2:
-            raise ValueError(f"channel {self.name!r}: data must be 2-D, got shape {self.data.shape}")
+            raise ValueError(
+                f"channel {self.name!r}: data must be 2-D, got shape {self.data.shape}"
+            )
         if not self.quantity:
             self.quantity = self.name
 

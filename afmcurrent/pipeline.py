@@ -177,7 +177,7 @@ class PairResult:
     def write(
         self, outdir: str | Path, *, figures: bool = True, overwrite: bool = False
     ) -> dict[str, Path]:
-        """Write ``summary.json``, ``result.h5``, ``domains.csv``, ``result.gwy`` and ``figure.png``.
+        """Write summary.json, result.h5, domains.csv, result.gwy and figure.png.
 
         Parameters
         ----------
@@ -343,6 +343,8 @@ def analyze_pair(
     config: str | Path | Mapping[str, Any] | AnalysisConfig | None = None,
     tip_radius: float | None = None,
     shift: tuple[float, float] | None = None,
+    expect_shift: tuple[float, float] | None = None,
+    search_radius: float = 5.0,
     force_registration: bool = False,
     reference: tuple[str | Path | Scan, str | Path | Scan] | PairResult | None = None,
 ) -> PairResult:
@@ -369,6 +371,11 @@ def analyze_pair(
         Probe radius in m (overrides the config; default 100 nm).
     shift : tuple of float, optional
         Known shift ``(dy, dx)`` in px of the -V scan onto the +V scan; skips the estimation.
+    expect_shift : tuple of float, optional
+        Approximate shift ``(dy, dx)`` in px (stage log, an earlier pair): the estimate is
+        searched within ``search_radius`` px of it. Resolves the ambiguity of periodic samples.
+    search_radius : float, optional
+        Radius of that search window in px (default 5).
     force_registration : bool, optional
         Use a registration that is not trustworthy instead of raising (it is still reported as
         not trustworthy in the result).
@@ -427,6 +434,8 @@ def analyze_pair(
             cur_minus.current,
             estimate_drift=cfg.registration.estimate_drift,
             min_confidence=cfg.registration.min_confidence,
+            expected_shift=expect_shift,
+            search_radius=search_radius,
         )
     if not reg.trustworthy:
         msg = (

@@ -156,9 +156,7 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
 def _cmap_with_bad(name: str):  # noqa: ANN202
     import matplotlib
 
-    cmap = matplotlib.colormaps[name].copy()
-    cmap.set_bad("#bdbdbd")
-    return cmap
+    return matplotlib.colormaps[name].with_extremes(bad="#bdbdbd")
 
 
 def _histogram(ax, fig, result: PairResult) -> None:  # noqa: ANN001

@@ -91,6 +91,9 @@ class Registration:
         near 1 for periodic or featureless images.
     strips : list of tuple
         Band estimates ``(centre_row, dy, dx, ncc)`` used for the drift fit.
+    candidates : list of tuple
+        The strongest local maxima of the coarse NCC surface, ``(dy, dx, ncc)`` with integer
+        shifts in full-resolution px, best first (up to 8).
     """
 
     shift: tuple[float, float]
@@ -104,6 +107,36 @@ class Registration:
     ncc: float = float("nan")
     peak_ratio: float = float("nan")
     strips: list[tuple[float, float, float, float]] = field(default_factory=list)
+    candidates: list[tuple[int, int, float]] = field(default_factory=list)
+
+    @classmethod
+    def manual(
+        cls,
+        shift: tuple[float, float],
+        shape: tuple[int, int],
+        drift_per_line: tuple[float, float] = (0.0, 0.0),
+    ) -> Registration:
+        """A registration given by the user (a known shift), not estimated.
+
+        Parameters
+        ----------
+        shift : tuple of float
+            ``(dy, dx)`` in px at the centre row, in the module's convention.
+        shape : tuple of int
+            Reference frame shape ``(rows, cols)``.
+        drift_per_line : tuple of float, optional
+            ``(ddy, ddx)`` in px per reference row.
+
+        Returns
+        -------
+        Registration
+            ``method="manual"``, trustworthy, confidence NaN (nothing was measured).
+        """
+        shift = (float(shift[0]), float(shift[1]))
+        drift = (float(drift_per_line[0]), float(drift_per_line[1]))
+        shape = (int(shape[0]), int(shape[1]))
+        return cls(shift, drift, float("nan"), True, "manual",
+                   _overlap_fraction(shape, shift, drift), "", shape)
 
     def displacement(self, rows: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Displacement ``(dy, dx)`` in px at reference row(s) ``rows``.
@@ -142,7 +175,8 @@ class Registration:
         dict
             Keys ``shift_px``, ``drift_px_per_line``, ``confidence``, ``trustworthy``,
             ``method``, ``overlap_fraction``, ``reason``, ``ncc``, ``peak_ratio``,
-            ``reference_shape``.
+            ``reference_shape``, ``candidates`` (competing integer shifts with their NCC; for a
+            periodic sample these are the lattice-equivalent solutions).
         """
         def f(x: float) -> float | None:
             return None if not np.isfinite(x) else float(x)
@@ -150,7 +184,7 @@ class Registration:
         return {
             "shift_px": [float(self.shift[0]), float(self.shift[1])],
             "drift_px_per_line": [float(self.drift_per_line[0]), float(self.drift_per_line[1])],
-            "confidence": float(self.confidence),
+            "confidence": f(self.confidence),
             "trustworthy": bool(self.trustworthy),
             "method": str(self.method),
             "overlap_fraction": float(self.overlap),
@@ -158,6 +192,9 @@ class Registration:
             "ncc": f(self.ncc),
             "peak_ratio": f(self.peak_ratio),
             "reference_shape": [int(self.shape[0]), int(self.shape[1])],
+            "candidates": [
+                {"shift_px": [int(dy), int(dx)], "ncc": f(v)} for dy, dx, v in self.candidates
+            ],
         }
 
 
@@ -413,6 +450,8 @@ def register(
     min_overlap: float = 0.4,
     n_strips: int = 8,
     max_strip_scatter: float = 1.0,
+    expected_shift: tuple[float, float] | None = None,
+    search_radius: float = 5.0,
 ) -> Registration:
     """Register the moving (-V) scan onto the reference (+V) scan.
 
@@ -435,6 +474,12 @@ def register(
         Number of horizontal bands for the drift estimate.
     max_strip_scatter : float, optional
         Largest acceptable RMS (px) of the band estimates about the fitted drift line.
+    expected_shift : tuple of float, optional
+        Prior knowledge of the shift ``(dy, dx)`` in px (stage log, an earlier pair): only
+        shifts within ``search_radius`` of it are considered. This is how the lattice
+        ambiguity of a periodic sample (calibration grating) is resolved.
+    search_radius : float, optional
+        Radius in px of the search window around ``expected_shift``.
 
     Returns
     -------
@@ -475,6 +520,14 @@ def register(
     f = max(1, int(round(max(shape) / _COARSE_TARGET)))
     mdy = max(1, int(max_shift_fraction * rows / f))
     mdx = max(1, int(max_shift_fraction * cols / f))
+    window = None
+    if expected_shift is not None:
+        ey, ex = (float(v) / f for v in expected_shift)
+        rad = max(float(search_radius) / f, 1.0)
+        mdy = max(mdy, int(math.ceil(abs(ey) + rad)) + 1)
+        mdx = max(mdx, int(math.ceil(abs(ex) + rad)) + 1)
+        gy, gx = np.mgrid[-mdy:mdy + 1, -mdx:mdx + 1]
+        window = (gy - ey) ** 2 + (gx - ex) ** 2 <= rad**2
     surfaces: dict[str, np.ndarray] = {}
     scores: dict[str, float] = {}
     for name, (a, b, ma, mb) in channels.items():
@@ -483,6 +536,8 @@ def register(
         da, dma = _decimate(a, ma, f)
         db, dmb = _decimate(b, mb, f)
         surf, _ = masked_ncc_surface(da, db, dma, dmb, (mdy, mdx), min_overlap=0.3)
+        if window is not None:
+            surf = np.where(window, surf, np.nan)
         if not np.isfinite(surf).any():
             continue
         _, peak, ratio, _ = _peak_stats(surf)
@@ -500,6 +555,7 @@ def register(
         used = [max(scores, key=scores.get)]  # type: ignore[arg-type]
         surf = surfaces[used[0]]
     method = "+".join(used)
+    candidates = [((cy - mdy) * f, (cx - mdx) * f, v) for cy, cx, v in _local_maxima(surf)]
     (iy, ix), peak, ratio, (jy, jx) = _peak_stats(surf)
     cdy, cdx = iy - mdy, ix - mdx
     oy, ox = _parabolic(np.nan_to_num(surf, nan=-1.0), iy, ix)
@@ -566,9 +622,19 @@ def register(
         ncc=ncc,
         peak_ratio=float(ratio),
         strips=strips,
+        candidates=candidates,
     )
     logger.debug("registration: %s", reg.to_dict())
     return reg
+
+
+def _local_maxima(surf: np.ndarray, n: int = 8) -> list[tuple[int, int, float]]:
+    """The ``n`` highest local maxima (3 x 3 neighbourhood) of an NCC surface, best first."""
+    s = np.where(np.isfinite(surf), surf, -np.inf)
+    peaks = (s == ndi.maximum_filter(s, size=3, mode="constant", cval=-np.inf)) & np.isfinite(s)
+    iy, ix = np.nonzero(peaks)
+    order = np.argsort(s[iy, ix])[::-1][:n]
+    return [(int(iy[k]), int(ix[k]), float(s[iy[k], ix[k]])) for k in order]
 
 
 def _distinct(ratio: float) -> float:

@@ -117,11 +117,11 @@ def test_info_and_register(pair_dir, capsys):
 
 
 def test_errors_are_messages_not_tracebacks(pair_dir, tmp_path, capsys):
-    plus, _ = files(pair_dir)
+    plus, minus = files(pair_dir)
     assert main(["analyze", str(plus), str(tmp_path / "nope.spm"), "-o", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "nope.spm" in err and "Traceback" not in err
-    assert main(["analyze", str(plus), str(plus), "-o", str(tmp_path / "o2"),
+    assert main(["analyze", str(plus), str(minus), "-o", str(tmp_path / "o2"),
                  "--current-channel", "Bogus"]) == 1
     err = capsys.readouterr().err
     assert "Bogus" in err and "Height" in err
