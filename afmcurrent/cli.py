@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--preset", default="degraded", help="pristine, degraded or coated")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--pixels", type=int, default=256, help="pixels per line = lines")
+    s.add_argument("--prefix", help="file name prefix (default: PRESET_seedN)")
     s.add_argument("--overwrite", action="store_true")
     return p
 
@@ -286,7 +287,7 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate_pair, write_pair
 
     pair = simulate_pair(args.preset, seed=args.seed, shape=(args.pixels, args.pixels))
-    paths = write_pair(args.outdir, pair, overwrite=args.overwrite)
+    paths = write_pair(args.outdir, pair, prefix=args.prefix, overwrite=args.overwrite)
     for key, path in paths.items():
         print(f"{key}: {path}")
     return 0

@@ -169,20 +169,25 @@ def classify(maps: TransportMaps, thresholds: Thresholds) -> np.ndarray:
     r_lo, r_hi = maps.log_ratio_bounds
     p_lo, p_hi = maps.log_plus_bounds
     e_lo, e_hi = maps.log_electronic_bounds
+    out = np.zeros(r_lo.shape, np.uint8)
     with np.errstate(invalid="ignore", over="ignore"):
-        ionic_dom = r_lo >= thresholds.log_ratio_min
-        electronic_dom = r_hi < thresholds.log_ratio_min
+        ionic_dom = (r_lo >= thresholds.log_ratio_min) & maps.valid
+        electronic_dom = (r_hi < thresholds.log_ratio_min) & maps.valid
         # I_ion interval: [I+_lo - Ie_hi, I+_hi - Ie_lo] (10**-inf = 0, 10**inf = inf).
-        ion_lo = 10.0**p_lo - 10.0**e_hi
-        ion_hi = 10.0**p_hi - 10.0**e_lo
-        el_lo = 10.0**e_lo
-        el_hi = 10.0**e_hi
-        out = np.zeros(r_lo.shape, np.uint8)
-        out[ionic_dom & (ion_lo >= thresholds.ionic_current_min)] = IONIC_CONDUCTING
-        out[ionic_dom & (ion_hi < thresholds.ionic_current_min)] = IONIC_BLOCKED_INSULATING
-        out[electronic_dom & (el_lo >= thresholds.shunt_current_min)] = ELECTRONIC_SHUNT
-        out[electronic_dom & (el_hi < thresholds.shunt_current_min)] = IONIC_BLOCKED_LEAKY
-    out[~maps.valid] = UNDETERMINED
+        i = np.nonzero(ionic_dom)
+        ion_lo = 10.0 ** p_lo[i] - 10.0 ** e_hi[i]
+        ion_hi = 10.0 ** p_hi[i] - 10.0 ** e_lo[i]
+        cls = np.zeros(ion_lo.shape, np.uint8)
+        cls[ion_lo >= thresholds.ionic_current_min] = IONIC_CONDUCTING
+        cls[ion_hi < thresholds.ionic_current_min] = IONIC_BLOCKED_INSULATING
+        out[i] = cls
+        # Electronic current bounds compared in log space.
+        e = np.nonzero(electronic_dom)
+        log_shunt = np.log10(thresholds.shunt_current_min)
+        cls = np.zeros(e[0].shape, np.uint8)
+        cls[e_lo[e] >= log_shunt] = ELECTRONIC_SHUNT
+        cls[e_hi[e] < log_shunt] = IONIC_BLOCKED_LEAKY
+        out[e] = cls
     return out
 
 
@@ -253,23 +258,26 @@ class DomainTable:
                 writer.writerow(row)
 
 
-def _grouped_median(values: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    """Median of ``values`` per label 1..n over finite values (NaN for an empty group)."""
-    sel = (labels > 0) & np.isfinite(values)
-    lab = labels[sel]
-    val = values[sel]
-    out = np.full(n, np.nan)
-    if lab.size == 0:
+class _Groups:
+    """Pixels grouped by domain label (one stable integer sort, shared by every quantity)."""
+
+    def __init__(self, labels: np.ndarray, n: int) -> None:
+        flat = labels.ravel()
+        order = np.argsort(flat, kind="stable")
+        counts = np.bincount(flat, minlength=n + 1)
+        self.order = order[counts[0]:]  # drop label 0
+        self.bounds = np.cumsum(counts[1:])
+        self.n = n
+
+    def median(self, values: np.ndarray) -> np.ndarray:
+        """Median of ``values`` per label 1..n over finite values (NaN for an empty group)."""
+        v = values.ravel()[self.order]
+        out = np.full(self.n, np.nan)
+        for k, part in enumerate(np.split(v, self.bounds[:-1])):
+            part = part[np.isfinite(part)]
+            if part.size:
+                out[k] = np.median(part)
         return out
-    order = np.lexsort((val, lab))
-    lab, val = lab[order], val[order]
-    counts = np.bincount(lab, minlength=n + 1)[1:]
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    has = counts > 0
-    lo = starts + (counts - 1) // 2
-    hi = starts + counts // 2
-    out[has] = 0.5 * (val[lo[has]] + val[hi[has]])
-    return out
 
 
 def find_domains(
@@ -358,14 +366,15 @@ def find_domains(
         "centroid_y_um": (cy + 0.5) * dy * 1e6,
     }
     if maps is not None:
+        groups = _Groups(labels, n)
         for key, arr in (
             ("median_plus_current_pA", maps.plus_current),
             ("median_minus_current_pA", maps.minus_current),
             ("median_ionic_current_pA", maps.ionic_current),
             ("median_electronic_current_pA", maps.electronic_current),
         ):
-            columns[key] = _grouped_median(arr, labels, n) * 1e12
-        columns["median_ionic_fraction"] = _grouped_median(maps.ionic_fraction, labels, n)
+            columns[key] = groups.median(arr) * 1e12
+        columns["median_ionic_fraction"] = groups.median(maps.ionic_fraction)
     if height is not None:
         h = np.asarray(height, np.float64)
         h = h - np.nanmean(h) if np.isfinite(h).any() else h

@@ -59,7 +59,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The keys of a ``[logamp]`` table, all required (``name`` is allowed in addition).
+#: The keys of a ``[logamp]`` table: exactly these, all required.
 CALIBRATION_KEYS = (
     "volts_per_decade",
     "reference_current",
@@ -202,24 +202,17 @@ class LogAmpCalibration:
         return float(self.to_voltage(self.saturation_current))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the five ``[logamp]`` keys (SI units) plus ``name``."""
-        out: dict[str, Any] = {k: float(getattr(self, k)) for k in CALIBRATION_KEYS}
-        out["name"] = self.name
-        return out
+        """Return exactly the five ``[logamp]`` keys (SI units); the label is :attr:`name`."""
+        return {k: float(getattr(self, k)) for k in CALIBRATION_KEYS}
 
     def to_toml(self) -> str:
         """Return a TOML ``[logamp]`` table that :func:`load_calibration` reads back."""
-        lines = ["[logamp]"]
-        if self.name:
-            lines.append(f"name = {_toml_string(self.name)}")
+        lines = [f"# {self.name}"] if self.name else []
+        lines.append("[logamp]")
         units = {"reference_voltage": "V", "volts_per_decade": "V/decade"}
         for k in CALIBRATION_KEYS:
             lines.append(f"{k} = {getattr(self, k)!r}    # {units.get(k, 'A')}")
         return "\n".join(lines) + "\n"
-
-
-def _toml_string(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 # ------------------------------------------------------------------------------------------------
@@ -307,12 +300,11 @@ def _calibration_from_table(table: Any, where: str, name: str = "") -> LogAmpCal
     """Validate a ``[logamp]`` table; every problem is a ConfigError naming ``where`` and key."""
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: [logamp] must be a table, got {type(table).__name__}")
-    allowed = set(CALIBRATION_KEYS) | {"name"}
-    unknown = sorted(set(table) - allowed)
+    unknown = sorted(set(table) - set(CALIBRATION_KEYS))
     if unknown:
         raise ConfigError(
-            f"{where}: [logamp] has unknown key(s) {unknown}; the keys are "
-            + ", ".join(CALIBRATION_KEYS) + " (and optionally name)"
+            f"{where}: [logamp] has unknown key(s) {unknown}; the keys are exactly "
+            + ", ".join(CALIBRATION_KEYS)
         )
     missing = [k for k in CALIBRATION_KEYS if k not in table]
     if missing:
@@ -338,10 +330,7 @@ def _calibration_from_table(table: Any, where: str, name: str = "") -> LogAmpCal
             f"{where}: [logamp] key 'floor_current' ({values['floor_current']:g} A) must be "
             f"below 'saturation_current' ({values['saturation_current']:g} A)"
         )
-    label = table.get("name", name)
-    if not isinstance(label, str):
-        raise ConfigError(f"{where}: [logamp] key 'name' must be a string, got {label!r}")
-    return LogAmpCalibration(**values, name=label or name)
+    return LogAmpCalibration(**values, name=name)
 
 
 def _read_toml_file(path: Path) -> dict[str, Any]:
@@ -391,7 +380,7 @@ def load_calibration(
     source : str, Path, mapping or LogAmpCalibration
         A TOML file with a ``[logamp]`` table whose keys are exactly ``volts_per_decade``
         (V/decade), ``reference_current`` (A), ``reference_voltage`` (V), ``floor_current`` (A)
-        and ``saturation_current`` (A), plus an optional ``name``; or a preset name
+        and ``saturation_current`` (A), exactly these keys; or a preset name
         (case-insensitive, see :func:`list_presets`); or a mapping holding such a table,
         either as ``{"logamp": {...}}`` or the bare table; or a calibration (returned as is).
 

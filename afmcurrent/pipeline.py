@@ -156,7 +156,10 @@ class PairResult:
                 "plus": scan_info(self.plus, self.bias_plus),
                 "minus": scan_info(self.minus, self.bias_minus),
             },
-            "calibration": self.calibration.to_dict() if self.calibration else None,
+            "calibration": (
+                {**self.calibration.to_dict(), "name": self.calibration.name}
+                if self.calibration else None
+            ),
             "registration": self.registration.to_dict(),
             "fractions": fractions,
             "classified_fraction": self.classified_fraction,

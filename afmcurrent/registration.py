@@ -376,9 +376,19 @@ def _ncc_direct(a: np.ndarray, b: np.ndarray, ma: np.ndarray, mb: np.ndarray) ->
     return float(np.dot(x, y) / d) if d > 0 else float("nan")
 
 
+def _integral_images(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Zero-padded integral images of ``img`` and ``img**2`` (window sums in O(1))."""
+    ii = np.zeros((img.shape[0] + 1, img.shape[1] + 1))
+    ii2 = np.zeros_like(ii)
+    np.cumsum(np.cumsum(img, axis=0), axis=1, out=ii[1:, 1:])
+    np.cumsum(np.cumsum(img * img, axis=0), axis=1, out=ii2[1:, 1:])
+    return ii, ii2
+
+
 def _match_band(
     ref: np.ndarray, mov: np.ndarray, py: int, px: int, search: int,
     rows: tuple[int, int] | None = None,
+    integrals: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[float, float, float, float] | None:
     """Sub-pixel displacement of a band of reference rows near the integer guess (py, px).
 
@@ -409,14 +419,14 @@ def _match_band(
                                   dtype=np.float64)
     if tnorm == 0:
         return None
-    # window sums of region and region**2 for every offset (integral images)
-    ii = np.zeros((region.shape[0] + 1, region.shape[1] + 1))
-    ii2 = np.zeros_like(ii)
-    ii[1:, 1:] = region.cumsum(0).cumsum(1)
-    ii2[1:, 1:] = (region * region).cumsum(0).cumsum(1)
+    # window sums of the moving image and its square for every offset (integral images of
+    # the whole moving image, shared by all bands)
+    ii, ii2 = integrals if integrals is not None else _integral_images(mov)
+    top, left = y0 - py - s, x0 - px - s
     n = 2 * s + 1
 
     def wsum(a: np.ndarray) -> np.ndarray:
+        a = a[top:top + h + n, left:left + w + n]
         return a[h:h + n, w:w + n] - a[:n, w:w + n] - a[h:h + n, :n] + a[:n, :n]
 
     s1, s2 = wsum(ii), wsum(ii2)
@@ -571,7 +581,8 @@ def register(
     per_channel = []
     for n in used:
         a, b, _, _ = channels[n]
-        bands = [_match_band(a, b, int_dy, int_dx, search, (int(r0), int(r1)))
+        integrals = _integral_images(b)
+        bands = [_match_band(a, b, int_dy, int_dx, search, (int(r0), int(r1)), integrals)
                  for r0, r1 in zip(edges[:-1], edges[1:], strict=True)]
         per_channel.append((scores[n], bands))
     strips: list[tuple[float, float, float, float]] = []

@@ -98,10 +98,20 @@ def log_bounds(
         (``-inf``), a saturated pixel no upper bound (``inf``); non-finite or non-positive
         currents give ``(nan, nan)``.
     """
-    current = np.asarray(current, dtype=np.float64)
+    return _bounds_from_log(_log10(current), at_floor, at_saturation, margin_decades)
+
+
+def _log10(current: np.ndarray) -> np.ndarray:
+    """log10 of positive finite currents, NaN elsewhere."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        lg = np.log10(current)
+        lg = np.log10(np.asarray(current, dtype=np.float64))
     lg[~np.isfinite(lg)] = np.nan
+    return lg
+
+
+def _bounds_from_log(
+    lg: np.ndarray, at_floor: np.ndarray, at_saturation: np.ndarray, margin_decades: float
+) -> np.ndarray:
     lo = lg - margin_decades
     hi = lg + margin_decades
     lo = np.where(at_floor, -np.inf, lo)
@@ -182,8 +192,9 @@ def separate(
     ratio = float(abs(bias_plus / bias_minus) ** s.bias_exponent)
     electronic = minus * ratio
     margin = s.confidence_sigma * s.noise_decades
-    plus_b = log_bounds(plus, mask(plus_at_floor), mask(plus_at_saturation), margin)
-    elec_b = log_bounds(electronic, mask(minus_at_floor), mask(minus_at_saturation), margin)
+    lg_plus, lg_elec = _log10(plus), _log10(electronic)
+    plus_b = _bounds_from_log(lg_plus, mask(plus_at_floor), mask(plus_at_saturation), margin)
+    elec_b = _bounds_from_log(lg_elec, mask(minus_at_floor), mask(minus_at_saturation), margin)
     with np.errstate(invalid="ignore"):
         # Interval of log10(I+ / I_e): [lo_p - hi_e, hi_p - lo_e]; inf - inf -> nan: unknown.
         r_lo = plus_b[0] - elec_b[1]
@@ -197,7 +208,7 @@ def separate(
     measured &= ~mask(minus_at_saturation)
     combined = s.confidence_sigma * np.sqrt(2.0) * s.noise_decades
     with np.errstate(invalid="ignore", divide="ignore"):
-        lr = np.log10(plus) - np.log10(electronic)
+        lr = lg_plus - lg_elec
         resolved = measured & (lr > combined)
         # Where I(-V) sits at the floor, I_e is an upper bound and this is a lower bound of I_ion,
         # off by at most the floor current.

@@ -319,7 +319,7 @@ def test_write_pair_round_trip(tmp_path):
     assert load_calibration(paths["logamp"]).to_dict() == p.calibration.to_dict()
     with np.load(paths["truth"]) as z:
         np.testing.assert_array_equal(z["class_map"], p.truth.class_map)
-        np.testing.assert_array_equal(z["ionic_current"], p.truth.ionic_current)
+        np.testing.assert_allclose(z["ionic_current"], p.truth.ionic_current, rtol=1e-6)
     meta = json.loads(paths["truth_json"].read_text())
     assert meta["shift_px"] == list(p.truth.shift_px) and meta["seed"] == 8
     # no silent overwrite
