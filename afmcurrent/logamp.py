@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,13 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from .config import read_toml
 from .errors import CalibrationError, ConfigError
 from .model import Channel
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "LogAmpCalibration",
@@ -333,20 +328,8 @@ def _calibration_from_table(table: Any, where: str, name: str = "") -> LogAmpCal
     return LogAmpCalibration(**values, name=name)
 
 
-def _read_toml_file(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: log-amp calibration file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read log-amp calibration file: {exc}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-
-
 def _calibration_from_file(path: Path, name: str = "") -> LogAmpCalibration:
-    doc = _read_toml_file(path)
+    doc = read_toml(path)
     if "logamp" not in doc:
         raise ConfigError(f"{path}: no [logamp] table (keys: {', '.join(CALIBRATION_KEYS)})")
     return _calibration_from_table(doc["logamp"], str(path), name or path.stem)
