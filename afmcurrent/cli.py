@@ -142,7 +142,30 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--pixels", type=int, default=256, help="pixels per line = lines")
     s.add_argument("--prefix", help="file name prefix (default: PRESET_seedN)")
     s.add_argument("--overwrite", action="store_true")
+
+    a.set_defaults(handler=_cmd_analyze)
+    i.set_defaults(handler=_cmd_info)
+    r.set_defaults(handler=_cmd_register)
+    s.set_defaults(handler=_cmd_simulate)
+    _add_plugin_commands(sub)
     return p
+
+
+#: Entry-point group through which other packages add sub-commands (``acquisition`` adds
+#: ``acquire``), so that ``afmcurrent`` never imports them itself. An entry point names a
+#: callable ``register(subparsers)`` that adds its parser with ``set_defaults(handler=f)``,
+#: ``f(args) -> int``.
+COMMAND_GROUP = "afmcurrent.commands"
+
+
+def _add_plugin_commands(sub: Any) -> None:
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        try:
+            ep.load()(sub)
+        except Exception as exc:  # a broken plug-in must not take the analysis CLI down
+            logger.warning("command %r from %s not available: %s", ep.name, ep.value, exc)
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -305,14 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     _setup_logging(args.verbose, args.quiet)
-    handler = {
-        "analyze": _cmd_analyze,
-        "info": _cmd_info,
-        "register": _cmd_register,
-        "simulate": _cmd_simulate,
-    }[args.command]
     try:
-        return handler(args)
+        return int(args.handler(args))
     except AfmcurrentError as exc:
         print(f"afmcurrent {args.command}: error: {exc}", file=sys.stderr)
         return 1
