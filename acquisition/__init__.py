@@ -1,1 +1,4 @@
-"""Instrument side of afmcurrent: dual-polarity log-amplifier AFM scans (see issue tracker)."""
+"""Instrument side of afmcurrent: bias sources, scan controllers, the dual-polarity protocol.
+
+``acquisition`` imports ``afmcurrent``; ``afmcurrent`` never imports ``acquisition``.
+"""
