@@ -1,0 +1,344 @@
+"""SCPI over a serial line (pyserial URLs): terminations, timeouts, one retry, the error queue.
+
+A :class:`SCPILink` talks to one instrument through anything
+:func:`serial.serial_for_url` opens: ``COM3``, ``/dev/ttyUSB0``, a pseudo-terminal,
+``socket://host:5025`` (an instrument's raw LAN socket) or ``loop://``. Commands are plain
+SCPI text; the link adds the write termination, reads replies up to the read termination and
+turns every failure into one :class:`InstrumentError` whose message names the port, the
+command and what came back.
+
+Rules (SCPI-1999 and the Keithley 2400 / 2450 manuals, "Remote communications"):
+
+* a query that timed out is sent once more if it is idempotent (a ``?`` query that changes
+  no state, e.g. ``*IDN?``, ``:OUTP?``); ``:READ?`` triggers a measurement and is retried too,
+  since a second reading does no harm, but a command that sets something is never repeated;
+* after each batch of commands the error queue is read with ``:SYST:ERR?`` until it answers
+  ``0,"No error"``; any other entry raises :class:`InstrumentError` naming the batch;
+* a port that disappears (cable pulled, USB adapter re-enumerated) raises
+  :class:`CommunicationError`; :meth:`SCPILink.reopen` opens the same URL again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import serial
+
+from afmcurrent.errors import AfmcurrentError
+
+__all__ = ["InstrumentError", "CommunicationError", "SCPILink", "parse_error_entry"]
+
+logger = logging.getLogger(__name__)
+
+#: Reply of an empty SCPI error queue: code 0 (SCPI-1999 vol. 2, 21.8.8 ``SYSTem:ERRor``).
+NO_ERROR_CODE = 0
+
+
+class InstrumentError(AfmcurrentError):
+    """An instrument refused, failed or answered nonsense; the message names port and command.
+
+    Attributes
+    ----------
+    port : str
+        The pyserial URL of the instrument.
+    command : str
+        The command (or batch) concerned.
+    reply : str
+        What came back (may be empty).
+    """
+
+    def __init__(self, port: str, command: str, problem: str, reply: str = "") -> None:
+        self.port, self.command, self.reply = port, command, reply
+        shown = f"; reply {reply!r}" if reply else ""
+        super().__init__(f"{port}: {command!r}: {problem}{shown}")
+
+
+class CommunicationError(InstrumentError):
+    """No (usable) reply: a timeout after the retry, or the port went away."""
+
+
+def parse_error_entry(text: str) -> tuple[int, str]:
+    """Split an error-queue entry such as ``-113,"Undefined header"`` into code and message.
+
+    Parameters
+    ----------
+    text : str
+        Reply of ``:SYST:ERR?``.
+
+    Returns
+    -------
+    tuple of (int, str)
+
+    Raises
+    ------
+    ValueError
+        If the entry does not start with an integer code.
+    """
+    code, _, message = text.partition(",")
+    return int(code.strip()), message.strip().strip('"')
+
+
+class SCPILink:
+    """One SCPI instrument on a pyserial URL.
+
+    Parameters
+    ----------
+    url : str
+        pyserial port name or URL (``COM3``, ``/dev/ttyUSB0``, ``socket://host:5025``,
+        ``loop://``).
+    baudrate : int, optional
+        Serial rate; the Keithley 2400 RS-232 default is 9600 baud, 8N1.
+    timeout : float, optional
+        Seconds to wait for a reply line.
+    write_termination, read_termination : str, optional
+        Line ends; the Keithley RS-232 terminator is set on the front panel (LF here).
+    retries : int, optional
+        How often an idempotent query is sent again after a timeout (default once).
+    error_query : str, optional
+        The error-queue query, ``:SYST:ERR?``.
+    opener : callable, optional
+        ``opener(url, **kwargs) -> serial.SerialBase``; default :func:`serial.serial_for_url`.
+
+    Raises
+    ------
+    CommunicationError
+        If the port cannot be opened.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 9600,
+        timeout: float = 1.0,
+        write_termination: str = "\n",
+        read_termination: str = "\n",
+        retries: int = 1,
+        error_query: str = ":SYST:ERR?",
+        opener: Callable[..., Any] | None = None,
+    ) -> None:
+        self.url = url
+        self.baudrate = baudrate
+        self.timeout = timeout
+        self.write_termination = write_termination
+        self.read_termination = read_termination
+        self.retries = retries
+        self.error_query = error_query
+        self._opener = opener or serial.serial_for_url
+        #: Every line sent (``">"``) and received (``"<"``), in order, for logs and tests.
+        self.transcript: list[tuple[str, str]] = []
+        self._port: Any = None
+        self.open()
+
+    # -- port -----------------------------------------------------------------------------------
+    def open(self) -> None:
+        """Open the port (again).
+
+        Raises
+        ------
+        CommunicationError
+            If it cannot be opened.
+        """
+        try:
+            self._port = self._opener(
+                self.url, baudrate=self.baudrate, timeout=self.timeout,
+                write_timeout=self.timeout,
+            )
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self._port = None
+            raise CommunicationError(self.url, "open", f"cannot open port: {exc}") from None
+
+    def reopen(self) -> None:
+        """Close and open the same URL again (after a lost connection)."""
+        self.close()
+        self.open()
+
+    def close(self) -> None:
+        """Close the port (idempotent)."""
+        if self._port is not None:
+            try:
+                self._port.close()
+            except (serial.SerialException, OSError):
+                pass
+            self._port = None
+
+    @property
+    def is_open(self) -> bool:
+        """True while the port is open."""
+        return self._port is not None
+
+    def __enter__(self) -> SCPILink:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- lines ----------------------------------------------------------------------------------
+    def _require(self, command: str) -> Any:
+        if self._port is None:
+            raise CommunicationError(self.url, command, "port is not open (connection lost)")
+        return self._port
+
+    def write(self, command: str) -> None:
+        """Send one command line.
+
+        Raises
+        ------
+        CommunicationError
+            If the port is gone or the write times out.
+        """
+        port = self._require(command)
+        self.transcript.append((">", command))
+        try:
+            port.write((command + self.write_termination).encode("ascii"))
+            port.flush()
+        except (serial.SerialException, OSError) as exc:
+            self.close()
+            raise CommunicationError(self.url, command, f"write failed: {exc}") from None
+
+    def _read_line(self, command: str) -> str:
+        port = self._require(command)
+        term = self.read_termination.encode("ascii")
+        try:
+            raw = port.read_until(term)
+        except (serial.SerialException, OSError) as exc:
+            self.close()
+            raise CommunicationError(self.url, command, f"read failed: {exc}") from None
+        if not raw.endswith(term):
+            raise _Timeout(raw)
+        try:
+            text = raw[: -len(term)].decode("ascii").strip()
+        except UnicodeDecodeError:
+            raise InstrumentError(self.url, command, "reply is not ASCII text",
+                                  repr(raw)) from None
+        self.transcript.append(("<", text))
+        return text
+
+    def query(self, command: str, *, idempotent: bool = True) -> str:
+        """Send a query and return its reply line (without termination).
+
+        Parameters
+        ----------
+        command : str
+            A query (ends with ``?``).
+        idempotent : bool, optional
+            Whether it may be sent again after a timeout.
+
+        Raises
+        ------
+        CommunicationError
+            If no complete reply arrives within ``timeout`` (after the retry), or the port
+            went away.
+        InstrumentError
+            If the reply is not ASCII.
+        """
+        attempts = 1 + (self.retries if idempotent else 0)
+        partial = b""
+        for attempt in range(attempts):
+            if attempt:
+                logger.warning("%s: no reply to %r within %.3g s; sending it again",
+                               self.url, command, self.timeout)
+                self._discard_input()
+            self.write(command)
+            try:
+                return self._read_line(command)
+            except _Timeout as t:
+                partial = t.partial
+        raise CommunicationError(
+            self.url, command,
+            f"no complete reply within {self.timeout:g} s"
+            + (f" (sent {attempts} times)" if attempts > 1 else ""),
+            partial.decode("ascii", "replace"),
+        )
+
+    def query_float(self, command: str, *, idempotent: bool = True) -> float:
+        """A query whose reply is one number (the first of a comma-separated list).
+
+        Raises
+        ------
+        InstrumentError
+            If the reply is not a number (garbled).
+        """
+        reply = self.query(command, idempotent=idempotent)
+        try:
+            return float(reply.split(",")[0])
+        except ValueError:
+            raise InstrumentError(self.url, command, "reply is not a number", reply) from None
+
+    def query_bool(self, command: str) -> bool:
+        """A query whose reply is ``0`` or ``1`` (``:OUTP?``, ``...:TRIP?``).
+
+        Raises
+        ------
+        InstrumentError
+            If the reply is neither.
+        """
+        reply = self.query(command)
+        if reply not in ("0", "1"):
+            raise InstrumentError(self.url, command, "expected 0 or 1", reply)
+        return reply == "1"
+
+    def _discard_input(self) -> None:
+        if self._port is not None:
+            try:
+                self._port.reset_input_buffer()
+            except (serial.SerialException, OSError):
+                pass
+
+    # -- error queue ----------------------------------------------------------------------------
+    def errors(self, max_entries: int = 32) -> list[tuple[int, str]]:
+        """Read the error queue until it is empty.
+
+        Returns
+        -------
+        list of (int, str)
+            The entries other than ``0,"No error"``, oldest first.
+
+        Raises
+        ------
+        InstrumentError
+            If an entry cannot be parsed (garbled reply) or the queue never empties.
+        """
+        found: list[tuple[int, str]] = []
+        for _ in range(max_entries):
+            reply = self.query(self.error_query)
+            try:
+                code, message = parse_error_entry(reply)
+            except ValueError:
+                raise InstrumentError(self.url, self.error_query,
+                                      "not an error-queue entry", reply) from None
+            if code == NO_ERROR_CODE:
+                return found
+            found.append((code, message))
+        raise InstrumentError(self.url, self.error_query,
+                              f"error queue did not empty after {max_entries} reads")
+
+    def batch(self, commands: Iterable[str]) -> None:
+        """Send commands, then read the error queue; raise on any error entry.
+
+        Raises
+        ------
+        InstrumentError
+            Naming the batch and the entries, e.g. ``-222,"Parameter data out of range"``.
+        """
+        sent = list(commands)
+        for c in sent:
+            self.write(c)
+        errs = self.errors()
+        if errs:
+            listed = "; ".join(f"{code},{msg!r}" for code, msg in errs)
+            raise InstrumentError(self.url, "; ".join(sent), f"instrument reports {listed}")
+
+    def settle_read_buffer(self, wait: float = 0.05) -> None:
+        """Discard stale input (late replies after a timeout), waiting ``wait`` s first."""
+        time.sleep(wait)
+        self._discard_input()
+
+
+class _Timeout(Exception):
+    def __init__(self, partial: bytes) -> None:
+        super().__init__("timeout")
+        self.partial = partial
