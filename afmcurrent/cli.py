@@ -143,6 +143,41 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--prefix", help="file name prefix (default: PRESET_seedN)")
     s.add_argument("--overwrite", action="store_true")
 
+    b = sub.add_parser(
+        "batch", help="analyse every +V / -V pair of a folder tree or manifest",
+        description="Find the +V / -V pairs below ROOT (by their headers: opposite bias sign, same "
+        "scan size, pixels and offsets, same folder, nearest in time) or read them from "
+        "--manifest, analyse each as `analyze` does into OUTDIR/pairs/<name>/, classify the set "
+        "with one pooled model, and write summary.csv, samples.csv, summary.png and report.html. "
+        "A batch started again skips the pairs already complete with unchanged inputs.",
+    )
+    b.add_argument("root", type=Path, nargs="?", help="folder tree of scans")
+    b.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
+    b.add_argument("--manifest", type=Path, metavar="CSV",
+                   help="pairs from a CSV (columns plus, minus [, sample, group, optical, "
+                   "bias_plus, bias_minus]; paths relative to the CSV) instead of discovery")
+    b.add_argument("--workers", type=int, metavar="N",
+                   help="1: in this process; N: local processes (default: number of cores)")
+    b.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 "
+                   "(needs afmcurrent[dask]; workers must see the same paths)")
+    b.add_argument("--dry-run", action="store_true", help="print the pairing and stop")
+    b.add_argument("--force", action="store_true", help="redo pairs that are already complete")
+    b.add_argument("--no-figures", action="store_true", help="skip each pair's figure.png")
+    b.add_argument("--height-channel")
+    b.add_argument("--current-channel")
+    b.add_argument("--bias-plus", type=float, metavar="V",
+                   help="bias of every +V scan whose file and manifest row lack one")
+    b.add_argument("--bias-minus", type=float, metavar="V")
+    b.add_argument("--logamp", metavar="FILE|PRESET",
+                   help="calibration for every pair (default: logamp.toml beside each +V file)")
+    b.add_argument("--config", type=Path, metavar="FILE", help="settings TOML file")
+    b.add_argument("--tip-radius", type=parse_length, metavar="LENGTH")
+    b.add_argument("--pooled-samples", type=int, default=2000, metavar="N",
+                   help="pixels drawn from each pair for the pooled model (default 2000)")
+    b.add_argument("--seed", type=int, default=0, help="seed of the pooled model")
+    b.set_defaults(handler=_cmd_batch)
+
     a.set_defaults(handler=_cmd_analyze)
     i.set_defaults(handler=_cmd_info)
     r.set_defaults(handler=_cmd_register)
@@ -304,6 +339,45 @@ def _cmd_register(args: argparse.Namespace) -> int:
     out.update(ref=str(args.ref), moving=str(args.moving))
     print(json.dumps(out, indent=2))
     return 0 if reg.trustworthy else 3
+
+
+def _cmd_batch(args: argparse.Namespace) -> int:
+    from .batch import BatchOptions, run_batch
+    from .pairing import discover_pairs, read_manifest
+
+    if (args.root is None) == (args.manifest is None):
+        raise AfmcurrentError("batch needs a ROOT folder or --manifest CSV (one of them)")
+    pairing = read_manifest(args.manifest) if args.manifest else discover_pairs(args.root)
+    if args.dry_run:
+        print(pairing.table())
+        return 0
+    for u in pairing.unpaired + pairing.ambiguous:
+        logger.warning("not analysed: %s: %s", u.path, u.reason)
+    if not pairing.pairs:
+        raise AfmcurrentError(f"no +V / -V pair found in {args.root or args.manifest}")
+    options = BatchOptions(
+        height_channel=args.height_channel, current_channel=args.current_channel,
+        bias_plus=args.bias_plus, bias_minus=args.bias_minus, logamp=args.logamp,
+        config=str(args.config) if args.config else None, tip_radius=args.tip_radius,
+        figures=not args.no_figures,
+    )
+    result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,
+                       scheduler=args.scheduler, force=args.force,
+                       pooled_samples=args.pooled_samples, seed=args.seed,
+                       progress=not args.quiet)
+    counts = {s: sum(r["status"] == s for r in result.rows) for s in ("ok", "skipped", "failed")}
+    print(f"{len(result.rows)} pairs: {counts['ok']} analysed, {counts['skipped']} already "
+          f"complete, {counts['failed']} failed; "
+          f"{len(pairing.unpaired) + len(pairing.ambiguous)} files not paired")
+    dis = [r["pooled_disagreement"] for r in result.rows
+           if r.get("pooled_disagreement") is not None]
+    if dis:
+        print(f"pooled vs per-pair classes: {100 * sum(dis) / len(dis):.1f} % of pixels differ "
+              "(mean over pairs)")
+    print(f"wrote {', '.join(sorted(result.files))} and pairs/ to {args.outdir}")
+    for r in result.failed:
+        print(f"failed: {r['name']}: {r['error']}", file=sys.stderr)
+    return 1 if result.failed else 0
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:

@@ -1,0 +1,471 @@
+"""Batch classification of map sets: one task per +V / -V pair, on any executor, resumable.
+
+Layout of the output folder::
+
+    OUTDIR/pairs/<name>/     what ``afmcurrent analyze`` writes, plus batch.json (the row and
+                             the content hash of the inputs) and thumbnail.png
+    OUTDIR/summary.csv       one row per pair
+    OUTDIR/samples.csv       the same aggregated by sample and group
+    OUTDIR/pooled.json       the pooled (set-wide) classification model
+    OUTDIR/summary.png       group comparison figure
+    OUTDIR/report.html       static page with every pair's thumbnail and the tables
+
+Executors: ``workers=1`` runs in the calling process; ``workers=N`` a local process pool
+(:class:`concurrent.futures.ProcessPoolExecutor`); ``scheduler="tcp://host:port"`` a running Dask
+distributed cluster (workers must see the same paths). Every task is the same pure function
+(:func:`run_pair`), so the class maps do not depend on the executor.
+
+Resume: a pair's folder is written under a temporary name and renamed into place when complete
+(leftovers of a killed run are removed when the next run starts; run one batch per OUTDIR);
+a pair whose ``batch.json`` holds the content hash of its current inputs and options is skipped
+(``--force`` redoes all). A failing pair fails alone: its row carries the reason.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .domains import CLASS_NAMES, Thresholds
+from .errors import AfmcurrentError, ConfigError
+from .pairing import PairSpec
+
+__all__ = [
+    "BatchOptions",
+    "BatchResult",
+    "SUMMARY_COLUMNS",
+    "run_batch",
+    "run_pair",
+    "input_hash",
+]
+
+logger = logging.getLogger(__name__)
+
+FRACTION_KEYS = tuple(CLASS_NAMES.values())
+
+#: Columns of summary.csv, in order (units in the names; fractions are of classified pixels).
+SUMMARY_COLUMNS = (
+    "name", "sample", "group", "plus", "minus", "bias_plus_V", "bias_minus_V",
+    "shift_dy_px", "shift_dx_px", "confidence", *FRACTION_KEYS, "classified_fraction",
+    "classified_area_um2", "median_plus_current_A", "median_minus_current_A",
+    "median_ionic_current_A", "median_electronic_current_A", "domains",
+    *(f"domains_{k}" for k in FRACTION_KEYS),
+    *(f"pooled_{k}" for k in FRACTION_KEYS), "pooled_disagreement",
+    "seconds", "status", "error",
+)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """Per-pair options applied to every pair (the ``analyze`` options).
+
+    Attributes
+    ----------
+    height_channel, current_channel : str or None
+    bias_plus, bias_minus : float or None
+        Used where neither the file nor the manifest gives a bias.
+    logamp : str or None
+        Calibration file or preset (default: ``logamp.toml`` beside each +V file).
+    config : str or None
+        Settings TOML file.
+    tip_radius : float or None
+        m.
+    figures : bool
+        Render each pair's figure.png.
+    """
+
+    height_channel: str | None = None
+    current_channel: str | None = None
+    bias_plus: float | None = None
+    bias_minus: float | None = None
+    logamp: str | None = None
+    config: str | None = None
+    tip_radius: float | None = None
+    figures: bool = True
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The options as they affect results (figures excluded), with file contents hashed."""
+        d = dataclasses.asdict(self)
+        d.pop("figures")
+        for key in ("logamp", "config"):
+            if d[key] and Path(d[key]).is_file():
+                d[key] = _file_digest(Path(d[key]))
+        return d
+
+
+@dataclass
+class BatchResult:
+    """What a batch run produced.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One row per pair (keys :data:`SUMMARY_COLUMNS`).
+    outdir : Path
+    pooled : dict or None
+        The pooled model's description (``pooled.json``).
+    """
+
+    rows: list[dict[str, Any]]
+    outdir: Path
+    pooled: dict[str, Any] | None = None
+    files: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        """Rows of the pairs that failed."""
+        return [r for r in self.rows if r["status"] == "failed"]
+
+
+def _file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def input_hash(spec: PairSpec, options: BatchOptions) -> str:
+    """Content hash of a pair's inputs and the options that shape its result.
+
+    Parameters
+    ----------
+    spec : PairSpec
+    options : BatchOptions
+
+    Returns
+    -------
+    str
+        Hex SHA-256 over the bytes of the +V, -V (and optical) files, the per-pair biases,
+        the options (calibration and config files by content) and a ``logamp.toml`` found
+        beside the +V file. Missing files hash as "missing", so the pair is retried.
+    """
+    h = hashlib.sha256()
+    beside = spec.plus.parent / "logamp.toml"
+    for p in (spec.plus, spec.minus, spec.optical, beside):
+        if p is None:
+            h.update(b"none")
+        elif p.is_file():
+            h.update(_file_digest(p).encode())
+        else:
+            h.update(b"missing")
+    h.update(json.dumps([spec.bias_plus, spec.bias_minus, options.fingerprint()],
+                        sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def _row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
+    s = res.summary()
+    med = s["median_currents_A"]
+    counts = res.domains.count_by_class()
+    area_um2 = res.plus.size[0] * res.plus.size[1] * 1e12
+    row: dict[str, Any] = {
+        "name": spec.name, "sample": spec.sample, "group": spec.group,
+        "plus": str(res.plus.path or spec.plus), "minus": str(res.minus.path or spec.minus),
+        "bias_plus_V": res.bias_plus, "bias_minus_V": res.bias_minus,
+        "shift_dy_px": res.registration.shift[0], "shift_dx_px": res.registration.shift[1],
+        "confidence": res.registration.confidence,
+        **{k: s["fractions"][k] for k in FRACTION_KEYS},
+        "classified_fraction": res.classified_fraction,
+        "classified_area_um2": res.classified_fraction * area_um2,
+        "median_plus_current_A": med["plus_current"],
+        "median_minus_current_A": med["minus_current"],
+        "median_ionic_current_A": med["ionic_current"],
+        "median_electronic_current_A": med["electronic_current"],
+        "domains": len(res.domains),
+        **{f"domains_{k}": counts[k] for k in FRACTION_KEYS},
+    }
+    return row
+
+
+def _empty_row(spec: PairSpec) -> dict[str, Any]:
+    row = {k: None for k in SUMMARY_COLUMNS}
+    row.update(name=spec.name, sample=spec.sample, group=spec.group, plus=str(spec.plus),
+               minus=str(spec.minus), bias_plus_V=spec.bias_plus, bias_minus_V=spec.bias_minus)
+    return row
+
+
+def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
+             digest: str | None = None) -> dict[str, Any]:
+    """Analyse one pair and write ``OUTDIR/pairs/<name>/`` atomically; the task of every executor.
+
+    Parameters
+    ----------
+    spec : PairSpec
+    options : BatchOptions
+    outdir : str or Path
+        The batch's output folder.
+    digest : str, optional
+        :func:`input_hash` of the pair (computed here when not given).
+
+    Returns
+    -------
+    dict
+        The pair's summary row, ``status`` "ok" or "failed" (with ``error``). Never raises for
+        a bad pair: one pair's failure must not stop the others.
+    """
+    from .pipeline import analyze_pair
+
+    t0 = time.perf_counter()
+    outdir = Path(outdir)
+    pairs = outdir / "pairs"
+    dest = pairs / spec.name
+    tmp = pairs / f".{spec.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    row = _empty_row(spec)
+    try:
+        digest = digest or input_hash(spec, options)
+        res = analyze_pair(
+            spec.plus, spec.minus,
+            height_channel=options.height_channel,
+            current_channel=options.current_channel,
+            bias_plus=spec.bias_plus if spec.bias_plus is not None else options.bias_plus,
+            bias_minus=spec.bias_minus if spec.bias_minus is not None else options.bias_minus,
+            logamp=options.logamp,
+            config=options.config,
+            tip_radius=options.tip_radius,
+        )
+        res.write(tmp, figures=options.figures)
+        _thumbnail(res.class_map, tmp / "thumbnail.png")
+        row.update(_row_from_result(res, spec))
+        row.update(status="ok", error="", seconds=time.perf_counter() - t0)
+        (tmp / "batch.json").write_text(json.dumps(
+            {"input_hash": digest, "row": row, "version": __version__}, default=str, indent=1))
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp, dest)
+    except AfmcurrentError as exc:
+        row.update(status="failed", error=str(exc), seconds=time.perf_counter() - t0)
+        logger.error("pair %s failed: %s", spec.name, exc)
+    except Exception as exc:  # an unexpected failure still fails only this pair
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}",
+                   seconds=time.perf_counter() - t0)
+        logger.exception("pair %s failed unexpectedly", spec.name)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return row
+
+
+def _thumbnail(class_map: np.ndarray, path: Path) -> None:
+    """A small class-map image (one pixel per 4 x 4 block at most) for the report."""
+    from matplotlib.colors import to_rgb
+    from matplotlib.image import imsave
+
+    from .plotting import CLASS_COLORS
+
+    step = max(1, max(class_map.shape) // 128)
+    lut = np.array([to_rgb(c) for c in CLASS_COLORS])
+    imsave(path, lut[class_map[::step, ::step]])
+
+
+def _completed(spec: PairSpec, outdir: Path, digest: str) -> dict[str, Any] | None:
+    """The stored row of a complete pair whose inputs are unchanged, else None."""
+    marker = outdir / "pairs" / spec.name / "batch.json"
+    try:
+        stored = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
+    if stored.get("input_hash") != digest or not (marker.parent / "summary.json").is_file():
+        return None
+    row = stored["row"]
+    row.update(status="skipped", error="")
+    return row
+
+
+def _executor_map(
+    fn: Callable[..., Any],
+    tasks: list[tuple[Any, ...]],
+    workers: int,
+    scheduler: str | None,
+) -> Iterator[Any]:
+    """Run ``fn(*task)`` for every task on the chosen executor, yielding results as completed."""
+    if not tasks:
+        return
+    if scheduler:
+        try:
+            from dask.distributed import Client, as_completed
+        except ImportError:
+            raise ConfigError(
+                "--scheduler needs Dask distributed: pip install 'afmcurrent[dask]'") from None
+        try:
+            client = Client(scheduler, timeout="20s")
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
+        try:
+            futures = [client.submit(fn, *task, pure=False) for task in tasks]
+            for fut in as_completed(futures):
+                yield fut.result()
+                fut.release()
+        finally:
+            client.close()
+    elif workers <= 1:
+        for task in tasks:
+            yield fn(*task)
+    else:
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
+            futures = [pool.submit(fn, *task) for task in tasks]
+            for fut in as_completed(futures):
+                yield fut.result()
+
+
+def run_batch(
+    pairs: Iterable[PairSpec],
+    outdir: str | Path,
+    options: BatchOptions | None = None,
+    *,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    pooled_samples: int = 2000,
+    seed: int = 0,
+    progress: bool = True,
+    report: bool = True,
+) -> BatchResult:
+    """Analyse a set of pairs, classify them with one pooled model and write the set's tables.
+
+    Parameters
+    ----------
+    pairs : iterable of PairSpec
+        From :func:`afmcurrent.pairing.discover_pairs` or :func:`~afmcurrent.pairing.read_manifest`.
+    outdir : str or Path
+        Output folder (created; earlier complete pairs in it are reused unless ``force``).
+    options : BatchOptions, optional
+    workers : int, optional
+        1: in this process; N > 1: a local process pool; default: the number of cores.
+    scheduler : str, optional
+        Address of a running Dask distributed scheduler (``tcp://HOST:PORT``); overrides
+        ``workers``.
+    force : bool, optional
+        Redo every pair, complete or not.
+    pooled_samples : int, optional
+        Pixels drawn from each pair to fit the pooled model.
+    seed : int, optional
+        Seed of the pixel sampling and of the mixture fit.
+    progress : bool, optional
+        Show a progress bar (tqdm) on stderr.
+    report : bool, optional
+        Write summary.png and report.html.
+
+    Returns
+    -------
+    BatchResult
+
+    Raises
+    ------
+    ConfigError
+        If two pairs share a name, or the Dask scheduler cannot be reached.
+    """
+    from tqdm import tqdm
+
+    from .config import load_config
+    from .pooled import apply_pooled, fit_pooled, sample_pixels
+
+    options = options or BatchOptions()
+    outdir = Path(outdir)
+    specs = list(pairs)
+    names = [s.name for s in specs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise ConfigError(f"pair names repeat: {dup}")
+    (outdir / "pairs").mkdir(parents=True, exist_ok=True)
+    # Leftovers of a run that was killed while writing a pair: never results, removed. (One
+    # batch at a time per OUTDIR.)
+    for stale in (outdir / "pairs").glob(".*.partial-*"):
+        logger.info("removing incomplete %s left by an interrupted run", stale.name)
+        shutil.rmtree(stale, ignore_errors=True)
+    workers = workers or os.cpu_count() or 1
+
+    rows: dict[str, dict[str, Any]] = {}
+    todo: list[tuple[PairSpec, str]] = []
+    for spec in specs:
+        try:
+            digest = input_hash(spec, options)
+        except OSError as exc:
+            row = _empty_row(spec)
+            row.update(status="failed", error=f"cannot read inputs: {exc}", seconds=0.0)
+            rows[spec.name] = row
+            continue
+        done = None if force else _completed(spec, outdir, digest)
+        if done is not None:
+            rows[spec.name] = done
+        else:
+            todo.append((spec, digest))
+    if len(todo) < len(specs):
+        logger.info("%d of %d pairs complete and unchanged: skipped", len(specs) - len(todo),
+                    len(specs))
+
+    bar = tqdm(total=len(todo), unit="pair", desc="pairs", disable=not progress or not todo)
+    tasks = [(spec, options, str(outdir), digest) for spec, digest in todo]
+    for row in _executor_map(run_pair, tasks, workers, scheduler):
+        rows[row["name"]] = row
+        bar.update(1)
+        if row["status"] == "failed":
+            bar.write(f"failed: {row['name']}: {row['error']}")
+    bar.close()
+
+    ordered = [rows[n] for n in names]
+    ok = [r for r in ordered if r["status"] in ("ok", "skipped")]
+    pooled, samples = None, {}
+    if ok:
+        samples = sample_pixels([outdir / "pairs" / r["name"] for r in ok], pooled_samples, seed)
+        thresholds = Thresholds.from_settings(load_config(options.config).classify)
+        model = fit_pooled(samples, thresholds, seed=seed)
+        pooled = model.to_dict()
+        (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
+        tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
+        pbar = tqdm(total=len(tasks), unit="pair", desc="pooled", disable=not progress)
+        for name, stats in _executor_map(apply_pooled, tasks, workers, scheduler):
+            rows[name].update(stats)
+            pbar.update(1)
+        pbar.close()
+
+    result = BatchResult(rows=[rows[n] for n in names], outdir=outdir, pooled=pooled)
+    result.files["summary.csv"] = write_csv(outdir / "summary.csv", result.rows, SUMMARY_COLUMNS)
+    from .report import aggregate_samples, write_report, write_summary_figure
+
+    sample_rows, sample_cols = aggregate_samples(result.rows)
+    result.files["samples.csv"] = write_csv(outdir / "samples.csv", sample_rows, sample_cols)
+    if report:
+        result.files["summary.png"] = write_summary_figure(outdir / "summary.png", result,
+                                                           samples)
+        result.files["report.html"] = write_report(outdir / "report.html", result, sample_rows,
+                                                   sample_cols)
+    return result
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str]) -> Path:
+    """Write rows as CSV atomically (empty cells for None / NaN); returns the path."""
+    from .output import atomic_path
+
+    columns = list(columns)
+    with atomic_path(Path(path)) as tmp:
+        with open(tmp, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(columns)
+            for r in rows:
+                w.writerow([_cell(r.get(c)) for c in columns])
+    return Path(path)
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, (float, np.floating)):
+        return "" if not np.isfinite(v) else f"{float(v):.6g}"
+    return str(v)

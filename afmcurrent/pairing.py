@@ -1,0 +1,408 @@
+"""Finding the +V / -V pairs in a folder tree of scans, or reading them from a manifest.
+
+Two scans form a pair when their headers say they image the same area at opposite sample-bias
+polarities: opposite bias sign, the same scan size and pixels, offsets within a tolerance, in the
+same folder; among the candidates, the -V scan nearest in time to the +V scan. A repeated
+polarity (+V, -V, +V) gives one pair per +V scan, the -V scan shared. Files that cannot be paired
+(no bias, no partner, two equally near partners, unreadable) are reported, never guessed.
+
+A manifest CSV overrides discovery: columns ``plus`` and ``minus`` (paths relative to the
+manifest) and optionally ``sample``, ``group``, ``optical``, ``bias_plus``, ``bias_minus``.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import logging
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import AfmcurrentError, ConfigError, ReadError
+
+__all__ = [
+    "ScanHeader",
+    "PairSpec",
+    "Unpaired",
+    "Pairing",
+    "SCAN_SUFFIXES",
+    "read_scan_header",
+    "find_scan_files",
+    "pair_scans",
+    "discover_pairs",
+    "read_manifest",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File name endings looked at during discovery (content decides the format afterwards).
+SCAN_SUFFIXES = re.compile(r"\.(spm|gwy|h5|hdf5|\d{3})$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class ScanHeader:
+    """What pairing needs from a scan file's header.
+
+    Attributes
+    ----------
+    path : Path
+    bias : float or None
+        Sample bias in V.
+    size : tuple of float
+        ``(height, width)`` in m.
+    shape : tuple of int
+        ``(rows, cols)``.
+    offset : tuple of float
+        ``(y0, x0)`` in m.
+    date : datetime or None
+        Start of the capture.
+    """
+
+    path: Path
+    bias: float | None
+    size: tuple[float, float]
+    shape: tuple[int, int]
+    offset: tuple[float, float]
+    date: _dt.datetime | None
+
+
+@dataclass
+class PairSpec:
+    """One +V / -V pair to analyse.
+
+    Attributes
+    ----------
+    name : str
+        Unique name, used as the folder ``pairs/<name>/``.
+    plus, minus : Path
+    sample, group : str
+    optical : Path or None
+    bias_plus, bias_minus : float or None
+        Biases to use where the files lack them (V).
+    """
+
+    name: str
+    plus: Path
+    minus: Path
+    sample: str = ""
+    group: str = ""
+    optical: Path | None = None
+    bias_plus: float | None = None
+    bias_minus: float | None = None
+
+
+@dataclass(frozen=True)
+class Unpaired:
+    """A file left out of the pairing, and why."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class Pairing:
+    """Result of discovery: the pairs, the files left unpaired and the ambiguous ones."""
+
+    pairs: list[PairSpec] = field(default_factory=list)
+    unpaired: list[Unpaired] = field(default_factory=list)
+    ambiguous: list[Unpaired] = field(default_factory=list)
+
+    def table(self) -> str:
+        """A plain-text table of the pairing for ``--dry-run``."""
+        lines = [f"{len(self.pairs)} pair(s):"]
+        for p in self.pairs:
+            bias = ""
+            if p.bias_plus is not None or p.bias_minus is not None:
+                bias = f"  (bias {p.bias_plus} / {p.bias_minus} V)"
+            lines.append(f"  {p.name}: {p.plus}  <->  {p.minus}  [{p.sample}/{p.group}]{bias}")
+        for title, items in (("unpaired", self.unpaired), ("ambiguous", self.ambiguous)):
+            if items:
+                lines.append(f"{len(items)} {title}:")
+                lines.extend(f"  {u.path}: {u.reason}" for u in items)
+        return "\n".join(lines)
+
+
+def read_scan_header(path: str | Path) -> ScanHeader:
+    """Read the header fields pairing needs, without the pixel data where the format allows.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    ScanHeader
+
+    Raises
+    ------
+    ReadError
+        If the file cannot be read (see :func:`afmcurrent.io.load_scan`).
+    """
+    from .io import load_scan
+    from .io._common import sniff_format
+    from .io.nanoscope import read_nanoscope_header
+
+    p = Path(path)
+    if p.is_file() and sniff_format(p) == "nanoscope":
+        h = read_nanoscope_header(p)
+        n = h["normalised"]
+        if h.get("kind") != "image" or not h.get("images"):
+            raise ReadError(f"{p}: not an image scan")
+        rows, cols = n.get("lines"), n.get("samples_per_line")
+        side = n.get("scan_size_m")
+        if not (rows and cols and side):
+            # unusual header: fall back to the full reader
+            return _from_scan(load_scan(p))
+        return ScanHeader(
+            path=p,
+            bias=n.get("bias_V"),
+            size=(side * rows / cols, side),
+            shape=(int(rows), int(cols)),
+            offset=(n.get("y_offset_m", 0.0), n.get("x_offset_m", 0.0)),
+            date=_parse_iso(n.get("date")),
+        )
+    return _from_scan(load_scan(p))
+
+
+def _from_scan(scan: Any) -> ScanHeader:
+    return ScanHeader(
+        path=Path(scan.path),
+        bias=scan.bias,
+        size=scan.size,
+        shape=scan.shape,
+        offset=scan.offset,
+        date=_parse_iso(scan.metadata.get("date")),
+    )
+
+
+def _parse_iso(text: Any) -> _dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return _dt.datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+
+
+def find_scan_files(root: str | Path) -> list[Path]:
+    """Scan files below ``root`` (recursively, sorted), by name ending.
+
+    Hidden folders and afmcurrent output folders (holding a ``summary.json``) are skipped.
+
+    Raises
+    ------
+    ConfigError
+        If ``root`` is not a folder.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"{root}: not a folder")
+    out = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root).parts
+        if any(part.startswith(".") for part in rel):
+            continue
+        if p.is_file() and SCAN_SUFFIXES.search(p.name):
+            if (p.parent / "summary.json").exists():
+                continue
+            out.append(p)
+    return out
+
+
+def _same_area(a: ScanHeader, b: ScanHeader, size_rtol: float, offset_tol: float) -> bool:
+    if a.shape != b.shape:
+        return False
+    for x, y in zip(a.size, b.size, strict=True):
+        if abs(x - y) > size_rtol * max(x, y):
+            return False
+    tol = offset_tol * max(a.size)
+    return all(abs(x - y) <= tol for x, y in zip(a.offset, b.offset, strict=True))
+
+
+def _name(path: Path, root: Path) -> str:
+    rel = path.relative_to(root).with_suffix("") if path.is_relative_to(root) else Path(path.stem)
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("_") or "pair"
+
+
+def pair_scans(
+    headers: Iterable[ScanHeader],
+    root: str | Path,
+    *,
+    size_rtol: float = 0.01,
+    offset_tol: float = 0.05,
+    time_tie_s: float = 1.0,
+) -> Pairing:
+    """Pair +V with -V scans from their headers.
+
+    Parameters
+    ----------
+    headers : iterable of ScanHeader
+    root : str or Path
+        Root of the tree: names and samples are taken from paths relative to it (the sample is
+        the first folder below the root; the group is the sample unless a manifest says
+        otherwise).
+    size_rtol : float, optional
+        Relative tolerance on the scan size.
+    offset_tol : float, optional
+        Tolerance on the scan offsets, as a fraction of the scan size.
+    time_tie_s : float, optional
+        Two -V candidates whose time distances differ by less than this (s) are a tie: the
+        +V scan is reported ambiguous.
+
+    Returns
+    -------
+    Pairing
+    """
+    root = Path(root)
+    result = Pairing()
+    by_folder: dict[Path, list[ScanHeader]] = {}
+    for h in headers:
+        if h.bias is None or h.bias == 0:
+            why = "no sample bias recorded" if h.bias is None else "sample bias is 0 V"
+            result.unpaired.append(Unpaired(h.path, why + " (use a manifest with bias columns)"))
+            continue
+        by_folder.setdefault(h.path.parent, []).append(h)
+
+    for folder in sorted(by_folder):
+        scans = by_folder[folder]
+        plus = [h for h in scans if h.bias > 0]
+        minus = [h for h in scans if h.bias < 0]
+        used: dict[Path, int] = {}
+        for p in sorted(plus, key=lambda h: (h.date or _dt.datetime.min, str(h.path))):
+            cands = [m for m in minus if _same_area(p, m, size_rtol, offset_tol)]
+            if not cands:
+                why = "no -V scan of the same area (scan size, pixels, offsets) in its folder"
+                if not minus:
+                    why = "no -V scan in its folder"
+                result.unpaired.append(Unpaired(p.path, why))
+                continue
+            if len(cands) > 1:
+                if p.date is None or any(m.date is None for m in cands):
+                    result.ambiguous.append(Unpaired(
+                        p.path, "several -V candidates and no capture times to choose: "
+                        + ", ".join(m.path.name for m in cands)))
+                    continue
+                cands.sort(key=lambda m: abs((m.date - p.date).total_seconds()))
+                d0 = abs((cands[0].date - p.date).total_seconds())
+                d1 = abs((cands[1].date - p.date).total_seconds())
+                if d1 - d0 < time_tie_s:
+                    result.ambiguous.append(Unpaired(
+                        p.path, f"-V scans {cands[0].path.name} and {cands[1].path.name} are "
+                        "equally near in time"))
+                    continue
+            m = cands[0]
+            used[m.path] = used.get(m.path, 0) + 1
+            rel = p.path.relative_to(root).parts if p.path.is_relative_to(root) else ()
+            sample = rel[0] if len(rel) > 1 else root.name
+            name = _name(p.path, root)
+            if used[m.path] > 1:  # +V, -V, +V: the -V scan again, a repeat of the area
+                name += f"_repeat{used[m.path]}"
+            result.pairs.append(PairSpec(
+                name=name, plus=p.path, minus=m.path, sample=sample, group=sample))
+        for m in minus:
+            if m.path not in used:
+                result.unpaired.append(Unpaired(
+                    m.path, "no +V scan of the same area paired with it" if plus
+                    else "no +V scan in its folder"))
+    return result
+
+
+def discover_pairs(root: str | Path, **tolerances: float) -> Pairing:
+    """Find scan files below ``root``, read their headers and pair them.
+
+    Unreadable files are reported as unpaired with the reader's message.
+
+    Parameters
+    ----------
+    root : str or Path
+    **tolerances
+        Passed to :func:`pair_scans`.
+
+    Returns
+    -------
+    Pairing
+    """
+    headers, bad = [], []
+    for path in find_scan_files(root):
+        try:
+            headers.append(read_scan_header(path))
+        except AfmcurrentError as exc:
+            bad.append(Unpaired(path, f"unreadable: {exc}"))
+    result = pair_scans(headers, root, **tolerances)
+    result.unpaired = bad + result.unpaired
+    return result
+
+
+_MANIFEST_COLUMNS = ("plus", "minus", "sample", "group", "optical", "bias_plus", "bias_minus")
+
+
+def read_manifest(path: str | Path) -> Pairing:
+    """Read a manifest CSV of pairs.
+
+    Parameters
+    ----------
+    path : str or Path
+        CSV with a header row: ``plus``, ``minus`` (required; paths relative to the manifest's
+        folder) and optionally ``sample``, ``group``, ``optical``, ``bias_plus``,
+        ``bias_minus`` (V).
+
+    Returns
+    -------
+    Pairing
+        Pairs in file order; names from the +V file, made unique.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing, a required column is absent, a column is unknown, or a bias is
+        not a number; the message names the file and the line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read manifest: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    cols = [c.strip() for c in (reader.fieldnames or [])]
+    missing = [c for c in ("plus", "minus") if c not in cols]
+    if missing:
+        raise ConfigError(f"{path}: manifest lacks column(s) {missing}; columns: {cols}")
+    unknown = [c for c in cols if c not in _MANIFEST_COLUMNS]
+    if unknown:
+        raise ConfigError(f"{path}: unknown manifest column(s) {unknown}; known: "
+                          f"{list(_MANIFEST_COLUMNS)}")
+    base = path.parent
+    result = Pairing()
+    seen: dict[str, int] = {}
+    for lineno, row in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
+        if not row.get("plus") or not row.get("minus"):
+            raise ConfigError(f"{path}:{lineno}: 'plus' and 'minus' must both be given")
+        biases = []
+        for key in ("bias_plus", "bias_minus"):
+            try:
+                biases.append(float(row[key]) if row.get(key) else None)
+            except ValueError:
+                raise ConfigError(
+                    f"{path}:{lineno}: {key} must be a number in V, got {row[key]!r}") from None
+        plus = base / row["plus"]
+        name = _name(plus, base)
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            name = f"{name}_{seen[name]}"
+        sample = row.get("sample") or (Path(row["plus"]).parts[0]
+                                       if len(Path(row["plus"]).parts) > 1 else base.name)
+        result.pairs.append(PairSpec(
+            name=name,
+            plus=plus,
+            minus=base / row["minus"],
+            sample=sample,
+            group=row.get("group") or sample,
+            optical=base / row["optical"] if row.get("optical") else None,
+            bias_plus=biases[0],
+            bias_minus=biases[1],
+        ))
+    return result

@@ -1,0 +1,247 @@
+"""Batch classification of map sets: pairing, pooled model, executors, faults, resume, tables."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from afmcurrent.batch import SUMMARY_COLUMNS, BatchOptions, run_batch
+from afmcurrent.cli import main
+from afmcurrent.io.nanoscope import write_nanoscope
+from afmcurrent.pairing import discover_pairs, read_manifest
+from afmcurrent.simulate import simulate_pair, write_pair
+
+PX = 64
+
+
+T0 = dt.datetime(2026, 11, 2, 9, 0, 0)
+
+
+def _at(scan, minutes=0.0, bias=None, size=None):
+    """A copy of a simulated scan captured ``minutes`` after T0, with another bias / size."""
+    t = T0 + dt.timedelta(minutes=minutes)
+    meta = dict(scan.metadata, date=t.isoformat())
+    return dataclasses.replace(
+        scan, metadata=meta, bias=scan.bias if bias is None else bias,
+        size=scan.size if size is None else size)
+
+
+def _pair(root: Path, folder: str, preset: str, seed: int) -> dict:
+    pair = simulate_pair(preset, seed=seed, shape=(PX, PX))
+    return write_pair(root / folder, pair, prefix=f"{preset}{seed}")
+
+
+@pytest.fixture(scope="module")
+def tree(tmp_path_factory):
+    """Good pairs in two samples, plus decoys."""
+    root = tmp_path_factory.mktemp("tree") / "runs"
+    _pair(root, "cycled/area1", "degraded", 1)
+    _pair(root, "cycled/area2", "degraded", 2)
+    _pair(root, "coated/area1", "coated", 3)
+    pair = simulate_pair("degraded", seed=4, shape=(PX, PX))
+    d = root / "cycled" / "decoys"
+    d.mkdir(parents=True)
+    # +V, -V, +V of one area: two pairs sharing the -V scan.
+    write_nanoscope(d / "rep_a_plus.spm", _at(pair.plus, 0))
+    write_nanoscope(d / "rep_b_minus.spm", _at(pair.minus, 0))
+    write_nanoscope(d / "rep_c_plus.spm", _at(pair.plus, 30))
+    # Same scan area of another size at -V: not a partner of anything (different size).
+    write_nanoscope(d / "big_minus.spm", _at(pair.minus, 2, size=(20e-6, 20e-6)))
+    (d / "logamp.toml").write_text((root / "cycled/area1/logamp.toml").read_text())
+    e = root / "cycled" / "samesign"
+    e.mkdir()
+    write_nanoscope(e / "x_plus.spm", _at(pair.plus, 0))
+    write_nanoscope(e / "y_plus.spm", _at(pair.plus, 20))
+    f = root / "cycled" / "tie"
+    f.mkdir()
+    write_nanoscope(f / "p_plus.spm", _at(pair.plus, 10))
+    write_nanoscope(f / "m1_minus.spm", _at(pair.minus, 5))
+    write_nanoscope(f / "m2_minus.spm", _at(pair.minus, 15))
+    return root
+
+
+def test_pairing_with_decoys(tree):
+    p = discover_pairs(tree)
+    got = {(x.plus.name, x.minus.name) for x in p.pairs}
+    assert ("degraded1_plus.spm", "degraded1_minus.spm") in got
+    assert ("coated3_plus.spm", "coated3_minus.spm") in got
+    assert ("rep_a_plus.spm", "rep_b_minus.spm") in got
+    assert ("rep_c_plus.spm", "rep_b_minus.spm") in got
+    assert len(p.pairs) == 5
+    repeat = [x for x in p.pairs if x.plus.name == "rep_c_plus.spm"][0]
+    assert repeat.name.endswith("_repeat2")
+    unpaired = {u.path.name: u.reason for u in p.unpaired}
+    assert "big_minus.spm" in unpaired
+    assert {"x_plus.spm", "y_plus.spm"} <= set(unpaired)
+    assert "no -V scan" in unpaired["x_plus.spm"]
+    amb = {u.path.name: u.reason for u in p.ambiguous}
+    assert "p_plus.spm" in amb and "equally near" in amb["p_plus.spm"]
+    samples = {x.sample for x in p.pairs}
+    assert samples == {"cycled", "coated"}
+
+
+def test_dry_run_prints_pairing(tree, capsys, tmp_path):
+    assert main(["batch", str(tree), "-o", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "5 pair(s)" in out and "ambiguous" in out and "unpaired" in out
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.fixture(scope="module")
+def manifest_set(tmp_path_factory):
+    root = tmp_path_factory.mktemp("set")
+    rows = []
+    for i, (preset, sample) in enumerate([("degraded", "cycled"), ("degraded", "cycled"),
+                                          ("pristine", "pristine"), ("coated", "coated")]):
+        paths = _pair(root, f"p{i}", preset, 10 + i)
+        rows.append((paths["plus"].relative_to(root), paths["minus"].relative_to(root), sample,
+                     "LICGC" if preset != "coated" else "PAN"))
+    man = root / "pairs.csv"
+    with open(man, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["plus", "minus", "sample", "group"])
+        w.writerows(rows)
+    return man
+
+
+def _classes(outdir: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out = {}
+    for d in sorted((outdir / "pairs").iterdir()):
+        with h5py.File(d / "result.h5") as f, h5py.File(d / "pooled_class.h5") as g:
+            out[d.name] = (f["/maps/class"][()], g["/maps/pooled_class"][()])
+    return out
+
+
+@pytest.fixture(scope="module")
+def serial_run(manifest_set, tmp_path_factory):
+    out = tmp_path_factory.mktemp("serial")
+    res = run_batch(read_manifest(manifest_set).pairs, out, BatchOptions(figures=False),
+                    workers=1, progress=False)
+    return out, res
+
+
+def test_tables_and_report(serial_run):
+    out, res = serial_run
+    with open(out / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0]) == SUMMARY_COLUMNS
+    assert len(rows) == 4 and all(r["status"] == "ok" for r in rows)
+    for r in rows:
+        fr = sum(float(r[k]) for k in ("ionic_conducting", "ionic_blocked_leaky",
+                                       "electronic_shunt", "ionic_blocked_insulating"))
+        assert fr == pytest.approx(1.0, abs=1e-4)
+    with open(out / "samples.csv") as fh:
+        samples = {(r["sample"], r["group"]): r for r in csv.DictReader(fh)}
+    cyc = samples[("cycled", "LICGC")]
+    assert int(cyc["n_maps"]) == 2
+    # Area-weighted fraction lies between the two maps' fractions.
+    f = sorted(float(r["ionic_blocked_leaky"]) for r in rows if r["sample"] == "cycled")
+    assert f[0] - 1e-9 <= float(cyc["ionic_blocked_leaky"]) <= f[1] + 1e-9
+    assert float(samples[("pristine", "LICGC")]["ionic_conducting"]) > 0.9
+    html = (out / "report.html").read_text()
+    assert html.count("<img src=\"pairs/") == 4 and "<script" not in html
+    assert (out / "summary.png").stat().st_size > 10_000
+    pooled = json.loads((out / "pooled.json").read_text())
+    assert pooled["n_components"] >= 2
+
+
+def test_pooled_classes_agree_with_truth(serial_run, manifest_set):
+    out, res = serial_run
+    for spec in read_manifest(manifest_set).pairs:
+        truth = np.load(spec.plus.parent / "truth.npz")["class_map"]
+        _, pooled = _classes(out)[spec.name]
+        k = pooled > 0
+        assert k.mean() > 0.85  # all but the strip outside the registration overlap
+        assert np.mean(pooled[k] == truth[k]) > 0.9, spec.name
+    dis = [r["pooled_disagreement"] for r in res.rows]
+    assert all(d is not None and d < 0.1 for d in dis)
+
+
+def test_executors_give_identical_class_maps(serial_run, manifest_set, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    out1, _ = serial_run
+    ref = _classes(out1)
+    pairs = read_manifest(manifest_set).pairs
+    out2 = tmp_path / "pool"
+    run_batch(pairs, out2, BatchOptions(figures=False), workers=2, progress=False)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        out3 = tmp_path / "dask"
+        run_batch(pairs, out3, BatchOptions(figures=False), scheduler=cluster.scheduler_address,
+                  progress=False)
+    for out in (out2, out3):
+        got = _classes(out)
+        assert got.keys() == ref.keys()
+        for name in ref:
+            np.testing.assert_array_equal(got[name][0], ref[name][0])
+            np.testing.assert_array_equal(got[name][1], ref[name][1])
+
+
+def test_corrupt_file_fails_its_pair_only(manifest_set, tmp_path, capsys):
+    root = tmp_path / "set"
+    shutil.copytree(manifest_set.parent, root)
+    bad = next(root.glob("p1/*_plus.spm"))
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])  # truncated capture
+    out = tmp_path / "o"
+    rc = main(["-q", "batch", "--manifest", str(root / "pairs.csv"), "-o", str(out),
+               "--workers", "1", "--no-figures"])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert bad.name in err
+    with open(out / "summary.csv") as fh:
+        rows = {r["name"]: r for r in csv.DictReader(fh)}
+    failed = [r for r in rows.values() if r["status"] == "failed"]
+    assert len(failed) == 1 and bad.name in failed[0]["error"]
+    assert sum(r["status"] == "ok" for r in rows.values()) == 3
+    assert not (out / "pairs" / failed[0]["name"]).exists()
+
+
+def test_kill_and_resume(manifest_set, tmp_path):
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "afmcurrent", "-q", "batch", "--manifest", str(manifest_set),
+           "-o", str(out), "--workers", "1"]  # with figures: slow enough to kill mid-way
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            if len(list(out.glob("pairs/*/batch.json"))) >= 1:
+                break
+            if proc.poll() is not None:
+                pytest.fail("batch finished before it could be killed")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    done_before = {p.parent.name for p in out.glob("pairs/*/batch.json")}
+    assert 1 <= len(done_before) < 4
+    # Inputs of one complete pair change: it must be redone, not skipped.
+    changed = sorted(done_before)[0]
+    spec = {s.name: s for s in read_manifest(manifest_set).pairs}[changed]
+    saved = spec.plus.read_bytes()
+    try:
+        with open(spec.plus, "ab") as fh:
+            fh.write(b"\0")
+        r = subprocess.run(cmd + ["--no-figures"], capture_output=True, text=True, timeout=300)
+    finally:
+        spec.plus.write_bytes(saved)
+    assert r.returncode == 0, r.stderr
+    with open(out / "summary.csv") as fh:
+        rows = {x["name"]: x for x in csv.DictReader(fh)}
+    assert len(rows) == 4
+    for name, row in rows.items():
+        expected = "skipped" if name in done_before and name != changed else "ok"
+        assert row["status"] == expected, name
+    assert not [p for p in (out / "pairs").iterdir() if p.name.startswith(".")]
