@@ -60,6 +60,8 @@ __all__ = [
     "Profile",
     "line_profile",
     "default_profile_line",
+    "pair_correlation",
+    "pair_profile",
 ]
 
 logger = logging.getLogger(__name__)
@@ -723,3 +725,106 @@ def line_profile(
         v = ndimage.map_coordinates(a, coords, order=1, mode="nearest")
         values[name] = 10.0**v if name in log else v
     return Profile((x0, y0, x1, y1), t * length, xs, ys, values, dict(units or {}))
+
+
+# ------------------------------------------------------------------------------------------------
+# one analysed pair
+# ------------------------------------------------------------------------------------------------
+def _retrace_log_current(result: Any) -> np.ndarray | None:
+    """log10 of the +V scan's retrace current, when the file has one (same frame as trace)."""
+    from .errors import AfmcurrentError
+    from .logamp import convert_channel
+
+    try:
+        trace = result.plus.channel(result.current_channel)
+        retrace = result.plus.channel(trace.quantity, direction="retrace")
+    except AfmcurrentError:
+        return None
+    if retrace is trace or retrace.shape != trace.shape or retrace.unit != trace.unit:
+        return None
+    try:
+        cur = convert_channel(retrace, result.calibration).current
+    except AfmcurrentError:
+        return None
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(cur > 0, np.log10(cur), np.nan)
+
+
+def pair_correlation(result: Any) -> dict[str, Any]:
+    """Topography statistics, cross-talk, connectivity and representative area of a pair.
+
+    Parameters
+    ----------
+    result : afmcurrent.pipeline.PairResult
+
+    Returns
+    -------
+    dict
+        ``topography`` (``by_class`` as :func:`topography_by_class`, ``rank_correlation`` of
+        log I(+V) and log |I(-V)| as :func:`rank_correlations`, ``crosstalk`` as
+        :meth:`CrossTalk.to_dict`), ``connectivity`` (:func:`connectivity`, shunt components of
+        at least the ``[domains] min_area_um2``), ``representative_area``
+        (:func:`fraction_convergence`), and ``domain_columns`` (:func:`topography_by_domain`).
+    """
+    ps = result.pixel_size
+    h = result.height
+    m = result.maps
+    slope = slope_map(h, ps)
+    curv = curvature_map(h, ps)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lp = np.where(m.plus_current > 0, np.log10(m.plus_current), np.nan)
+        lm = np.where(m.minus_current > 0, np.log10(m.minus_current), np.nan)
+    ct = crosstalk(lp, h, result.class_map, ps, slope=slope,
+                   log_current_retrace=_retrace_log_current(result))
+    min_px = int(math.ceil(result.config.domains.min_area_um2 * 1e-12 / (ps[0] * ps[1])))
+    return {
+        "topography": {
+            "by_class": topography_by_class(h, result.class_map, slope),
+            "rank_correlation": {
+                "plus_current": rank_correlations(lp, h, slope, curv, m.valid),
+                "minus_current": rank_correlations(lm, h, slope, curv, m.valid),
+            },
+            "crosstalk": ct.to_dict(),
+        },
+        "connectivity": connectivity(result.class_map, ps, max(1, min_px)),
+        "representative_area": fraction_convergence(result.class_map),
+        "domain_columns": topography_by_domain(h, result.domains.labels, slope),
+    }
+
+
+def pair_profile(result: Any, line: tuple[float, float, float, float] | None = None) -> Profile:
+    """Line profile of a pair's maps (default: :func:`default_profile_line`).
+
+    Parameters
+    ----------
+    result : afmcurrent.pipeline.PairResult
+    line : tuple of float, optional
+        ``(x0, y0, x1, y1)`` in m from the top-left corner of the +V frame.
+
+    Returns
+    -------
+    Profile
+        ``height`` (m), ``plus_current``, ``minus_current``, ``ionic_current``,
+        ``electronic_current`` (A, interpolated in log10), ``ionic_fraction``, ``class``
+        (nearest pixel) and, with an optical image, ``optical_brightness``.
+    """
+    m = result.maps
+    maps = {
+        "height": result.height,
+        "plus_current": m.plus_current,
+        "minus_current": m.minus_current,
+        "ionic_current": m.ionic_current,
+        "electronic_current": m.electronic_current,
+        "ionic_fraction": m.ionic_fraction,
+        "class": result.class_map.astype(np.float64),
+    }
+    units = {"height": "m", "plus_current": "A", "minus_current": "A", "ionic_current": "A",
+             "electronic_current": "A"}
+    optical = getattr(result, "optical", None)
+    if optical is not None:
+        maps["optical_brightness"] = optical.patch
+    line = line or default_profile_line(result.class_map.shape, result.pixel_size)
+    return line_profile(maps, result.pixel_size, line, units=units,
+                        log=("plus_current", "minus_current", "ionic_current",
+                             "electronic_current"),
+                        nearest=("class",))

@@ -13,8 +13,13 @@ Files in the output folder:
     One row per connected domain, units in the column names.
 ``result.gwy``
     The same maps as Gwyddion channels.
+``profile.csv``
+    Maps sampled along the profile line (``--profile``; default the middle row).
 ``figure.png``
-    The paper-style figure (skipped with ``figures=False``).
+    The overview figure (skipped with ``figures=False``).
+``figure_paper.png``, ``profile.png``, ``optical.png``
+    The paper's six panels, the profile plot and (with an optical image) the classes over the
+    optical patch; with ``figure_format`` "pdf" or "svg" each figure is also written in it.
 
 Every file is written under a temporary name and renamed into place, so a half-written file is
 never mistaken for a result.
@@ -113,7 +118,13 @@ def result_scan(result: PairResult) -> Scan:
 
 
 def write_result(
-    result: PairResult, outdir: str | Path, *, figures: bool = True, overwrite: bool = False
+    result: PairResult,
+    outdir: str | Path,
+    *,
+    figures: bool = True,
+    overwrite: bool = False,
+    figure_format: str = "png",
+    scales: Any = None,
 ) -> dict[str, Path]:
     """Write every output file of a pair into ``outdir`` (see the module docstring).
 
@@ -125,6 +136,10 @@ def write_result(
         Render ``figure.png``.
     overwrite : bool, optional
         Replace earlier results in a non-empty ``outdir``.
+    figure_format : {"png", "pdf", "svg"}, optional
+        Also write every figure in this vector format (PNG is always written).
+    scales : afmcurrent.plotting.FigureScales, optional
+        Colour scales shared across a batch.
 
     Returns
     -------
@@ -134,8 +149,15 @@ def write_result(
     ------
     OutputExistsError
         If ``outdir`` is not empty and ``overwrite`` is False.
+    ConfigError
+        If ``figure_format`` is not png, pdf or svg.
     """
     from .io.gwy import write_gwy
+
+    if figure_format not in ("png", "pdf", "svg"):
+        from .errors import ConfigError
+
+        raise ConfigError(f"figure format must be png, pdf or svg, got {figure_format!r}")
     from .io.hdf5 import write_hdf5
 
     out = prepare_outdir(outdir, overwrite)
@@ -165,12 +187,25 @@ def write_result(
         result.domains.to_csv(tmp)
     written["domains.csv"] = out / "domains.csv"
 
-    if figures:
-        from .plotting import plot_pair
+    with atomic_path(out / "profile.csv") as tmp:
+        result.profile().to_csv(tmp)
+    written["profile.csv"] = out / "profile.csv"
 
-        with atomic_path(out / "figure.png") as tmp:
-            plot_pair(result, tmp, format="png")
-        written["figure.png"] = out / "figure.png"
+    if figures:
+        from .plotting import plot_optical_classes, plot_pair, plot_paper, plot_profile
+
+        formats = ["png"] if figure_format == "png" else ["png", figure_format]
+        plots = [("figure", plot_pair), ("figure_paper", plot_paper), ("profile", plot_profile)]
+        if result.optical is not None:
+            plots.append(("optical", plot_optical_classes))
+        for stem, plot in plots:
+            kw = {} if plot is plot_optical_classes else {"scales": scales}
+            fig = plot(result, None, **kw)
+            for fmt in formats:
+                name = f"{stem}.{fmt}"
+                with atomic_path(out / name) as tmp:
+                    fig.savefig(tmp, format=fmt, dpi=130 if stem == "figure" else 200)
+                written[name] = out / name
 
     # summary.json last: its presence marks a complete result.
     summary["files"] = sorted(written)

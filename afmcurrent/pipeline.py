@@ -35,6 +35,7 @@ from .errors import AfmcurrentError, ChannelNotFoundError, ConfigError, Registra
 from .level import level_topography
 from .logamp import CurrentMap, LogAmpCalibration, convert_channel, load_calibration
 from .model import Channel, Scan
+from .optical import OpticalResult
 from .registration import Registration, apply_registration, apply_registration_mask, register
 from .transport import TransportMaps, separate
 
@@ -103,6 +104,43 @@ class PairResult:
     minus_bounds: CurrentMap | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    optical: OpticalResult | None = None
+    profile_line: tuple[float, float, float, float] | None = None
+    _correlation: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+
+    def correlation(self) -> dict[str, Any]:
+        """Topography, cross-talk, connectivity and representative area (computed on first use).
+
+        See :func:`afmcurrent.correlate.pair_correlation`. The first call also adds the columns
+        ``mean_roughness_nm``, ``mean_slope_deg``, ``mean_height_nm`` (and, with an optical
+        image, ``median_optical_brightness``) to :attr:`domains`.
+        """
+        if self._correlation is None:
+            from .correlate import pair_correlation
+
+            corr = pair_correlation(self)
+            cols = self.domains.columns
+            for key, values in corr.pop("domain_columns").items():
+                if len(values) == len(self.domains):
+                    cols[key] = values
+            if self.optical is not None and len(self.domains):
+                from .domains import _Groups
+
+                cols["median_optical_brightness"] = _Groups(
+                    self.domains.labels, len(self.domains)).median(self.optical.patch)
+            self._correlation = corr
+        return self._correlation
+
+    def profile(self) -> Any:
+        """The line profile along :attr:`profile_line` (default: the middle row).
+
+        Returns
+        -------
+        afmcurrent.correlate.Profile
+        """
+        from .correlate import pair_profile
+
+        return pair_profile(self, self.profile_line)
 
     @property
     def pixel_size(self) -> tuple[float, float]:
@@ -150,6 +188,11 @@ class PairResult:
             }
 
         fractions = {k: _json_float(v) for k, v in self.fractions.items()}
+        corr = self.correlation()
+        notes = list(self.notes)
+        warning = corr["topography"]["crosstalk"]["warning"]
+        if warning and warning not in notes:
+            notes.append(warning)
         return {
             "software": {"name": "afmcurrent", "version": __version__},
             "inputs": {
@@ -173,14 +216,26 @@ class PairResult:
             "bias_ratio": self.maps.bias_ratio,
             "tip_radius_m": self.config.transport.tip_radius,
             "settings": self.config.to_dict(),
-            "notes": list(self.notes),
+            "topography": corr["topography"],
+            "connectivity": corr["connectivity"],
+            "fractions_converged": corr["representative_area"]["converged"],
+            "representative_area": corr["representative_area"],
+            "optical": self.optical.to_dict() if self.optical is not None else None,
+            "profile_line_m": list(self.profile_line) if self.profile_line else None,
+            "notes": notes,
             "seconds": self.seconds,
         }
 
     def write(
-        self, outdir: str | Path, *, figures: bool = True, overwrite: bool = False
+        self,
+        outdir: str | Path,
+        *,
+        figures: bool = True,
+        overwrite: bool = False,
+        figure_format: str = "png",
+        scales: Any = None,
     ) -> dict[str, Path]:
-        """Write summary.json, result.h5, domains.csv, result.gwy and figure.png.
+        """Write summary.json, result.h5, domains.csv, result.gwy, profile.csv and the figures.
 
         Parameters
         ----------
@@ -190,6 +245,10 @@ class PairResult:
             Render ``figure.png`` (the slowest part).
         overwrite : bool, optional
             Replace earlier results in ``outdir``.
+        figure_format : {"png", "pdf", "svg"}, optional
+            Vector copies of the figures besides the PNGs (``"png"``: PNG only).
+        scales : afmcurrent.plotting.FigureScales, optional
+            Colour scales shared across a batch (default: from this pair).
 
         Returns
         -------
@@ -203,7 +262,8 @@ class PairResult:
         """
         from .output import write_result
 
-        return write_result(self, outdir, figures=figures, overwrite=overwrite)
+        return write_result(self, outdir, figures=figures, overwrite=overwrite,
+                            figure_format=figure_format, scales=scales)
 
 
 def _json_float(v: float) -> float | None:
@@ -350,6 +410,11 @@ def analyze_pair(
     search_radius: float = 5.0,
     force_registration: bool = False,
     reference: tuple[str | Path | Scan, str | Path | Scan] | PairResult | None = None,
+    optical: str | Path | np.ndarray | None = None,
+    optical_pixel_size: float | None = None,
+    optical_box: tuple[float, float, float, float] | None = None,
+    optical_center: tuple[float, float] | None = None,
+    profile: tuple[float, float, float, float] | None = None,
 ) -> PairResult:
     """Analyse one +V / -V pair: ionic and electronic current maps, classes and domains.
 
@@ -384,6 +449,19 @@ def analyze_pair(
         not trustworthy in the result).
     reference : pair of scans or PairResult, optional
         A pristine reference pair for ``[classify] mode = "reference"``.
+    optical : str, Path or ndarray, optional
+        Optical micrograph of a field containing the scan (PNG, TIFF, JPEG, or an array); see
+        :func:`afmcurrent.optical.analyze_optical`. The placement is refined by mutual
+        information between brightness and the class map.
+    optical_pixel_size : float, optional
+        Optical pixel size, m (needed with ``optical_center``).
+    optical_box : tuple of float, optional
+        ``(x0, y0, x1, y1)`` of the scan in optical pixels (starting placement).
+    optical_center : tuple of float, optional
+        ``(x, y)`` of the scan centre in m from the optical image's top-left corner; the scan
+        size comes from the +V scan.
+    profile : tuple of float, optional
+        ``(x0, y0, x1, y1)`` in m of the line profile (default: the middle row).
 
     Returns
     -------
@@ -490,6 +568,10 @@ def analyze_pair(
         thresholds = Thresholds.from_settings(cfg.classify)
 
     class_map = classify(maps, thresholds)
+    if profile is not None:
+        from .correlate import line_profile
+
+        line_profile({"class": class_map}, plus_scan.pixel_size, profile)  # validates the line
     height = level_topography(h_plus.data)
     table = find_domains(
         class_map,
@@ -499,6 +581,25 @@ def analyze_pair(
         valid=maps.valid,
         settings=cfg.domains,
     )
+    optical_result = None
+    if optical is not None:
+        from .optical import analyze_optical
+
+        optical_result = analyze_optical(
+            optical, class_map, plus_scan.size, pixel_size=optical_pixel_size,
+            box=optical_box, center=optical_center, valid=maps.valid,
+        )
+        pl = optical_result.placement
+        if pl.confidence < 0.3 or pl.at_search_edge:
+            notes.append(
+                f"optical placement is uncertain (confidence {pl.confidence:.2f}"
+                f"{', at the edge of the search window' if pl.at_search_edge else ''}); check "
+                "the scan square in the figure"
+            )
+            logger.warning(notes[-1])
+    elif any(v is not None for v in (optical_pixel_size, optical_box, optical_center)):
+        raise ConfigError("optical_pixel_size, optical_box and optical_center need an optical "
+                          "image (--optical IMG)")
     return PairResult(
         plus=plus_scan,
         minus=minus_scan,
@@ -518,6 +619,8 @@ def analyze_pair(
         minus_bounds=cur_minus,
         notes=notes,
         seconds=time.perf_counter() - t0,
+        optical=optical_result,
+        profile_line=tuple(float(v) for v in profile) if profile is not None else None,
     )
 
 
