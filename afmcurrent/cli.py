@@ -54,6 +54,19 @@ def _pair(text: str) -> tuple[float, float]:
     return a, b
 
 
+def _floats(n: int, what: str) -> Any:
+    def parse(text: str) -> tuple[float, ...]:
+        try:
+            vals = tuple(float(v) for v in text.split(","))
+        except ValueError:
+            vals = ()
+        if len(vals) != n:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return vals
+
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``afmcurrent`` command."""
     p = argparse.ArgumentParser(
@@ -107,6 +120,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="use a registration reported as not trustworthy")
     a.add_argument("--reference", nargs=2, type=Path, metavar=("PLUS", "MINUS"),
                    help="pristine reference pair for [classify] mode = 'reference'")
+    a.add_argument("--optical", type=Path, metavar="IMG",
+                   help="optical micrograph (PNG, TIFF, JPEG) of a field containing the scan")
+    a.add_argument("--optical-pixel-size", type=parse_length, metavar="LENGTH",
+                   help="optical pixel size, e.g. 0.5um")
+    place = a.add_mutually_exclusive_group()
+    place.add_argument("--optical-box", type=_floats(4, "X0,Y0,X1,Y1 in optical pixels"),
+                       metavar="X0,Y0,X1,Y1",
+                       help="scan area in the optical image, pixels (refined by mutual "
+                       "information)")
+    place.add_argument("--optical-center", type=_floats(2, "X,Y in um"), metavar="X,Y",
+                       help="scan centre in the optical image, um from its top-left corner")
+    a.add_argument("--profile", type=_floats(4, "X0,Y0,X1,Y1 in um"), metavar="X0,Y0,X1,Y1",
+                   help="line profile in um from the scan's top-left corner (default: middle "
+                   "row); written to profile.csv and profile.png")
+    a.add_argument("--figure-format", choices=("png", "pdf", "svg"), default="png",
+                   help="also write the figures in this vector format (PNG always)")
     a.add_argument("--no-figures", action="store_true", help="skip figure.png (faster)")
     a.add_argument("--overwrite", action="store_true", help="replace results in OUTDIR")
 
@@ -233,10 +262,17 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         search_radius=args.search_radius,
         force_registration=args.force_registration,
         reference=tuple(args.reference) if args.reference else None,
+        optical=args.optical,
+        optical_pixel_size=args.optical_pixel_size,
+        optical_box=args.optical_box,
+        optical_center=(tuple(v * 1e-6 for v in args.optical_center)
+                        if args.optical_center else None),
+        profile=tuple(v * 1e-6 for v in args.profile) if args.profile else None,
     )
     for note in result.notes:
         print(f"note: {note}")
-    written = result.write(args.outdir, figures=not args.no_figures, overwrite=True)
+    written = result.write(args.outdir, figures=not args.no_figures, overwrite=True,
+                           figure_format=args.figure_format)
     reg = result.registration
     print(f"+V {result.plus.label} ({result.bias_plus:+g} V), "
           f"-V {result.minus.label} ({result.bias_minus:+g} V)")
@@ -250,6 +286,11 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     med = result.median_currents()
     print("median currents: " + ", ".join(
         f"{k} {'n/a' if v is None else f'{v * 1e12:.3g} pA'}" for k, v in med.items()))
+    if result.optical is not None:
+        o = result.optical
+        print(f"optical: box {', '.join(f'{v:.1f}' for v in o.placement.box_px)} px, "
+              f"confidence {o.placement.confidence:.2f}, Cramer's V {o.cramers_v:.2f}, "
+              f"field bright {o.field_bright_fraction * 100:.1f} %")
     print(f"domains: {len(result.domains)}; wrote {', '.join(sorted(written))} to {args.outdir}")
     return 0
 
