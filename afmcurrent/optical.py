@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,10 @@ def read_optical(path: str | Path) -> np.ndarray:
     if not p.is_file():
         raise ReadError(f"{p}: optical image not found")
     try:
-        img = iio.imread(p, index=0) if p.suffix.lower() in (".tif", ".tiff") else iio.imread(p)
+        with warnings.catch_warnings():  # imageio's plug-in probing warns about DICOM
+            warnings.simplefilter("ignore", DeprecationWarning)
+            img = (iio.imread(p, index=0) if p.suffix.lower() in (".tif", ".tiff")
+                   else iio.imread(p))
     except Exception as exc:  # imageio raises many types for undecodable files
         raise ReadError(f"{p}: cannot read as an image ({type(exc).__name__}: {exc})") from None
     return as_brightness(img, str(p))
@@ -695,6 +699,10 @@ def analyze_optical(
         path = Path(optical)
         image = read_optical(path)
     b0, p = initial_box(image.shape, scan_size, pixel_size=pixel_size, box=box, center=center)
+    if refine and np.unique(class_map[class_map > 0]).size < 2:
+        logger.warning("optical placement not refined: the scan has fewer than two classes, "
+                       "so there is no contrast to align on; the given placement is used")
+        refine = False
     if refine:
         placement = refine_placement(image, class_map, b0, p, search_radius_px=search_radius_px,
                                      max_angle_deg=max_angle_deg)
