@@ -138,3 +138,27 @@ def test_analyze_pair_with_optical_file(tmp_path, scene):
         "ionic_blocked_leaky"]["bright"]
     with pytest.raises(ConfigError, match="optical image"):
         analyze_pair(pair.plus, pair.minus, logamp=pair.calibration, optical_box=so.box_px)
+
+
+def test_cli_optical_centre_and_profile(tmp_path, scene):
+    from afmcurrent.cli import main
+    from afmcurrent.simulate import write_pair
+
+    pair, so = scene
+    paths = write_pair(tmp_path / "pair", pair, prefix="p")
+    img = tmp_path / "field.tif"
+    iio.imwrite(img, so.image)
+    x0, y0, x1, y1 = so.box_px
+    cx, cy = (0.5 * (x0 + x1) + 5) * 0.2, (0.5 * (y0 + y1) - 4) * 0.2  # um, 5 / -4 px off
+    out = tmp_path / "out"
+    rc = main(["-q", "analyze", str(paths["plus"]), str(paths["minus"]), "-o", str(out),
+               "--optical", str(img), "--optical-pixel-size", "0.2um",
+               "--optical-center", f"{cx},{cy}", "--profile", "1,1,8,8", "--no-figures"])
+    assert rc == 0
+    import json
+
+    s = json.loads((out / "summary.json").read_text())
+    assert np.abs(np.array(s["optical"]["box_px"]) - np.array(so.box_px)).max() < 1.0
+    assert s["profile_line_m"] == pytest.approx([1e-6, 1e-6, 8e-6, 8e-6])
+    header = (out / "profile.csv").read_text().splitlines()[0].split(",")
+    assert header[:3] == ["distance_um", "x_um", "y_um"] and "optical_brightness" in header
