@@ -241,12 +241,16 @@ class SCPILink:
             if attempt:
                 logger.warning("%s: no reply to %r within %.3g s; sending it again",
                                self.url, command, self.timeout)
-                self._discard_input()
+            self._discard_input()  # a late reply to an earlier query must not answer this one
             self.write(command)
             try:
-                return self._read_line(command)
+                reply = self._read_line(command)
             except _Timeout as t:
                 partial = t.partial
+                continue
+            if attempt:  # the first copy's reply may still come: let it arrive and drop it
+                self.settle_read_buffer(self.timeout)
+            return reply
         raise CommunicationError(
             self.url, command,
             f"no complete reply within {self.timeout:g} s"
