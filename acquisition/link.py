@@ -249,7 +249,7 @@ class SCPILink:
                 partial = t.partial
                 continue
             if attempt:  # the first copy's reply may still come: let it arrive and drop it
-                self.settle_read_buffer(self.timeout)
+                self._drain()
             return reply
         raise CommunicationError(
             self.url, command,
@@ -335,6 +335,25 @@ class SCPILink:
         if errs:
             listed = "; ".join(f"{code},{msg!r}" for code, msg in errs)
             raise InstrumentError(self.url, "; ".join(sent), f"instrument reports {listed}")
+
+    def _drain(self, max_lines: int = 4) -> None:
+        """Read and drop lines until twice the timeout passes with nothing arriving (the
+        first copy's reply comes at most one reply delay after the retry's)."""
+        port = self._port
+        if port is None:
+            return
+        port.timeout = 2 * self.timeout
+        try:
+            for _ in range(max_lines):
+                raw = port.read_until(self.read_termination.encode("ascii"))
+                if not raw:
+                    return
+                logger.debug("%s: dropped late reply %r", self.url, raw)
+        except (serial.SerialException, OSError):
+            return
+        finally:
+            if self._port is not None:
+                self._port.timeout = self.timeout
 
     def settle_read_buffer(self, wait: float = 0.05) -> None:
         """Discard stale input (late replies after a timeout), waiting ``wait`` s first."""

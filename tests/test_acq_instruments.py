@@ -1,0 +1,114 @@
+"""Link and drivers against the virtual Keithley on a real pseudo-terminal."""
+
+import pytest
+
+from acquisition.link import CommunicationError, InstrumentError, SCPILink
+from acquisition.simulator import VirtualKeithley
+from acquisition.sources import Keithley2400, Keithley2450, LimitError, SafeBias, SourceLimits
+
+LIMITS = SourceLimits(max_bias=1.5, compliance=1e-6, max_ramp_rate=1.0)
+
+
+def _open(vk, cls, timeout=0.2):
+    return cls(SCPILink(vk.port, timeout=timeout), LIMITS, ramp_step=0.25,
+               sleep=lambda s: None)
+
+
+# Expected sequences from the manuals: 2400S-900-01 sec. 18 (compliance in SENSe:CURR:PROT,
+# :READ? with :FORM:ELEM CURR) and 2450-901-01 (limit in SOUR:VOLT:ILIM, :MEAS:CURR?).
+SEQ_2400 = ["*IDN?", ":OUTP?", ":SOUR:FUNC VOLT", ":SOUR:VOLT:MODE FIXED", ":SOUR:VOLT:RANG 1.5",
+            ":SOUR:VOLT:LEV 0", ':SENS:FUNC "CURR"', ":SENS:CURR:PROT 1e-06",
+            ":SENS:CURR:RANG:AUTO ON", ":FORM:ELEM CURR", ":SYST:ERR?", ":SOUR:VOLT:LEV 0",
+            ":OUTP ON", ":SYST:ERR?", ":SOUR:VOLT:LEV 0.25", ":SOUR:VOLT:LEV 0.5", ":SYST:ERR?",
+            ":READ?", ":SENS:CURR:PROT:TRIP?"]
+SEQ_2450 = ["*IDN?", ":OUTP?", ":SOUR:FUNC VOLT", ":SOUR:VOLT:RANG 1.5", ":SOUR:VOLT:LEV 0",
+            ":SOUR:VOLT:ILIM 1e-06", ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON",
+            ":SYST:ERR?", ":SOUR:VOLT:LEV 0", ":OUTP ON", ":SYST:ERR?", ":SOUR:VOLT:LEV 0.25",
+            ":SOUR:VOLT:LEV 0.5", ":SYST:ERR?", ":MEAS:CURR?", ":SOUR:VOLT:ILIM:TRIP?"]
+
+
+@pytest.mark.parametrize("model,cls,seq", [("2400", Keithley2400, SEQ_2400),
+                                           ("2450", Keithley2450, SEQ_2450)])
+def test_driver_command_sequence(model, cls, seq):
+    with VirtualKeithley(model) as vk:
+        src = _open(vk, cls)
+        with SafeBias(src):
+            src.connect()
+            src.configure()
+            src.enable()
+            src.ramp_to(0.5, 1.0)
+            assert src.read_current() == pytest.approx(0.5e-9)  # 1 GOhm load
+            assert src.in_compliance() is False
+            sent = [t for d, t in src.link.transcript if d == ">"]
+            assert sent == seq
+        assert vk.output is False and vk.level == 0.0
+        # the ramp down went through intermediate levels (steps of 0.25 V), never a jump
+        downs = [lv for _, lv, _ in vk.levels]
+        assert 0.25 in downs[downs.index(0.5):]
+
+
+def test_wrong_instrument_is_refused():
+    with VirtualKeithley("2000") as vk:
+        src = _open(vk, Keithley2400)
+        with pytest.raises(InstrumentError, match="MODEL 2000.*|not a MODEL 2400"):
+            src.connect()
+        assert [t for d, t in src.link.transcript if d == ">"] == ["*IDN?"]
+
+
+def test_limits_checked_before_any_command():
+    with VirtualKeithley("2400") as vk:
+        src = _open(vk, Keithley2400)
+        src.connect()
+        n = len(vk.history)
+        with pytest.raises(LimitError):
+            src.ramp_to(2.0, 0.5)
+        with pytest.raises(LimitError):
+            src.ramp_to(1.0, 5.0)
+        with pytest.raises(LimitError):
+            src.set_level(-1.6)
+        src.link.query("*IDN?")  # synchronise with the server thread
+        assert len(vk.history) == n + 1
+
+
+def test_error_queue_names_port_and_batch():
+    with VirtualKeithley("2400") as vk:
+        link = SCPILink(vk.port, timeout=0.2)
+        with pytest.raises(InstrumentError) as e:
+            link.batch([":BOGUS 1"])
+        msg = str(e.value)
+        assert vk.port in msg and ":BOGUS 1" in msg and "-113" in msg
+
+
+def test_timeout_retries_an_idempotent_query_once():
+    with VirtualKeithley("2400") as vk:
+        link = SCPILink(vk.port, timeout=0.15)
+        vk.faults.delay = 0.2  # slower than the timeout: the retry gets the late reply
+        assert link.query("*IDN?").startswith("KEITHLEY")
+        assert [t for d, t in link.transcript if d == ">"] == ["*IDN?", "*IDN?"]
+        vk.faults.delay = 0.0
+        assert link.query(":OUTP?") == "0"  # no stale reply mixed in
+        vk.faults.no_reply = True
+        with pytest.raises(CommunicationError, match="no complete reply.*sent 2 times"):
+            link.query(":OUTP?")
+
+
+def test_garbled_reply_is_a_clear_error():
+    with VirtualKeithley("2400") as vk:
+        link = SCPILink(vk.port, timeout=0.2)
+        vk.faults.garble = True
+        with pytest.raises(InstrumentError) as e:
+            link.query_float(":SOUR:VOLT:LEV?")
+        assert vk.port in str(e.value) and ":SOUR:VOLT:LEV?" in str(e.value)
+
+
+def test_output_left_on_is_ramped_down_on_connect():
+    with VirtualKeithley("2450") as vk:
+        vk.output, vk.level = True, 1.2
+        src = _open(vk, Keithley2450)
+        assert src.connect(rate=1.0) is True
+        sent = [t for d, t in src.link.transcript if d == ">"]
+        assert sent[:3] == ["*IDN?", ":OUTP?", ":SOUR:VOLT:LEV?"]
+        assert sent[3:8] == [":SOUR:VOLT:LEV 0.96", ":SOUR:VOLT:LEV 0.72",
+                             ":SOUR:VOLT:LEV 0.48", ":SOUR:VOLT:LEV 0.24", ":SOUR:VOLT:LEV 0"]
+        assert sent[8:] == [":OUTP OFF", ":OUTP?"]
+        assert vk.output is False and vk.level == 0.0
