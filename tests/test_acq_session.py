@@ -1,0 +1,201 @@
+"""The protocol end to end on the virtual instruments: pair analysed, faults end safe, crash-safe
+storage."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from acquisition.protocol import load_session, open_instruments, run_session
+from acquisition.storage import open_session, read_scan, scan_status
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "session.toml"
+
+
+def _cfg(tmp_path, extra="", lines=64, order='["+", "-"]', speed=4000, analysis="false"):
+    text = EXAMPLE.read_text()
+    text = text.replace("samples_per_line = 96", f"samples_per_line = {lines}")
+    text = text.replace("lines = 96", f"lines = {lines}")
+    text = text.replace('order = ["+", "-", "+"]', f"order = {order}")
+    text = text.replace("speed = 2000", f"speed = {speed}")
+    text = text.replace("figures = true", f"figures = false\nenabled = {analysis}")
+    text += extra
+    p = tmp_path / "session.toml"
+    p.write_text(text)
+    return load_session(p)
+
+
+def test_example_session_end_to_end(tmp_path):
+    cfg = load_session(EXAMPLE)
+    t0 = time.perf_counter()
+    with open_instruments(cfg, simulate=True) as inst:
+        res = run_session(cfg, tmp_path, inst)
+        truth = inst.controller.truth.class_map
+        drift = np.asarray(inst.controller.drift_between)
+        vk = inst.virtual
+        assert vk.output is False and vk.level == 0.0
+    assert time.perf_counter() - t0 < 30
+    assert res.exit_status == 0 and res.statuses == ["complete"] * 3
+    st = scan_status(res.path)
+    assert [s["lines_recorded"] for s in st] == [96, 96, 96]
+    # point currents recorded before and after each scan
+    assert all(np.all(np.isfinite(s["point_current"])) for s in st)
+    for (i, j), pair in res.pairs.items():
+        assert (res.outdirs[(i, j)] / "summary.json").is_file()
+        cls = pair.class_map
+        plus_frame = i if cfg.biases[i] > 0 else j
+        # frame k shows the material at (row, col) + k * drift_between
+        t = ndimage.shift(truth, -plus_frame * drift, order=0, mode="nearest")
+        ok = cls > 0
+        ok[:6], ok[-6:], ok[:, :6], ok[:, -6:] = False, False, False, False  # shifted-in edges
+        assert ok.mean() > 0.6
+        assert np.mean(cls[ok] == t[ok]) > 0.9, (i, j)
+    with open_session(res.path) as f:
+        kinds = [k.decode() for k in f["events"]["kind"]]
+    for k in ("identify", "output_on", "settled", "point_before", "point_after", "rest",
+              "shutdown", "analysis"):
+        assert k in kinds, k
+
+
+def _run_fault(tmp_path, arm, extra="", at=(0, 10), model="2400"):
+    cfg = _cfg(tmp_path, extra=extra + '\n', order='["+", "-"]')
+    with open_instruments(cfg, simulate=True) as inst:
+        vk = inst.virtual
+
+        def hook(scan, row):
+            if (scan, row) == at and arm:
+                for k, v in arm.items():
+                    if k == "disconnect":
+                        vk.disconnect(v)
+                    else:
+                        setattr(vk.faults, k, v)
+
+        res = run_session(cfg, tmp_path, inst, line_hook=hook)
+        vk.faults.no_reply = vk.faults.garble = False
+        time.sleep(0.05)
+        state = (vk.output, vk.level)
+    return res, state
+
+
+@pytest.mark.parametrize("name,arm,reason", [
+    ("compliance", {"compliance": True}, "compliance"),
+    ("no_reply", {"no_reply": True}, "lost communication"),
+    ("garbled", {"garble": True}, "bias source error"),
+    ("disconnect", {"disconnect": 0.3}, "lost communication"),
+])
+def test_injected_fault_ends_at_zero_volts(tmp_path, name, arm, reason):
+    if name in ("no_reply", "garbled"):
+        arm = dict(arm, clear_at=time.monotonic() + 0.6)
+    res, (output, level) = _run_fault(tmp_path, arm)
+    assert output is False and level == 0.0
+    assert res.exit_status == 4 and reason in res.aborted
+    st = scan_status(res.path)
+    assert st[0]["status"] == "aborted" and reason in st[0]["reason"]
+    k = st[0]["lines_recorded"]
+    assert k in (11, 12)  # fault armed after line 10; detected on the next line's queries
+    scan = read_scan(res.path, 0)
+    assert np.isfinite(scan.channel("LogAmp").data[:k]).all()
+    assert np.isnan(scan.channel("LogAmp").data[k:]).all()
+    assert st[1]["status"] == "planned"
+
+
+def test_slow_replies_are_survived(tmp_path):
+    res, (output, level) = _run_fault(tmp_path, {"delay": 0.02})
+    assert res.exit_status == 0 and output is False and level == 0.0
+
+
+def test_over_current_interlock(tmp_path):
+    # degraded preset: shunt domains carry 1e-10..1e-9 A, far above 3e-11 A
+    res, (output, level) = _run_fault(
+        tmp_path, {}, extra="")
+    assert res.exit_status == 0
+    cfg_text = "\n[interlock]\nmax_current = 3e-11\nconsecutive_pixels = 3\n"
+    text = (tmp_path / "session.toml").read_text().replace(
+        "[interlock]\nmax_current = 1e-7        # A on the log amp ...\n"
+        "consecutive_pixels = 5    # ... for this many pixels in a row: a shunt, abort\n", "")
+    (tmp_path / "s2.toml").write_text(text + cfg_text)
+    cfg = load_session(tmp_path / "s2.toml")
+    with open_instruments(cfg, simulate=True) as inst:
+        res = run_session(cfg, tmp_path / "b", inst)
+        assert inst.virtual.output is False and inst.virtual.level == 0.0
+    assert "over-current" in res.aborted and res.statuses[0] == "aborted"
+    n = scan_status(res.path)[0]["lines_recorded"]
+    assert 0 < n < 64
+
+
+def test_limits_refused_before_instruments(tmp_path):
+    from afmcurrent.errors import ConfigError
+
+    text = EXAMPLE.read_text().replace("values = [1.0, -1.0]", "values = [2.0, -1.0]")
+    (tmp_path / "bad.toml").write_text(text)
+    with pytest.raises(ConfigError, match="max_bias"):
+        load_session(tmp_path / "bad.toml")
+
+
+CHILD = """
+import sys
+from acquisition.cli import run
+import argparse
+sys.exit(run(argparse.Namespace(session=sys.argv[1], outdir=sys.argv[2], simulate=False,
+                                no_analysis=True, no_progress=True)))
+"""
+
+
+def test_sigkill_leaves_readable_file_and_next_start_ramps_down(tmp_path):
+    from acquisition.simulator import VirtualKeithley
+
+    with VirtualKeithley("2400") as vk:
+        text = EXAMPLE.read_text().replace("speed = 2000", "speed = 1")
+        text = text.replace("samples_per_line = 96", "samples_per_line = 32")
+        text = text.replace("lines = 96", "lines = 200").replace("rate_hz = 1.0", "rate_hz = 40")
+        text = text.replace("rest_at_zero = 30.0", "rest_at_zero = 0.0")
+        text = text.replace('mode = "stable"', 'mode = "fixed"').replace("time = 20.0",
+                                                                         "time = 0.05")
+        text = text.replace("ramp_rate = 0.5", "ramp_rate = 1.0").replace(
+            "ramp_step = 0.02", "ramp_step = 0.25")
+        text += f'\n[source]\ndriver = "keithley2400"\nport = "{vk.port}"\ntimeout = 0.5\n'
+        text += '\n[controller]\ndriver = "simulated"\n'
+        (tmp_path / "s.toml").write_text(text)
+        out = tmp_path / "runs"
+        env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+        proc = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path / "s.toml"),
+                                 str(out)], env=env)
+        try:
+            deadline = time.monotonic() + 20
+            n = 0
+            while time.monotonic() < deadline and n < 10:
+                time.sleep(0.05)
+                files = list(out.glob("*.h5"))
+                if files:
+                    try:
+                        with open_session(files[0]) as f:  # readable during the scan
+                            n = int(f["scans/000/lines_recorded"][0])
+                    except Exception:
+                        n = 0
+            assert n >= 10, "scan did not start"
+        finally:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait()
+        st = scan_status(files[0])
+        assert st[0]["status"] == "running" and st[0]["lines_recorded"] >= n
+        scan = read_scan(files[0], 0)
+        k = st[0]["lines_recorded"]
+        assert np.isfinite(scan.channel("Height").data[:k]).all()
+        assert vk.output is True and vk.level == 1.0  # left on by the killed process
+        # next start: finds the output on and ramps it down first
+        from acquisition.link import SCPILink
+        from acquisition.sources import Keithley2400, SourceLimits
+
+        src = Keithley2400(SCPILink(vk.port, timeout=0.5), SourceLimits(1.5, 1e-6, 1.0),
+                           ramp_step=0.25, sleep=lambda s: None)
+        assert src.connect() is True
+        assert vk.output is False and vk.level == 0.0
+        last = vk.levels[-5:]  # stepped down, then output off at 0 V
+        assert [lv for _, lv, _ in last] == [0.75, 0.5, 0.25, 0.0, 0.0]
+        assert [on for _, _, on in last] == [True, True, True, True, False]
