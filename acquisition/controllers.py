@@ -25,6 +25,7 @@ from scipy import ndimage
 
 from afmcurrent.errors import AfmcurrentError, ConfigError
 from afmcurrent.logamp import LogAmpCalibration
+from afmcurrent.model import Scan
 from afmcurrent.simulate import SimulatedAmplifier, record_log_amp, simulate_pair
 
 from .clock import Clock
@@ -340,14 +341,18 @@ class NanoscopeCaptureFolder(ScanController):
         """Stop waiting for the capture."""
         self._stop = True
 
-    def wait_for_capture(self) -> Path:
-        """Wait for a new, complete capture file and return its path.
+    def wait_for_capture(self) -> tuple[Path, Scan]:
+        """Wait for a new, complete capture file; return its path and the scan read from it.
+
+        Complete means: size unchanged for ``stable_s``, the header parses, and the file reads
+        with :func:`afmcurrent.io.load_scan` (all image data present).
 
         Raises
         ------
         CaptureError
             On timeout, or if the file never becomes readable.
         """
+        from afmcurrent.io import load_scan
         from afmcurrent.io.nanoscope import read_nanoscope_header
 
         deadline = time.monotonic() + self.timeout_s
@@ -366,21 +371,20 @@ class NanoscopeCaptureFolder(ScanController):
                     continue
                 try:
                     read_nanoscope_header(p)
+                    scan = load_scan(p)
                 except AfmcurrentError as exc:
                     logger.debug("%s not complete yet: %s", p, exc)
+                    sizes[p] = (size, now)  # wait another stable period
                     continue
-                return p
+                return p, scan
             time.sleep(self.poll_s)
         raise CaptureError(f"{self.folder}: no new complete capture matching {self.pattern!r} "
                            f"within {self.timeout_s:g} s")
 
     def lines(self) -> Iterator[Line]:
         """Wait for the capture, check it against the session, yield its lines."""
-        from afmcurrent.io import load_scan
-
         s = self._require()
-        path = self.wait_for_capture()
-        scan = load_scan(path)
+        path, scan = self.wait_for_capture()
         if scan.shape != (s.lines, s.samples_per_line):
             raise CaptureError(f"{path}: {scan.shape[0]} lines x {scan.shape[1]} samples, the "
                                f"session asked for {s.lines} x {s.samples_per_line}")
