@@ -106,7 +106,7 @@ def test_injected_fault_ends_at_zero_volts(tmp_path, name, arm, reason):
 
 
 def test_slow_replies_are_survived(tmp_path):
-    res, (output, level) = _run_fault(tmp_path, {"delay": 0.02})
+    res, (output, level) = _run_fault(tmp_path, {"delay": 0.008})
     assert res.exit_status == 0 and output is False and level == 0.0
 
 
