@@ -84,6 +84,9 @@ class BatchOptions:
         Settings TOML file.
     tip_radius : float or None
         m.
+    optical_pixel_size : float or None
+        m per optical pixel, for the manifest's ``optical`` images (the scan is placed at the
+        image centre, as the paper's optical images show it, then refined).
     figures : bool
         Render each pair's figure.png.
     """
@@ -95,6 +98,7 @@ class BatchOptions:
     logamp: str | None = None
     config: str | None = None
     tip_radius: float | None = None
+    optical_pixel_size: float | None = None
     figures: bool = True
 
     def fingerprint(self) -> dict[str, Any]:
@@ -228,6 +232,9 @@ def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
     row = _empty_row(spec)
     try:
         digest = digest or input_hash(spec, options)
+        optical = {}
+        if spec.optical is not None:
+            optical = _optical_options(spec.optical, options.optical_pixel_size)
         res = analyze_pair(
             spec.plus, spec.minus,
             height_channel=options.height_channel,
@@ -237,6 +244,7 @@ def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
             logamp=options.logamp,
             config=options.config,
             tip_radius=options.tip_radius,
+            **optical,
         )
         res.write(tmp, figures=options.figures)
         _thumbnail(res.class_map, tmp / "thumbnail.png")
@@ -258,6 +266,17 @@ def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return row
+
+
+def _optical_options(path: Path, pixel_size: float | None) -> dict[str, Any]:
+    """analyze_pair options for an optical image with the scan area at its centre."""
+    from .optical import read_optical
+
+    if pixel_size is None:
+        raise ConfigError(f"{path}: an optical image needs --optical-pixel-size")
+    rows, cols = read_optical(path).shape[:2]
+    return {"optical": path, "optical_pixel_size": pixel_size,
+            "optical_center": (cols * pixel_size / 2, rows * pixel_size / 2)}
 
 
 def _thumbnail(class_map: np.ndarray, path: Path) -> None:

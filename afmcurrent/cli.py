@@ -202,6 +202,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration for every pair (default: logamp.toml beside each +V file)")
     b.add_argument("--config", type=Path, metavar="FILE", help="settings TOML file")
     b.add_argument("--tip-radius", type=parse_length, metavar="LENGTH")
+    b.add_argument("--optical-pixel-size", type=parse_length, metavar="LENGTH",
+                   help="pixel size of the manifest's optical images, e.g. 0.5um (the scan "
+                   "area is placed at the image centre, then refined)")
     b.add_argument("--pooled-samples", type=int, default=2000, metavar="N",
                    help="pixels drawn from each pair for the pooled model (default 2000)")
     b.add_argument("--seed", type=int, default=0, help="seed of the pooled model")
@@ -400,6 +403,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         height_channel=args.height_channel, current_channel=args.current_channel,
         bias_plus=args.bias_plus, bias_minus=args.bias_minus, logamp=args.logamp,
         config=str(args.config) if args.config else None, tip_radius=args.tip_radius,
+        optical_pixel_size=args.optical_pixel_size,
         figures=not args.no_figures,
     )
     result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,

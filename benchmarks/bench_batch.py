@@ -69,7 +69,7 @@ def make_set(root: Path, n_distinct: int, repeats: int) -> Path:
     with open(man, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["plus", "minus", "sample", "group"])
-        for k in range(repeats):
+        for _ in range(repeats):
             for j, (p, m) in enumerate(rows):
                 w.writerow([p, m, f"sample{j % 3}", f"group{j % 2}"])
     # distinct names: rows repeat the same +V file, read_manifest numbers the repeats

@@ -245,3 +245,31 @@ def test_kill_and_resume(manifest_set, tmp_path):
         expected = "skipped" if name in done_before and name != changed else "ok"
         assert row["status"] == expected, name
     assert not [p for p in (out / "pairs").iterdir() if p.name.startswith(".")]
+
+
+def test_manifest_optical_column(tmp_path):
+    import imageio.v3 as iio
+
+    from afmcurrent.simulate import simulate_optical
+
+    pair = simulate_pair("degraded", seed=21, shape=(PX, PX))
+    write_pair(tmp_path / "a", pair, prefix="d")
+    # The scan (10 um = 50 optical px) near the image centre, as the paper's images show it.
+    opt = simulate_optical(pair, pixel_size=0.2e-6, shape=(160, 200), box_origin_px=(77.0, 57.0))
+    iio.imwrite(tmp_path / "a" / "optical.png", opt.image)
+    man = tmp_path / "m.csv"
+    man.write_text("plus,minus,optical\na/d_plus.spm,a/d_minus.spm,a/optical.png\n")
+    out = tmp_path / "o"
+    assert main(["-q", "batch", "--manifest", str(man), "-o", str(out), "--workers", "1",
+                 "--no-figures", "--optical-pixel-size", "0.2um"]) == 0
+    with open(out / "summary.csv") as fh:
+        row = next(csv.DictReader(fh))
+    assert row["status"] == "ok", row["error"]
+    s = json.loads((out / "pairs" / row["name"] / "summary.json").read_text())
+    x0, y0, x1, y1 = s["optical"]["box_px"]
+    assert abs(x0 - opt.box_px[0]) < 1 and abs(y0 - opt.box_px[1]) < 1
+    # Without the pixel size the pair fails with a clear reason.
+    assert main(["-q", "batch", "--manifest", str(man), "-o", str(tmp_path / "o2"),
+                 "--workers", "1", "--no-figures"]) == 1
+    with open(tmp_path / "o2" / "summary.csv") as fh:
+        assert "--optical-pixel-size" in next(csv.DictReader(fh))["error"]
