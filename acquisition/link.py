@@ -27,6 +27,14 @@ from typing import Any
 
 import serial
 
+try:  # POSIX serial ports also fail with termios.error (e.g. EIO when a pty's far end closes)
+    import termios
+
+    _PORT_ERRORS: tuple[type[BaseException], ...] = (
+        serial.SerialException, OSError, termios.error)
+except ImportError:  # pragma: no cover - Windows
+    _PORT_ERRORS = (serial.SerialException, OSError)
+
 from afmcurrent.errors import AfmcurrentError
 
 __all__ = ["InstrumentError", "CommunicationError", "SCPILink", "parse_error_entry"]
@@ -147,7 +155,7 @@ class SCPILink:
                 self.url, baudrate=self.baudrate, timeout=self.timeout,
                 write_timeout=self.timeout,
             )
-        except (serial.SerialException, OSError, ValueError) as exc:
+        except (*_PORT_ERRORS, ValueError) as exc:
             self._port = None
             raise CommunicationError(self.url, "open", f"cannot open port: {exc}") from None
 
@@ -161,7 +169,7 @@ class SCPILink:
         if self._port is not None:
             try:
                 self._port.close()
-            except (serial.SerialException, OSError):
+            except _PORT_ERRORS:
                 pass
             self._port = None
 
@@ -195,7 +203,7 @@ class SCPILink:
         try:
             port.write((command + self.write_termination).encode("ascii"))
             port.flush()
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             self.close()
             raise CommunicationError(self.url, command, f"write failed: {exc}") from None
 
@@ -204,7 +212,7 @@ class SCPILink:
         term = self.read_termination.encode("ascii")
         try:
             raw = port.read_until(term)
-        except (serial.SerialException, OSError) as exc:
+        except _PORT_ERRORS as exc:
             self.close()
             raise CommunicationError(self.url, command, f"read failed: {exc}") from None
         if not raw.endswith(term):
@@ -289,7 +297,7 @@ class SCPILink:
         if self._port is not None:
             try:
                 self._port.reset_input_buffer()
-            except (serial.SerialException, OSError):
+            except _PORT_ERRORS:
                 pass
 
     # -- error queue ----------------------------------------------------------------------------
@@ -349,7 +357,7 @@ class SCPILink:
                 if not raw:
                     return
                 logger.debug("%s: dropped late reply %r", self.url, raw)
-        except (serial.SerialException, OSError):
+        except _PORT_ERRORS:
             return
         finally:
             if self._port is not None:

@@ -73,6 +73,8 @@ def _run_fault(tmp_path, arm, extra="", at=(0, 10), model="2400"):
                 for k, v in arm.items():
                     if k == "disconnect":
                         vk.disconnect(v)
+                    elif k == "clear_after":  # the fault lasts this long from arming on
+                        vk.faults.clear_at = time.monotonic() + v
                     else:
                         setattr(vk.faults, k, v)
 
@@ -91,7 +93,7 @@ def _run_fault(tmp_path, arm, extra="", at=(0, 10), model="2400"):
 ])
 def test_injected_fault_ends_at_zero_volts(tmp_path, name, arm, reason):
     if name in ("no_reply", "garbled"):
-        arm = dict(arm, clear_at=time.monotonic() + 0.6)
+        arm = dict(arm, clear_after=0.6)
     res, (output, level) = _run_fault(tmp_path, arm)
     assert output is False and level == 0.0
     assert res.exit_status == 4 and reason in res.aborted
