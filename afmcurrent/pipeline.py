@@ -107,6 +107,7 @@ class PairResult:
     optical: OpticalResult | None = None
     profile_line: tuple[float, float, float, float] | None = None
     _correlation: dict[str, Any] | None = field(default=None, repr=False, compare=False)
+    _medians: dict[str, float | None] | None = field(default=None, repr=False, compare=False)
 
     def correlation(self) -> dict[str, Any]:
         """Topography, cross-talk, connectivity and representative area (computed on first use).
@@ -158,19 +159,26 @@ class PairResult:
         return float(np.mean(self.class_map > 0))
 
     def median_currents(self) -> dict[str, float | None]:
-        """Median currents in A over the valid pixels (None where no pixel has a value)."""
+        """Median currents in A over the valid pixels (None where no pixel has a value).
+
+        Computed once (the maps are not changed after the analysis) and reused by
+        :meth:`summary`, the figures and the batch rows.
+        """
+        if self._medians is not None:
+            return dict(self._medians)
         m = self.maps
 
         def med(a: np.ndarray) -> float | None:
             a = a[np.isfinite(a)]
             return float(np.median(a)) if a.size else None
 
-        return {
+        self._medians = {
             "plus_current": med(m.plus_current),
             "minus_current": med(m.minus_current),
             "ionic_current": med(m.ionic_current),
             "electronic_current": med(m.electronic_current),
         }
+        return dict(self._medians)
 
     def summary(self) -> dict[str, Any]:
         """The ``summary.json`` contract as a JSON-safe dict (SI units; docs/outputs.md)."""
