@@ -23,6 +23,7 @@ a pair whose ``batch.json`` holds the content hash of its current inputs and opt
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import hashlib
@@ -222,7 +223,20 @@ def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         The pair's summary row, ``status`` "ok" or "failed" (with ``error``). Never raises for
         a bad pair: one pair's failure must not stop the others.
     """
+    return _run_pair(spec, options, outdir, digest)[0]
+
+
+def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
+              digest: str | None = None, pooled_samples: int = 0,
+              seed: int = 0) -> tuple[dict[str, Any], np.ndarray | None]:
+    """:func:`run_pair`, also drawing the pair's pixels for the pooled model from memory.
+
+    Returns the row and the drawn features (:func:`afmcurrent.pooled.draw_sample`; None when
+    ``pooled_samples`` is 0 or the pair failed), so the pooled fit does not read every
+    ``result.h5`` back.
+    """
     from .pipeline import analyze_pair
+    from .pooled import draw_sample, features
 
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -230,6 +244,7 @@ def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
     dest = pairs / spec.name
     tmp = pairs / f".{spec.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     row = _empty_row(spec)
+    sample = None
     try:
         digest = digest or input_hash(spec, options)
         optical = {}
@@ -255,6 +270,9 @@ def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
+        if pooled_samples > 0:
+            feats, _ = features(res.maps.plus_current, res.maps.electronic_current)
+            sample = draw_sample(feats, spec.name, pooled_samples, seed)
     except AfmcurrentError as exc:
         row.update(status="failed", error=str(exc), seconds=time.perf_counter() - t0)
         logger.error("pair %s failed: %s", spec.name, exc)
@@ -265,7 +283,7 @@ def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return row
+    return row, sample
 
 
 def _optical_options(path: Path, pixel_size: float | None) -> dict[str, Any]:
@@ -305,15 +323,28 @@ def _completed(spec: PairSpec, outdir: Path, digest: str) -> dict[str, Any] | No
     return row
 
 
-def _executor_map(
-    fn: Callable[..., Any],
-    tasks: list[tuple[Any, ...]],
-    workers: int,
-    scheduler: str | None,
-) -> Iterator[Any]:
-    """Run ``fn(*task)`` for every task on the chosen executor, yielding results as completed."""
-    if not tasks:
-        return
+def _one_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` with BLAS and OpenMP limited to one thread.
+
+    Every executor runs as many tasks at once as there are cores; numerical libraries that
+    start a thread per core in each of them oversubscribe the machine (the pooled pass ran
+    ~8 times slower with two workers of two BLAS threads each on 2 cores).
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1):
+        return fn(*args)
+
+
+@contextlib.contextmanager
+def _executor(
+    workers: int, scheduler: str | None
+) -> Iterator[Callable[[Callable[..., Any], list[tuple[Any, ...]]], Iterator[Any]]]:
+    """The chosen executor, kept for every pass of a batch (workers start once).
+
+    Yields a function ``map(fn, tasks)`` that runs ``fn(*task)`` for every task and yields the
+    results as they complete.
+    """
     if scheduler:
         try:
             from dask.distributed import Client, as_completed
@@ -324,23 +355,33 @@ def _executor_map(
             client = Client(scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
             raise ConfigError(f"cannot reach the Dask scheduler {scheduler}: {exc}") from None
-        try:
-            futures = [client.submit(fn, *task, pure=False) for task in tasks]
+
+        def dask_map(fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[Any]:
+            futures = [client.submit(_one_thread, fn, *task, pure=False) for task in tasks]
             for fut in as_completed(futures):
                 yield fut.result()
                 fut.release()
+
+        try:
+            yield dask_map
         finally:
             client.close()
     elif workers <= 1:
-        for task in tasks:
-            yield fn(*task)
+        def serial_map(fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[Any]:
+            for task in tasks:
+                yield _one_thread(fn, *task)
+
+        yield serial_map
     else:
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
-        with ProcessPoolExecutor(max_workers=min(workers, len(tasks))) as pool:
-            futures = [pool.submit(fn, *task) for task in tasks]
-            for fut in as_completed(futures):
-                yield fut.result()
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            def pool_map(fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[Any]:
+                futures = [pool.submit(_one_thread, fn, *task) for task in tasks]
+                for fut in as_completed(futures):
+                    yield fut.result()
+
+            yield pool_map
 
 
 def run_batch(
@@ -429,30 +470,38 @@ def run_batch(
         logger.info("%d of %d pairs complete and unchanged: skipped", len(specs) - len(todo),
                     len(specs))
 
-    bar = tqdm(total=len(todo), unit="pair", desc="pairs", disable=not progress or not todo)
-    tasks = [(spec, options, str(outdir), digest) for spec, digest in todo]
-    for row in _executor_map(run_pair, tasks, workers, scheduler):
-        rows[row["name"]] = row
-        bar.update(1)
-        if row["status"] == "failed":
-            bar.write(f"failed: {row['name']}: {row['error']}")
-    bar.close()
+    workers = min(workers, max(1, len(specs)))
+    samples: dict[str, np.ndarray] = {}
+    pooled = None
+    with _executor(workers, scheduler) as run_tasks:
+        bar = tqdm(total=len(todo), unit="pair", desc="pairs", disable=not progress or not todo)
+        tasks = [(spec, options, str(outdir), digest, pooled_samples, seed)
+                 for spec, digest in todo]
+        for row, sample in run_tasks(_run_pair, tasks):
+            rows[row["name"]] = row
+            if sample is not None:
+                samples[row["name"]] = sample
+            bar.update(1)
+            if row["status"] == "failed":
+                bar.write(f"failed: {row['name']}: {row['error']}")
+        bar.close()
 
-    ordered = [rows[n] for n in names]
-    ok = [r for r in ordered if r["status"] in ("ok", "skipped")]
-    pooled, samples = None, {}
-    if ok:
-        samples = sample_pixels([outdir / "pairs" / r["name"] for r in ok], pooled_samples, seed)
-        thresholds = Thresholds.from_settings(load_config(options.config).classify)
-        model = fit_pooled(samples, thresholds, seed=seed)
-        pooled = model.to_dict()
-        (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
-        tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
-        pbar = tqdm(total=len(tasks), unit="pair", desc="pooled", disable=not progress)
-        for name, stats in _executor_map(apply_pooled, tasks, workers, scheduler):
-            rows[name].update(stats)
-            pbar.update(1)
-        pbar.close()
+        ok = [rows[n] for n in names if rows[n]["status"] in ("ok", "skipped")]
+        if ok:
+            # pairs done by an earlier run: their pixels are read back from result.h5
+            samples.update(sample_pixels(
+                [outdir / "pairs" / r["name"] for r in ok if r["name"] not in samples],
+                pooled_samples, seed))
+            thresholds = Thresholds.from_settings(load_config(options.config).classify)
+            model = fit_pooled(samples, thresholds, seed=seed)
+            pooled = model.to_dict()
+            (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
+            tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
+            pbar = tqdm(total=len(tasks), unit="pair", desc="pooled", disable=not progress)
+            for name, stats in run_tasks(apply_pooled, tasks):
+                rows[name].update(stats)
+                pbar.update(1)
+            pbar.close()
 
     result = BatchResult(rows=[rows[n] for n in names], outdir=outdir, pooled=pooled)
     result.files["summary.csv"] = write_csv(outdir / "summary.csv", result.rows, SUMMARY_COLUMNS)

@@ -273,3 +273,46 @@ def test_manifest_optical_column(tmp_path):
                  "--workers", "1", "--no-figures"]) == 1
     with open(tmp_path / "o2" / "summary.csv") as fh:
         assert "--optical-pixel-size" in next(csv.DictReader(fh))["error"]
+
+
+def test_pooled_predict_matches_scikit_learn(serial_run):
+    """The column-wise log-density in PooledModel.predict is GaussianMixture.predict."""
+    from sklearn.mixture import GaussianMixture
+
+    from afmcurrent.config import load_config
+    from afmcurrent.domains import Thresholds
+    from afmcurrent.pooled import PooledModel
+
+    rng = np.random.default_rng(3)
+    centres = np.array([[-11.0, -13.5], [-11.5, -11.6], [-13.2, -13.4], [-10.2, -10.4]])
+    x = np.concatenate([c + rng.normal(0, 0.3, (3000, 2)) @ rng.normal(0, 1, (2, 2))
+                        for c in centres])
+    gm = GaussianMixture(4, covariance_type="full", random_state=0).fit(x)
+    model = PooledModel(gm, np.arange(1, 5, dtype=np.uint8),
+                        Thresholds.from_settings(load_config().classify), len(x))
+    grid = np.stack(np.meshgrid(np.linspace(-16, -8, 300), np.linspace(-16, -8, 300)),
+                    -1).reshape(-1, 2)
+    for pts in (x, grid):
+        np.testing.assert_array_equal(model.predict(pts), model.classes[gm.predict(pts)])
+    assert model.predict(np.zeros((0, 2))).shape == (0,)
+    with pytest.raises(ValueError, match=r"shape \(n, 2\)"):
+        model.predict(np.zeros(5))
+
+
+def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_path):
+    """A resumed batch reads its finished pairs' pixels from result.h5: the same draw."""
+    from afmcurrent.io.hdf5 import read_hdf5
+    from afmcurrent.pipeline import analyze_pair
+    from afmcurrent.pooled import RESULT_CHANNELS, draw_sample, features, pair_features
+
+    spec = read_manifest(manifest_set).pairs[0]
+    res = analyze_pair(spec.plus, spec.minus)
+    res.write(tmp_path / "r", figures=False)
+    mem, idx_mem = features(res.maps.plus_current, res.maps.electronic_current)
+    disk, idx_disk, rule = pair_features(read_hdf5(tmp_path / "r" / "result.h5",
+                                                   channels=RESULT_CHANNELS))
+    np.testing.assert_array_equal(idx_mem, idx_disk)
+    np.testing.assert_array_equal(mem, disk)
+    np.testing.assert_array_equal(rule, res.class_map)
+    np.testing.assert_array_equal(draw_sample(mem, "a", 500, 1), draw_sample(disk, "a", 500, 1))
+    assert not np.array_equal(draw_sample(mem, "a", 500, 1), draw_sample(mem, "b", 500, 1))

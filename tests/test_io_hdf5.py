@@ -77,3 +77,18 @@ def test_foreign_hdf5_refused(tmp_path):
     with pytest.raises(ReadError, match="not an afmcurrent result") as exc:
         load_scan(path)
     assert "other.h5" in str(exc.value)
+
+
+def test_read_selected_channels(tmp_path):
+    from afmcurrent.errors import ChannelNotFoundError
+    from afmcurrent.io.hdf5 import read_hdf5
+
+    scan = _scan()
+    write_hdf5(tmp_path / "a.h5", scan)
+    names = [c.name for c in scan.channel_list]
+    got = read_hdf5(tmp_path / "a.h5", channels=names[::-1])
+    assert [c.name for c in got.channel_list] == names[::-1]
+    np.testing.assert_array_equal(got.channel_list[0].data, scan.channel_list[-1].data)
+    with pytest.raises(ChannelNotFoundError, match="no channel 'nope'") as exc:
+        read_hdf5(tmp_path / "a.h5", channels=["nope"])
+    assert all(n in str(exc.value) for n in names) and "a.h5" in str(exc.value)

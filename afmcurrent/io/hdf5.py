@@ -34,12 +34,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
+from ..errors import ChannelNotFoundError, ReadError
 from ..model import Channel, Scan
 from ._common import check_readable, check_writable
 
@@ -163,13 +164,15 @@ def _attr_str(v: Any) -> str:
     return str(v)
 
 
-def read_hdf5(path: str | Path) -> Scan:
+def read_hdf5(path: str | Path, channels: Sequence[str] | None = None) -> Scan:
     """Read an afmcurrent HDF5 file back into a :class:`Scan` (channels in file order).
 
     Parameters
     ----------
     path : str or Path
         A file written by :func:`write_hdf5`.
+    channels : sequence of str, optional
+        Read only these channels (in this order); default all.
 
     Returns
     -------
@@ -182,6 +185,8 @@ def read_hdf5(path: str | Path) -> Scan:
     ReadError
         Missing file, corrupt HDF5, an HDF5 file that is not an afmcurrent file (no
         ``/maps``), an unsupported ``format_version`` or empty ``/maps``.
+    ChannelNotFoundError
+        If one of ``channels`` is not in the file (the message lists those that are).
     """
     import h5py
 
@@ -208,6 +213,13 @@ def read_hdf5(path: str | Path) -> Scan:
                     order = stored
             if not order:
                 raise ReadError(f"{p}: afmcurrent HDF5 file with an empty /maps group")
+            if channels is not None:
+                missing = [c for c in channels if c not in order]
+                if missing:
+                    raise ChannelNotFoundError(
+                        f"{p}: no channel {missing[0]!r}; channels in the file: "
+                        f"{', '.join(order)}")
+                order = list(channels)
             channels = []
             for name in order:
                 ds = maps[_dsname(name)]
@@ -228,7 +240,7 @@ def read_hdf5(path: str | Path) -> Scan:
                         value.tolist() if isinstance(value, np.ndarray) else
                         value.item() if isinstance(value, np.generic) else value)
             metadata["format_version"] = version
-    except ReadError:
+    except ReadError:  # (ChannelNotFoundError included)
         raise
     except (KeyError, ValueError, OSError, TypeError) as exc:
         raise ReadError(f"{p}: inconsistent afmcurrent HDF5 file ({type(exc).__name__}: "
