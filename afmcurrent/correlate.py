@@ -12,7 +12,7 @@ Definitions
 - Slope: magnitude of the height gradient (central differences, ``numpy.gradient`` with the pixel
   size), reported as an angle in degrees. Curvature: Laplacian of the height after a Gaussian of
   one pixel (``scipy.ndimage.gaussian_laplace``), 1/m.
-- Rank correlation: Spearman's rho (Pearson correlation of the ranks, ``scipy.stats.rankdata``)
+- Rank correlation: Spearman's rho (Pearson correlation of the average ranks)
   over at most ``max_samples`` pixels on a regular sub-grid.
 - Cross-talk: current that follows the topography *within* a class (so that the real link of
   class and roughness the paper reports is not mistaken for an artefact): the area-weighted mean
@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 from scipy import ndimage
-from scipy.stats import rankdata
 
+from ._sat import summed_area_table
 from .domains import CLASS_NAMES, ELECTRONIC_SHUNT, IONIC_CONDUCTING
 from .errors import ConfigError
 
@@ -128,6 +128,36 @@ def _subgrid(shape: tuple[int, int], max_samples: int) -> tuple[slice, slice]:
     return (slice(step // 2, None, step), slice(step // 2, None, step))
 
 
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of a 1-D sample, ties given their average rank.
+
+    The same ranks as ``scipy.stats.rankdata(x, method="average")``, from one unstable
+    ``np.argsort`` (tied values are adjacent after any sort and their average rank does not
+    depend on their order), ~4 times faster on 16k values than the stable sort rankdata uses.
+
+    Parameters
+    ----------
+    x : ndarray, shape (n,)
+        Finite values.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+    """
+    x = np.asarray(x).ravel()
+    n = x.size
+    order = np.argsort(x)
+    xs = x[order]
+    first = np.empty(n, bool)
+    first[:1] = True
+    np.not_equal(xs[1:], xs[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, n))
+    ranks = np.empty(n)
+    ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
+    return ranks
+
+
 def spearman(a: np.ndarray, b: np.ndarray) -> float:
     """Spearman rank correlation of two 1-D samples (finite pairs only).
 
@@ -145,7 +175,7 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float:
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 10:
         return float("nan")
-    ra, rb = rankdata(a[ok]), rankdata(b[ok])
+    ra, rb = average_ranks(a[ok]), average_ranks(b[ok])
     sa, sb = ra.std(), rb.std()
     if sa == 0 or sb == 0:
         return float("nan")
@@ -326,6 +356,15 @@ class CrossTalk:
         )
 
 
+def _gradient_at(
+    a: np.ndarray, g: tuple[slice, slice], spacing: tuple[float, float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """``np.gradient(a, *spacing)`` (both components) at the sub-grid ``g`` only."""
+    gy = np.gradient(a[:, g[1]], spacing[0], axis=0)[g[0]]
+    gx = np.gradient(a[g[0], :], spacing[1], axis=1)[:, g[1]]
+    return gy, gx
+
+
 def _f(v: float | None) -> float | None:
     return None if v is None or not np.isfinite(v) else float(v)
 
@@ -372,11 +411,10 @@ def crosstalk(
     g = _subgrid(class_map.shape, max_samples)
     cls = class_map[g]
     lc = np.asarray(log_current, np.float64)
-    gy, gx = np.gradient(lc, *pixel_size)
-    grad_i = np.hypot(gy, gx)[g]
-    hy, hx = np.gradient(np.asarray(height, np.float64), *pixel_size)
-    grad_h = np.hypot(hy, hx)[g]
+    grad_i = np.hypot(*_gradient_at(lc, g, pixel_size))
+    # |grad h| = tan(slope): the same ranks as the slope
     lcs, sls = lc[g], slope[g]
+    grad_h = sls
     rs, re, ws = [], [], []
     for code in CLASS_NAMES:
         sel = cls == code
@@ -396,7 +434,7 @@ def crosstalk(
         diff = lc - np.asarray(log_current_retrace, np.float64)
         diff = diff[g].copy()
         diff[cls == 0] = np.nan
-        tr = spearman(diff, hx[g])
+        tr = spearman(diff, _gradient_at(np.asarray(height, np.float64), g, pixel_size)[1])
     vals = [abs(v) for v in (slope_rho, edge_rho, tr) if v is not None and np.isfinite(v)]
     score = max(vals) if vals else float("nan")
     return CrossTalk(slope_rho, edge_rho, tr, score, bool(vals) and score >= threshold,
@@ -547,9 +585,8 @@ def fraction_convergence(
     cm = np.asarray(class_map)
     rows, cols = cm.shape
     codes = list(CLASS_NAMES)
-    stack = np.stack([cm > 0] + [cm == c for c in codes]).astype(np.int64)
-    integral = np.zeros((stack.shape[0], rows + 1, cols + 1), np.int64)
-    integral[:, 1:, 1:] = stack.cumsum(1).cumsum(2)
+    integral = summed_area_table(np.stack([cm > 0] + [cm == c for c in codes]),
+                                 np.int32 if cm.size < 2**31 else np.int64)
 
     def fractions(r0, r1, c0, c1):  # noqa: ANN001, ANN202
         s = _window_sums(integral, r0, r1, c0, c1).astype(float)

@@ -43,6 +43,7 @@ from scipy import fft as sfft
 from scipy import ndimage as ndi
 from skimage.transform import downscale_local_mean
 
+from ._sat import summed_area_table
 from .errors import RegistrationError
 from .level import level_topography
 
@@ -378,11 +379,8 @@ def _ncc_direct(a: np.ndarray, b: np.ndarray, ma: np.ndarray, mb: np.ndarray) ->
 
 def _integral_images(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Zero-padded integral images of ``img`` and ``img**2`` (window sums in O(1))."""
-    ii = np.zeros((img.shape[0] + 1, img.shape[1] + 1))
-    ii2 = np.zeros_like(ii)
-    np.cumsum(np.cumsum(img, axis=0), axis=1, out=ii[1:, 1:])
-    np.cumsum(np.cumsum(img * img, axis=0), axis=1, out=ii2[1:, 1:])
-    return ii, ii2
+    img = np.asarray(img, np.float64)
+    return summed_area_table(img), summed_area_table(img * img)
 
 
 def _match_band(

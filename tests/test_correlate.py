@@ -131,3 +131,40 @@ def test_pair_summary_keys_and_simulated_physics(tmp_path):
     with pytest.raises(ConfigError, match="outside"):
         analyze_pair(pair.plus, pair.minus, logamp=pair.calibration,
                      profile=(0, 0, 20e-6, 0))
+
+
+def test_average_ranks_equal_scipy_rankdata_with_ties():
+    from scipy.stats import rankdata
+
+    from afmcurrent.correlate import average_ranks
+
+    rng = np.random.default_rng(5)
+    for x in (rng.normal(size=1000), rng.integers(0, 7, 500).astype(float),
+              np.round(rng.normal(size=300), 1), np.array([2.0]), np.zeros(4)):
+        np.testing.assert_array_equal(average_ranks(x), rankdata(x))
+
+
+def test_gradient_at_subgrid_equals_numpy_gradient():
+    from afmcurrent.correlate import _gradient_at, _subgrid
+
+    a = np.random.default_rng(2).normal(size=(61, 47))
+    g = _subgrid(a.shape, 300)
+    gy, gx = np.gradient(a, 0.5, 2.0)
+    got = _gradient_at(a, g, (0.5, 2.0))
+    np.testing.assert_array_equal(got[0], gy[g])
+    np.testing.assert_array_equal(got[1], gx[g])
+
+
+def test_summed_area_table_window_sums():
+    from afmcurrent._sat import summed_area_table
+
+    rng = np.random.default_rng(4)
+    a = rng.normal(size=(2, 23, 31))
+    sat = summed_area_table(a)
+    assert sat.shape == (2, 24, 32) and sat.dtype == np.float64
+    r0, r1, c0, c1 = 3, 17, 5, 30
+    win = sat[:, r1, c1] - sat[:, r0, c1] - sat[:, r1, c0] + sat[:, r0, c0]
+    np.testing.assert_allclose(win, a[:, r0:r1, c0:c1].sum(axis=(1, 2)), rtol=1e-12)
+    m = rng.integers(0, 2, (40, 50)).astype(bool)
+    s = summed_area_table(m, np.int32)
+    assert s.dtype == np.int32 and s[-1, -1] == m.sum() and s[10, 20] == m[:10, :20].sum()
