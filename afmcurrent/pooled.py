@@ -63,13 +63,22 @@ def rule_class(log_plus: float, log_electronic: float, thresholds: Thresholds) -
 
 @dataclass
 class PooledModel:
-    """A fitted pooled classification.
+    """A fitted pooled classification: a Gaussian mixture in the feature plane.
+
+    Plain arrays (no scikit-learn object), so that the workers that apply the model need not
+    import scikit-learn.
 
     Attributes
     ----------
-    mixture : sklearn.mixture.GaussianMixture
-        Fitted in (log10 I(+V) / A, log10 I_e(+V) / A).
-    classes : ndarray of uint8, shape (n_components,)
+    weights : ndarray of float, shape (k,)
+        Mixing weights of the k components.
+    means : ndarray of float, shape (k, 2)
+        Component centres, (log10 I(+V) / A, log10 I_e(+V) / A).
+    covariances : ndarray of float, shape (k, 2, 2)
+        Component covariances, decades^2.
+    precisions_cholesky : ndarray of float, shape (k, 2, 2)
+        Upper-triangular U with precision = U U^T (scikit-learn's ``precisions_cholesky_``).
+    classes : ndarray of uint8, shape (k,)
         Rule class of each component's centre.
     thresholds : Thresholds
         Thresholds used to name the components.
@@ -77,10 +86,27 @@ class PooledModel:
         Pixels the mixture was fitted on.
     """
 
-    mixture: Any
+    weights: np.ndarray
+    means: np.ndarray
+    covariances: np.ndarray
+    precisions_cholesky: np.ndarray
     classes: np.ndarray
     thresholds: Thresholds
     n_pixels: int
+
+    @classmethod
+    def from_mixture(cls, mixture: Any, classes: np.ndarray, thresholds: Thresholds,
+                     n_pixels: int) -> PooledModel:
+        """The model of a fitted ``sklearn.mixture.GaussianMixture`` (full covariance)."""
+        return cls(np.array(mixture.weights_, float), np.array(mixture.means_, float),
+                   np.array(mixture.covariances_, float),
+                   np.array(mixture.precisions_cholesky_, float),
+                   np.asarray(classes, np.uint8), thresholds, int(n_pixels))
+
+    @property
+    def n_components(self) -> int:
+        """Number of mixture components."""
+        return len(self.weights)
 
     def predict(self, features: np.ndarray) -> np.ndarray:
         """Class codes of feature rows: the class of each row's most probable component.
@@ -98,7 +124,7 @@ class PooledModel:
         -----
         The weighted log-densities of the fitted components are evaluated here column by
         column in the 2-D plane (the same quantity as ``GaussianMixture.predict``, from its
-        fitted ``weights_``, ``means_`` and ``precisions_cholesky_``), without the (n, 2)
+        fitted weights, means and precision Cholesky factors), without the (n, 2)
         matrix products and their BLAS threads: a 512 x 512 map takes ~10 ms.
         """
         x = np.asarray(features, np.float64)
@@ -106,17 +132,16 @@ class PooledModel:
             raise ValueError(f"features must have shape (n, 2), got {x.shape}")
         if len(x) == 0:
             return np.zeros(0, np.uint8)
-        m = self.mixture
         x0, x1 = np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])
         best = np.full(len(x), -np.inf)
         comp = np.zeros(len(x), np.intp)
-        for k in range(m.n_components):
-            u = m.precisions_cholesky_[k]  # upper triangular: precision = u @ u.T
-            d0 = x0 - m.means_[k, 0]
-            d1 = x1 - m.means_[k, 1]
+        for k in range(self.n_components):
+            u = self.precisions_cholesky[k]  # upper triangular: precision = u @ u.T
+            d0 = x0 - self.means[k, 0]
+            d1 = x1 - self.means[k, 1]
             y0 = d0 * u[0, 0] + d1 * u[1, 0]
             y1 = d0 * u[0, 1] + d1 * u[1, 1]
-            logp = (np.log(m.weights_[k]) + np.log(u[0, 0] * u[1, 1])) - 0.5 * (y0 * y0 + y1 * y1)
+            logp = (np.log(self.weights[k]) + np.log(u[0, 0] * u[1, 1])) - 0.5 * (y0 * y0 + y1 * y1)
             better = logp > best
             best = np.where(better, logp, best)
             comp[better] = k
@@ -124,21 +149,20 @@ class PooledModel:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe description (component centres in decades, weights, class names)."""
-        m = self.mixture
         comps = []
-        for k in np.argsort(m.means_[:, 0]):
+        for k in np.argsort(self.means[:, 0]):
             comps.append({
                 "class": int(self.classes[k]),
                 "class_name": CLASS_NAMES[int(self.classes[k])],
-                "weight": float(m.weights_[k]),
-                "mean_log10_plus_current_A": float(m.means_[k, 0]),
-                "mean_log10_electronic_current_A": float(m.means_[k, 1]),
-                "covariance_decades2": np.asarray(m.covariances_[k]).tolist(),
+                "weight": float(self.weights[k]),
+                "mean_log10_plus_current_A": float(self.means[k, 0]),
+                "mean_log10_electronic_current_A": float(self.means[k, 1]),
+                "covariance_decades2": self.covariances[k].tolist(),
             })
         return {
             "model": "GaussianMixture (scikit-learn), full covariance",
             "features": ["log10 I(+V) / A", "log10 I_e(+V) / A, I_e = |I(-V)| |V+/V-|^n"],
-            "n_components": int(m.n_components),
+            "n_components": self.n_components,
             "n_pixels": int(self.n_pixels),
             "thresholds": self.thresholds.to_dict(),
             "components": comps,
@@ -261,7 +285,7 @@ def fit_pooled(
     *,
     seed: int = 0,
     max_components: int = 6,
-    max_pixels: int = 100_000,
+    max_pixels: int = 40_000,
 ) -> PooledModel:
     """Fit the pooled Gaussian mixture on pixels drawn from every pair.
 
@@ -277,7 +301,7 @@ def fit_pooled(
         The number of components is chosen by BIC from 1 to this.
     max_pixels : int, optional
         Larger pooled samples are thinned uniformly to this many pixels (the fit time grows
-        linearly with it: ~1 s per 40 000 pixels for the BIC search on 2 cores).
+        linearly with it: ~0.7 s for 40 000 pixels for the BIC search on one core).
 
     Returns
     -------
@@ -306,7 +330,7 @@ def fit_pooled(
             best, best_bic = gm, bic
     classes = np.array([rule_class(m[0], m[1], thresholds) for m in best.means_], np.uint8)
     logger.info("pooled mixture: %d components on %d pixels", best.n_components, len(x))
-    return PooledModel(best, classes, thresholds, len(x))
+    return PooledModel.from_mixture(best, classes, thresholds, len(x))
 
 
 def apply_pooled(pair_dir: str | Path, model: PooledModel) -> tuple[str, dict[str, Any]]:

@@ -288,7 +288,7 @@ def test_pooled_predict_matches_scikit_learn(serial_run):
     x = np.concatenate([c + rng.normal(0, 0.3, (3000, 2)) @ rng.normal(0, 1, (2, 2))
                         for c in centres])
     gm = GaussianMixture(4, covariance_type="full", random_state=0).fit(x)
-    model = PooledModel(gm, np.arange(1, 5, dtype=np.uint8),
+    model = PooledModel.from_mixture(gm, np.arange(1, 5, dtype=np.uint8),
                         Thresholds.from_settings(load_config().classify), len(x))
     grid = np.stack(np.meshgrid(np.linspace(-16, -8, 300), np.linspace(-16, -8, 300)),
                     -1).reshape(-1, 2)
