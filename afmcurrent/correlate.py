@@ -671,11 +671,12 @@ class Profile:
         for name, v in self.values.items():
             f, unit = scale.get(self.units.get(name, ""), (1.0, ""))
             cols.append((f"{name}_{unit}" if unit else name, v * f))
+        cells = [["" if not math.isfinite(v) else f"{v:.6g}" for v in np.asarray(c[1]).tolist()]
+                 for c in cols]
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
             w.writerow([c[0] for c in cols])
-            for i in range(self.distance.size):
-                w.writerow(["" if not np.isfinite(c[1][i]) else f"{c[1][i]:.6g}" for c in cols])
+            w.writerows(zip(*cells, strict=True))
 
 
 def default_profile_line(shape: tuple[int, int],

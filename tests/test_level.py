@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -121,3 +123,23 @@ def test_detect_scars_finds_streak_only():
     assert scars[30, 25:65].all()
     assert scars.sum() <= 52
     assert not scars[:29].any() and not scars[32:].any()
+
+
+def test_masked_row_median_equals_nanmedian():
+    from afmcurrent.level import align_rows
+
+    rng = np.random.default_rng(11)
+    z = rng.normal(size=(40, 31))
+    mask = rng.random(z.shape) > 0.3
+    mask[3] = False  # a row without valid pixels stays as it is
+    mask[5, :2] = True
+    mask[5, 2:] = False  # even count: mean of the two middle values
+    z[7, 4] = np.nan  # NaN pixels are never used
+    got = align_rows(z, mask=mask)
+    masked = np.where(mask & np.isfinite(z), z, np.nan)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        ref = np.nan_to_num(np.nanmedian(masked, axis=1))
+    np.testing.assert_array_equal(got, z - ref[:, None])
+    clean = np.nan_to_num(z)
+    np.testing.assert_array_equal(align_rows(clean), clean - np.median(clean, axis=1)[:, None])
