@@ -97,7 +97,11 @@ def slope_map(height: np.ndarray, pixel_size: tuple[float, float]) -> np.ndarray
 
 
 def curvature_map(
-    height: np.ndarray, pixel_size: tuple[float, float], sigma_px: float = 1.0
+    height: np.ndarray,
+    pixel_size: tuple[float, float],
+    sigma_px: float = 1.0,
+    *,
+    subgrid: tuple[slice, slice] | None = None,
 ) -> np.ndarray:
     """Laplacian of the Gaussian-smoothed topography (positive in valleys), 1/m.
 
@@ -109,16 +113,32 @@ def curvature_map(
         ``(dy, dx)``, m; the Laplacian is scaled by ``dy * dx`` (square pixels assumed).
     sigma_px : float, optional
         Gaussian width in pixels.
+    subgrid : tuple of slice, optional
+        Return the values at ``height[subgrid]`` only (the same values up to rounding, ~3
+        times faster: the filter down the columns runs on the kept columns only).
 
     Returns
     -------
-    ndarray of float, shape (rows, cols)
+    ndarray of float, shape (rows, cols) or that of ``height[subgrid]``
     """
     h = np.asarray(height, np.float64)
     bad = ~np.isfinite(h)
     if bad.any():
         h = np.where(bad, np.nanmean(h) if (~bad).any() else 0.0, h)
-    lap = ndimage.gaussian_laplace(h, sigma_px) / (pixel_size[0] * pixel_size[1])
+    if subgrid is None:
+        lap = ndimage.gaussian_laplace(h, sigma_px)
+    else:
+        # the separable passes of gaussian_laplace, along the rows first (contiguous), then
+        # down the kept columns only
+        rows, cols = subgrid
+        lap = ndimage.gaussian_filter1d(
+            ndimage.gaussian_filter1d(h, sigma_px, axis=1)[:, cols], sigma_px, axis=0, order=2
+        )[rows]
+        lap += ndimage.gaussian_filter1d(
+            ndimage.gaussian_filter1d(h, sigma_px, axis=1, order=2)[:, cols], sigma_px, axis=0
+        )[rows]
+        bad = bad[subgrid]
+    lap = lap / (pixel_size[0] * pixel_size[1])
     lap[bad] = np.nan
     return lap
 
@@ -285,7 +305,9 @@ def rank_correlations(
     ----------
     log_current : ndarray of float, shape (rows, cols)
         log10 of a current map (A); NaN where undefined.
-    height, slope, curvature : ndarray of float, shape (rows, cols)
+    height, slope : ndarray of float, shape (rows, cols)
+    curvature : ndarray of float, shape (rows, cols)
+        Or its values on the sub-grid only (:func:`curvature_map` with the same sub-grid).
     valid : ndarray of bool, shape (rows, cols), optional
     max_samples : int, optional
         Size of the regular sub-grid the ranks are computed on.
@@ -294,15 +316,26 @@ def rank_correlations(
     -------
     dict
         ``{"height": rho, "slope": rho, "curvature": rho}``.
+
+    Raises
+    ------
+    ValueError
+        If ``curvature`` has neither the map's shape nor the sub-grid's.
     """
     g = _subgrid(log_current.shape, max_samples)
     lc = np.array(log_current[g], np.float64)
     if valid is not None:
         lc[~valid[g]] = np.nan
+    if curvature.shape != log_current.shape:
+        if curvature.shape != lc.shape:
+            raise ValueError(f"curvature of shape {curvature.shape}: expected the map's "
+                             f"{log_current.shape} or its sub-grid's {lc.shape}")
+    else:
+        curvature = curvature[g]
     return {
         "height": spearman(lc, height[g]),
         "slope": spearman(lc, slope[g]),
-        "curvature": spearman(lc, curvature[g]),
+        "curvature": spearman(lc, curvature),
     }
 
 
@@ -808,7 +841,7 @@ def pair_correlation(result: Any) -> dict[str, Any]:
     h = result.height
     m = result.maps
     slope = slope_map(h, ps)
-    curv = curvature_map(h, ps)
+    curv = curvature_map(h, ps, subgrid=_subgrid(h.shape, 16384))  # rank_correlations' grid
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.where(m.plus_current > 0, np.log10(m.plus_current), np.nan)
         lm = np.where(m.minus_current > 0, np.log10(m.minus_current), np.nan)

@@ -133,17 +133,26 @@ class PooledModel:
         if len(x) == 0:
             return np.zeros(0, np.uint8)
         x0, x1 = np.ascontiguousarray(x[:, 0]), np.ascontiguousarray(x[:, 1])
-        best = np.full(len(x), -np.inf)
-        comp = np.zeros(len(x), np.intp)
+        n = len(x)
+        best = np.full(n, np.inf)  # smallest -2 log p so far
+        comp = np.zeros(n, np.intp)
+        d0, d1, y, q = (np.empty(n) for _ in range(4))
+        better = np.empty(n, bool)
         for k in range(self.n_components):
             u = self.precisions_cholesky[k]  # upper triangular: precision = u @ u.T
-            d0 = x0 - self.means[k, 0]
-            d1 = x1 - self.means[k, 1]
-            y0 = d0 * u[0, 0] + d1 * u[1, 0]
-            y1 = d0 * u[0, 1] + d1 * u[1, 1]
-            logp = (np.log(self.weights[k]) + np.log(u[0, 0] * u[1, 1])) - 0.5 * (y0 * y0 + y1 * y1)
-            better = logp > best
-            best = np.where(better, logp, best)
+            # q = |(x - mean) @ u|^2 - 2 log(weight * det u), i.e. -2 log p up to a constant
+            np.subtract(x0, self.means[k, 0], out=d0)
+            np.subtract(x1, self.means[k, 1], out=d1)
+            np.multiply(d0, u[0, 0], out=y)
+            y += np.multiply(d1, u[1, 0], out=q)
+            np.multiply(y, y, out=q)
+            np.multiply(d0, u[0, 1], out=y)
+            y += np.multiply(d1, u[1, 1], out=d0)
+            y *= y
+            q += y
+            q -= 2.0 * (np.log(self.weights[k]) + np.log(u[0, 0] * u[1, 1]))
+            np.less(q, best, out=better)
+            np.minimum(q, best, out=best)
             comp[better] = k
         return self.classes[comp]
 

@@ -168,3 +168,22 @@ def test_summed_area_table_window_sums():
     m = rng.integers(0, 2, (40, 50)).astype(bool)
     s = summed_area_table(m, np.int32)
     assert s.dtype == np.int32 and s[-1, -1] == m.sum() and s[10, 20] == m[:10, :20].sum()
+
+
+def test_curvature_on_subgrid_equals_full_map():
+    from afmcurrent.correlate import _subgrid, curvature_map, rank_correlations
+
+    h = gaussian_field(np.random.default_rng(8), (90, 70), 4.0) * 1e-8
+    h[10, 20] = np.nan
+    g = _subgrid(h.shape, 500)
+    full = curvature_map(h, (1e-7, 1e-7))
+    sub = curvature_map(h, (1e-7, 1e-7), subgrid=g)
+    np.testing.assert_allclose(sub, full[g], rtol=1e-12, atol=1e-6 * np.nanmax(np.abs(full)))
+    assert np.array_equal(np.isnan(sub), np.isnan(full[g]))
+    lc = np.log10(1e-12 + 1e-13 * np.abs(h / 1e-8))
+    slope = np.hypot(*np.gradient(np.nan_to_num(h)))
+    a = rank_correlations(lc, h, slope, full, max_samples=500)
+    b = rank_correlations(lc, h, slope, sub, max_samples=500)
+    assert np.isfinite(a["curvature"]) and a == pytest.approx(b, rel=1e-12)
+    with pytest.raises(ValueError, match="sub-grid"):
+        rank_correlations(lc, h, slope, sub[:-1], max_samples=500)
