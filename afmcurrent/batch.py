@@ -26,11 +26,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import functools
 import hashlib
+import importlib
 import json
 import logging
 import os
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -538,10 +541,19 @@ def run_batch(
     samples: dict[str, np.ndarray] = {}
     pooled = None
     figure = None
+    t_start = time.perf_counter()
     with _executor(workers, scheduler) as runner:
         bar = tqdm(total=len(specs), unit="pair", desc="pairs", disable=not progress or not specs)
         tasks = [(spec, options, str(outdir), force, pooled_samples, seed) for spec in specs]
+        warm = None
         for row, sample in runner.map(_pair_task, tasks):
+            if warm is None:
+                # scikit-learn takes ~0.6 s to import: done while the workers run. Started
+                # only now that the pool has forked its workers (a fork while another thread
+                # imports could deadlock the child).
+                warm = threading.Thread(target=importlib.import_module,
+                                        args=("sklearn.mixture",), daemon=True)
+                warm.start()
             rows[row["name"]] = row
             if sample is not None:
                 samples[row["name"]] = sample
@@ -550,6 +562,7 @@ def run_batch(
                 bar.write(f"failed: {row['name']}: {row['error']}")
         bar.close()
 
+        logger.info("pairs: %d in %.1f s", len(specs), time.perf_counter() - t_start)
         skipped = sum(r["status"] == "skipped" for r in rows.values())
         if skipped:
             logger.info("%d of %d pairs complete and unchanged: skipped", skipped, len(specs))
@@ -559,10 +572,15 @@ def run_batch(
             figure = runner.submit(write_summary_figure, outdir / "summary.png",
                                    BatchResult(rows=[dict(rows[n]) for n in names],
                                                outdir=outdir), samples)
+        if warm is not None:
+            warm.join()
         ok = [rows[n] for n in names if rows[n]["status"] in ("ok", "skipped")]
         if ok:
             thresholds = Thresholds.from_settings(load_config(options.config).classify)
-            model = fit_pooled(samples, thresholds, seed=seed)
+            t_fit = time.perf_counter()
+            # one BLAS thread: a worker draws the figure meanwhile
+            model = _one_thread(functools.partial(fit_pooled, seed=seed), samples, thresholds)
+            logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
             pooled = model.to_dict()
             (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
             tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
@@ -571,8 +589,11 @@ def run_batch(
                 rows[name].update(stats)
                 pbar.update(1)
             pbar.close()
+        t_wait = time.perf_counter()
         if figure is not None:
             figure.result()
+        logger.info("pooled pass done at %.1f s (figure waited %.1f s)",
+                    time.perf_counter() - t_start, time.perf_counter() - t_wait)
 
     result = BatchResult(rows=[rows[n] for n in names], outdir=outdir, pooled=pooled)
     result.files["summary.csv"] = write_csv(outdir / "summary.csv", result.rows, SUMMARY_COLUMNS)
@@ -582,6 +603,7 @@ def run_batch(
         result.files["summary.png"] = outdir / "summary.png"
         result.files["report.html"] = write_report(outdir / "report.html", result, sample_rows,
                                                    sample_cols)
+    logger.info("batch done in %.1f s", time.perf_counter() - t_start)
     return result
 
 
