@@ -271,12 +271,16 @@ class _Groups:
 
     def median(self, values: np.ndarray) -> np.ndarray:
         """Median of ``values`` per label 1..n over finite values (NaN for an empty group)."""
-        v = values.ravel()[self.order]
+        v = values.ravel()[self.order]  # a copy: partitioned in place below
+        fin = np.isfinite(v)
+        bounds = self.bounds
+        if not fin.all():
+            v = v[fin]
+            bounds = np.cumsum(fin)[bounds - 1]  # finite values up to each group's end
         out = np.full(self.n, np.nan)
-        for k, part in enumerate(np.split(v, self.bounds[:-1])):
-            part = part[np.isfinite(part)]
+        for k, part in enumerate(np.split(v, bounds[:-1])):
             if part.size:
-                out[k] = np.median(part)
+                out[k] = np.median(part, overwrite_input=True)
         return out
 
 

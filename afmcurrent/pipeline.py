@@ -169,8 +169,8 @@ class PairResult:
         m = self.maps
 
         def med(a: np.ndarray) -> float | None:
-            a = a[np.isfinite(a)]
-            return float(np.median(a)) if a.size else None
+            a = a[np.isfinite(a)]  # a copy: partitioned in place
+            return float(np.median(a, overwrite_input=True)) if a.size else None
 
         self._medians = {
             "plus_current": med(m.plus_current),

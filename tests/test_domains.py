@@ -118,3 +118,21 @@ def test_domain_csv(tmp_path):
     lines = (tmp_path / "d.csv").read_text().splitlines()
     assert lines[0].startswith("domain,class,class_name,area_um2")
     assert len(lines) == 1 + len(table) == 3
+
+
+def test_group_medians_skip_nan_like_nanmedian():
+    from afmcurrent.domains import _Groups
+
+    rng = np.random.default_rng(9)
+    labels = rng.integers(0, 6, (30, 40)).astype(np.int32)
+    values = rng.lognormal(size=labels.shape)
+    values[rng.random(labels.shape) < 0.2] = np.nan
+    values[labels == 4] = np.nan  # a domain without any finite value
+    got = _Groups(labels, 5).median(values)
+    for k in range(1, 6):
+        v = values[labels == k]
+        v = v[np.isfinite(v)]
+        assert (np.isnan(got[k - 1]) if v.size == 0 else got[k - 1] == np.median(v)), k
+    clean = np.nan_to_num(values, nan=1.0)
+    np.testing.assert_array_equal(_Groups(labels, 5).median(clean),
+                                  [np.median(clean[labels == k]) for k in range(1, 6)])
