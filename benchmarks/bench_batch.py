@@ -8,7 +8,11 @@ sampled every 50 ms with psutil.
 The large run lists the same few input pairs many times in a manifest (distinct output folders),
 so its disk use is the outputs only (~25 MB per 512 x 512 pair): check free disk first.
 
-Usage: python benchmarks/bench_batch.py [--pairs 20] [--large 1000] [--skip-dask]
+The throughput runs list 20 distinct simulated pairs as many times as needed (the inputs are
+read from the page cache either way; every listed pair is analysed and written).
+
+Usage: python benchmarks/bench_batch.py [--pairs 200] [--figure-pairs 20] [--large 1000]
+       [--skip-dask]
 """
 
 from __future__ import annotations
@@ -89,38 +93,47 @@ def run(cmd: list[str]) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--pairs", type=int, default=20, help="pairs in the throughput runs")
+    ap.add_argument("--pairs", type=int, default=200,
+                    help="pairs in the throughput runs without figures (default 200)")
+    ap.add_argument("--figure-pairs", type=int, default=20,
+                    help="pairs in the runs with figures (default 20; 0: skip)")
     ap.add_argument("--large", type=int, default=1000, help="pairs in the memory run (0: skip)")
     ap.add_argument("--skip-dask", action="store_true")
     args = ap.parse_args()
     exe = [sys.executable, "-m", "afmcurrent", "-q", "batch"]
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        man = make_set(tmp / "in", args.pairs, 1)
-        cases = [("--workers 1", ["--workers", "1"]), ("--workers 2", ["--workers", "2"])]
-        cluster = None
+        distinct = min(20, args.pairs)
+        man = make_set(tmp / "in", distinct, max(1, args.pairs // distinct))
+        n_pairs = distinct * max(1, args.pairs // distinct)
+        fig_man = make_set(tmp / "fig", distinct, 1) if args.figure_pairs else None
+        cases = [("--workers 1", "1"), ("--workers 2", "2")]
         if not args.skip_dask:
-            from dask.distributed import LocalCluster
+            cases.append(("Dask LocalCluster, 2 workers", "dask"))
+        runs = [(False, man, n_pairs)]
+        if fig_man is not None:
+            runs.append((True, fig_man, distinct))
+        for figures, manifest, n in runs:
+            for label, how in cases:
+                out = tmp / "out"
+                shutil.rmtree(out, ignore_errors=True)
+                flags = [] if figures else ["--no-figures"]
+                cmd = [*exe, "--manifest", str(manifest), "-o", str(out), *flags]
+                if how == "dask":
+                    # the cluster exists only for its own runs (its processes are not counted
+                    # in the peak RSS)
+                    from dask.distributed import LocalCluster
 
-            cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                   host="127.0.0.1", dashboard_address=None)
-            cases.append(("Dask LocalCluster, 2 workers", ["--scheduler",
-                                                           cluster.scheduler_address]))
-        try:
-            for figures in (False, True):
-                for label, extra in cases:
-                    out = tmp / "out"
-                    shutil.rmtree(out, ignore_errors=True)
-                    flags = [] if figures else ["--no-figures"]
-                    secs, peak = run([*exe, "--manifest", str(man), "-o", str(out), *extra,
-                                      *flags])
-                    print(f"{args.pairs} pairs 512x512, {label}, "
-                          f"{'with' if figures else 'no'} figures: {secs:.1f} s = "
-                          f"{args.pairs / secs:.1f} pairs/s (whole command, incl. start-up and "
-                          f"pooled model), peak RSS {peak:.0f} MB")
-        finally:
-            if cluster is not None:
-                cluster.close()
+                    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address=None) as cluster:
+                        secs, peak = run([*cmd, "--scheduler", cluster.scheduler_address])
+                else:
+                    secs, peak = run([*cmd, "--workers", how])
+                print(f"{n} pairs 512x512, {label}, "
+                      f"{'with' if figures else 'no'} figures: {secs:.1f} s = "
+                      f"{n / secs:.1f} pairs/s (whole command, incl. start-up and "
+                      f"pooled model), peak RSS {peak:.0f} MB", flush=True)
+        shutil.rmtree(tmp / "out", ignore_errors=True)
         if args.large:
             reps = max(1, args.large // 10)
             man = make_set(tmp / "big", 10, reps)
