@@ -378,14 +378,16 @@ _WORKER_MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit
 
 
 def _init_pool_worker() -> None:
-    """Let a pool worker keep the memory it frees (glibc only; a no-op elsewhere).
+    """Let a pool worker (or the CLI's ``--workers 1`` process) keep the memory it frees.
+
+    glibc only; a no-op elsewhere.
 
     By default glibc gives blocks over 128 kB back to the kernel when they are freed, so every
     map of every pair is faulted in afresh: on 512 x 512 pairs ~18 000 page faults and ~12 %
     of a pair's time. A worker runs one pair after another, so it keeps up to 256 MB of freed
     heap for the next pair instead (its memory stays at its peak; the 1000-pair benchmark
-    stays well under 1.5 GB). Only the processes of our own pool are tuned, never the caller's
-    process or a Dask cluster's workers.
+    stays well under 1.5 GB). Only processes of afmcurrent's own are tuned, never a library
+    caller's process or a Dask cluster's workers (see docs/batch.md for those).
     """
     import ctypes
 

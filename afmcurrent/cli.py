@@ -406,6 +406,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         optical_pixel_size=args.optical_pixel_size,
         figures=not args.no_figures,
     )
+    if args.workers == 1 and not args.scheduler:
+        from .batch import _init_pool_worker
+
+        _init_pool_worker()  # this process analyses every pair: keep freed memory, as workers do
     result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,
                        scheduler=args.scheduler, force=args.force,
                        pooled_samples=args.pooled_samples, seed=args.seed,
