@@ -536,10 +536,8 @@ def run_batch(
     for stale in (outdir / "pairs").glob(".*.partial-*"):
         logger.info("removing incomplete %s left by an interrupted run", stale.name)
         shutil.rmtree(stale, ignore_errors=True)
-    workers = workers or os.cpu_count() or 1
-
+    workers = min(workers or os.cpu_count() or 1, max(1, len(specs)))
     rows: dict[str, dict[str, Any]] = {}
-    workers = min(workers, max(1, len(specs)))
     samples: dict[str, np.ndarray] = {}
     pooled = None
     figure = None
@@ -577,12 +575,19 @@ def run_batch(
         if warm is not None:
             warm.join()
         ok = [rows[n] for n in names if rows[n]["status"] in ("ok", "skipped")]
+        model = None
         if ok:
             thresholds = Thresholds.from_settings(load_config(options.config).classify)
             t_fit = time.perf_counter()
-            # one BLAS thread: a worker draws the figure meanwhile
-            model = _one_thread(functools.partial(fit_pooled, seed=seed), samples, thresholds)
-            logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
+            try:
+                # one BLAS thread: a worker draws the figure meanwhile
+                model = _one_thread(functools.partial(fit_pooled, seed=seed), samples,
+                                    thresholds)
+            except AfmcurrentError as exc:  # the per-pair results stand without it
+                logger.error("no pooled classification: %s", exc)
+            else:
+                logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
+        if model is not None:
             pooled = model.to_dict()
             (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
             tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
@@ -593,7 +598,11 @@ def run_batch(
             pbar.close()
         t_wait = time.perf_counter()
         if figure is not None:
-            figure.result()
+            try:
+                figure.result()
+            except Exception as exc:  # the tables must still be written
+                logger.error("summary.png not drawn: %s: %s", type(exc).__name__, exc)
+                figure = None
         logger.info("pooled pass done at %.1f s (figure waited %.1f s)",
                     time.perf_counter() - t_start, time.perf_counter() - t_wait)
 
@@ -602,7 +611,8 @@ def run_batch(
     sample_rows, sample_cols = aggregate_samples(result.rows)
     result.files["samples.csv"] = write_csv(outdir / "samples.csv", sample_rows, sample_cols)
     if report:
-        result.files["summary.png"] = outdir / "summary.png"
+        if figure is not None:
+            result.files["summary.png"] = outdir / "summary.png"
         result.files["report.html"] = write_report(outdir / "report.html", result, sample_rows,
                                                    sample_cols)
     logger.info("batch done in %.1f s", time.perf_counter() - t_start)

@@ -192,6 +192,8 @@ def write_report(path: Path, result: BatchResult, sample_rows: list[dict[str, An
         f"{html.escape(CLASS_LABELS[c])}" for c in range(5))
     n_failed = len(result.failed)
     pooled = json.dumps(result.pooled, indent=1) if result.pooled else "none"
+    figure = ('<img src="summary.png" alt="summary figure" style="max-width:100%">'
+              if "summary.png" in result.files else "(no summary figure: see the log)")
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>afmcurrent batch report</title>
 <style>
@@ -205,7 +207,7 @@ margin:0 4px 0 12px;}} .wrap{{overflow-x:auto;}}
 <h1>afmcurrent batch report</h1>
 <p>{len(result.rows)} pairs, {n_failed} failed. Area fractions are of classified pixels.
 Thumbnails show the per-pair rule classes: {legend}</p>
-<p><img src="summary.png" alt="summary figure" style="max-width:100%"></p>
+<p>{figure}</p>
 <h2>Samples</h2><div class="wrap">{table(sample_rows, sample_columns)}</div>
 <h2>Pairs</h2>{''.join(cards)}
 <h2>All pairs</h2><div class="wrap">{table(result.rows, SUMMARY_COLUMNS)}</div>

@@ -316,3 +316,31 @@ def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_pat
     np.testing.assert_array_equal(rule, res.class_map)
     np.testing.assert_array_equal(draw_sample(mem, "a", 500, 1), draw_sample(disk, "a", 500, 1))
     assert not np.array_equal(draw_sample(mem, "a", 500, 1), draw_sample(mem, "b", 500, 1))
+
+
+def test_failed_pooled_fit_and_figure_keep_the_tables(manifest_set, tmp_path, monkeypatch,
+                                                      caplog):
+    """Neither a pooled model that cannot be fitted nor a figure that fails loses the rows."""
+    import afmcurrent.pooled
+    import afmcurrent.report
+    from afmcurrent.errors import AfmcurrentError
+
+    def no_fit(*args, **kwargs):
+        raise AfmcurrentError("pooled classification: too few usable pixels in the set")
+
+    def no_figure(*args, **kwargs):
+        raise RuntimeError("renderer exploded")
+
+    monkeypatch.setattr(afmcurrent.pooled, "fit_pooled", no_fit)
+    monkeypatch.setattr(afmcurrent.report, "write_summary_figure", no_figure)
+    out = tmp_path / "o"
+    pairs = read_manifest(manifest_set).pairs[:2]
+    res = run_batch(pairs, out, BatchOptions(figures=False), workers=1, progress=False)
+    assert [r["status"] for r in res.rows] == ["ok", "ok"]
+    assert res.pooled is None and not (out / "pooled.json").exists()
+    with open(out / "summary.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 2 and all(r["pooled_disagreement"] == "" for r in rows)
+    assert "summary.png" not in res.files and not (out / "summary.png").exists()
+    assert "no summary figure" in (out / "report.html").read_text()
+    assert "too few usable pixels" in caplog.text and "renderer exploded" in caplog.text
