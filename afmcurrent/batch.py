@@ -12,8 +12,9 @@ Layout of the output folder::
 
 Executors: ``workers=1`` runs in the calling process; ``workers=N`` a local process pool
 (:class:`concurrent.futures.ProcessPoolExecutor`); ``scheduler="tcp://host:port"`` a running Dask
-distributed cluster (workers must see the same paths). Every task is the same pure function
-(:func:`run_pair`), so the class maps do not depend on the executor.
+distributed cluster (workers must see the same paths). The executor runs the same tasks
+whatever it is (a pair: hash, skip or :func:`run_pair`; then the pooled classification of each
+pair), so the class maps do not depend on the executor.
 
 Resume: a pair's folder is written under a temporary name and renamed into place when complete
 (leftovers of a killed run are removed when the next run starts; run one batch per OUTDIR);
@@ -33,6 +34,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import threading
 import time
 import uuid
@@ -209,7 +211,7 @@ def _empty_row(spec: PairSpec) -> dict[str, Any]:
 
 def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
              digest: str | None = None) -> dict[str, Any]:
-    """Analyse one pair and write ``OUTDIR/pairs/<name>/`` atomically; the task of every executor.
+    """Analyse one pair and write ``OUTDIR/pairs/<name>/`` atomically (what a batch runs per pair).
 
     Parameters
     ----------
@@ -264,6 +266,9 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
             tip_radius=options.tip_radius,
             **optical,
         )
+        if pooled_samples > 0:
+            feats, _ = features(res.maps.plus_current, res.maps.electronic_current)
+            sample = draw_sample(feats, spec.name, pooled_samples, seed)
         res.write(tmp, figures=options.figures)
         _thumbnail(res.class_map, tmp / "thumbnail.png")
         row.update(_row_from_result(res, spec))
@@ -273,15 +278,14 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
-        if pooled_samples > 0:
-            feats, _ = features(res.maps.plus_current, res.maps.electronic_current)
-            sample = draw_sample(feats, spec.name, pooled_samples, seed)
     except AfmcurrentError as exc:
         row.update(status="failed", error=str(exc), seconds=time.perf_counter() - t0)
+        sample = None
         logger.error("pair %s failed: %s", spec.name, exc)
     except Exception as exc:  # an unexpected failure still fails only this pair
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                    seconds=time.perf_counter() - t0)
+        sample = None
         logger.exception("pair %s failed unexpectedly", spec.name)
     finally:
         if tmp.exists():
@@ -295,8 +299,19 @@ def _pair_task(spec: PairSpec, options: BatchOptions, outdir: str, force: bool,
 
     Returns the row and the pair's pixels for the pooled model (:func:`_run_pair`); the pixels
     of a skipped pair are read back from its ``result.h5`` (a pair whose result cannot be read
-    is redone).
+    is redone). Never raises: whatever goes wrong fails this pair's row only.
     """
+    try:
+        return _skip_or_run(spec, options, outdir, force, pooled_samples, seed)
+    except Exception as exc:
+        logger.exception("pair %s failed unexpectedly", spec.name)
+        row = _empty_row(spec)
+        row.update(status="failed", error=f"{type(exc).__name__}: {exc}", seconds=0.0)
+        return row, None
+
+
+def _skip_or_run(spec: PairSpec, options: BatchOptions, outdir: str, force: bool,
+                 pooled_samples: int, seed: int) -> tuple[dict[str, Any], np.ndarray | None]:
     from .pooled import RESULT_CHANNELS, draw_sample, pair_features
 
     try:
@@ -349,11 +364,11 @@ def _completed(spec: PairSpec, outdir: Path, digest: str) -> dict[str, Any] | No
     marker = outdir / "pairs" / spec.name / "batch.json"
     try:
         stored = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return None
-    if stored.get("input_hash") != digest or not (marker.parent / "summary.json").is_file():
-        return None
-    row = stored["row"]
+        if stored.get("input_hash") != digest or not (marker.parent / "summary.json").is_file():
+            return None
+        row = dict(stored["row"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None  # unreadable or foreign batch.json: the pair is analysed again
     row.update(status="skipped", error="")
     return row
 
@@ -361,9 +376,10 @@ def _completed(spec: PairSpec, outdir: Path, digest: str) -> dict[str, Any] | No
 def _one_thread(fn: Callable[..., Any], *args: Any) -> Any:
     """Run ``fn(*args)`` with BLAS and OpenMP limited to one thread.
 
-    Every executor runs as many tasks at once as there are cores; numerical libraries that
+    The local pool runs as many tasks at once as there are cores; numerical libraries that
     start a thread per core in each of them oversubscribe the machine (the pooled pass ran
-    ~8 times slower with two workers of two BLAS threads each on 2 cores).
+    ~8 times slower with two workers of two BLAS threads each on 2 cores). Also used in the
+    calling process (``workers=1``), so that every executor computes with one thread.
     """
     from threadpoolctl import threadpool_limits
 
@@ -391,9 +407,11 @@ def _init_pool_worker() -> None:
     """
     import ctypes
 
+    if not sys.platform.startswith("linux"):
+        return
     try:
         mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
+    except (OSError, AttributeError, TypeError):
         return
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt(_M_MMAP_THRESHOLD, _WORKER_MMAP_THRESHOLD)
@@ -413,7 +431,9 @@ class _Runner:
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.client is not None:
-            return self.client.submit(_one_thread, fn, *args, pure=False)
+            # threadpoolctl limits are process-wide: not set from tasks that may share a
+            # worker with others; Dask starts its workers with OMP/OPENBLAS_NUM_THREADS=1
+            return self.client.submit(fn, *args, pure=False)
         if self.pool is not None:
             return self.pool.submit(_one_thread, fn, *args)
         from concurrent.futures import Future
@@ -511,6 +531,9 @@ def run_batch(
     Returns
     -------
     BatchResult
+        A pair that fails has a ``failed`` row; a pooled model that cannot be fitted (e.g.
+        ``pooled_samples <= 0``) or a summary figure that cannot be drawn is logged as an error
+        and left out (``pooled`` None, no ``summary.png``): the tables are always written.
 
     Raises
     ------
@@ -566,14 +589,16 @@ def run_batch(
         skipped = sum(r["status"] == "skipped" for r in rows.values())
         if skipped:
             logger.info("%d of %d pairs complete and unchanged: skipped", skipped, len(specs))
+        if warm is not None:
+            warm.join()  # before any further submit (a pool may fork a worker on submit)
+        for stale in ("pooled.json", "summary.png"):  # of an earlier run: rewritten below
+            (outdir / stale).unlink(missing_ok=True)
         if report:
             # the comparison figure needs the per-pair rows and pixels only: a worker draws it
             # while this process fits the pooled model
             figure = runner.submit(write_summary_figure, outdir / "summary.png",
                                    BatchResult(rows=[dict(rows[n]) for n in names],
                                                outdir=outdir), samples)
-        if warm is not None:
-            warm.join()
         ok = [rows[n] for n in names if rows[n]["status"] in ("ok", "skipped")]
         model = None
         if ok:
@@ -583,8 +608,10 @@ def run_batch(
                 # one BLAS thread: a worker draws the figure meanwhile
                 model = _one_thread(functools.partial(fit_pooled, seed=seed), samples,
                                     thresholds)
-            except AfmcurrentError as exc:  # the per-pair results stand without it
-                logger.error("no pooled classification: %s", exc)
+            except Exception as exc:  # the per-pair results stand without it
+                logger.error("no pooled classification: %s: %s", type(exc).__name__, exc)
+                for r in ok:  # of an earlier run, from another model
+                    (outdir / "pairs" / r["name"] / "pooled_class.h5").unlink(missing_ok=True)
             else:
                 logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
         if model is not None:

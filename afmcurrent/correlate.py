@@ -426,7 +426,8 @@ def crosstalk(
     pixel_size : tuple of float
         ``(dy, dx)``, m.
     slope : ndarray of float, optional
-        Precomputed :func:`slope_map`.
+        Precomputed :func:`slope_map` of ``height`` (its ranks stand for those of |grad h| in
+        the edge indicator, so it must be that map or a monotone function of it).
     log_current_retrace : ndarray of float, shape (rows, cols), optional
         log10 of the retrace current of the same scan (same frame).
     max_samples : int, optional

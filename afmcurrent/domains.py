@@ -276,7 +276,8 @@ class _Groups:
         bounds = self.bounds
         if not fin.all():
             v = v[fin]
-            bounds = np.cumsum(fin)[bounds - 1]  # finite values up to each group's end
+            # finite values up to each group's end (an empty group keeps its place)
+            bounds = np.concatenate(([0], np.cumsum(fin)))[bounds]
         out = np.full(self.n, np.nan)
         for k, part in enumerate(np.split(v, bounds[:-1])):
             if part.size:

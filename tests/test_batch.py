@@ -344,3 +344,17 @@ def test_failed_pooled_fit_and_figure_keep_the_tables(manifest_set, tmp_path, mo
     assert "summary.png" not in res.files and not (out / "summary.png").exists()
     assert "no summary figure" in (out / "report.html").read_text()
     assert "too few usable pixels" in caplog.text and "renderer exploded" in caplog.text
+
+
+def test_malformed_batch_json_redoes_its_pair(manifest_set, tmp_path):
+    pairs = read_manifest(manifest_set).pairs[:2]
+    out = tmp_path / "o"
+    run_batch(pairs, out, BatchOptions(figures=False), workers=1, progress=False, report=False)
+    marker = out / "pairs" / pairs[0].name / "batch.json"
+    stored = json.loads(marker.read_text())
+    del stored["row"]  # same input hash, but no row: not a complete result
+    marker.write_text(json.dumps(stored))
+    res = run_batch(pairs, out, BatchOptions(figures=False), workers=1, progress=False,
+                    report=False)
+    assert [r["status"] for r in res.rows] == ["ok", "skipped"]
+    assert res.pooled is not None and (out / "pairs" / pairs[1].name / "pooled_class.h5").exists()

@@ -136,3 +136,6 @@ def test_group_medians_skip_nan_like_nanmedian():
     clean = np.nan_to_num(values, nan=1.0)
     np.testing.assert_array_equal(_Groups(labels, 5).median(clean),
                                   [np.median(clean[labels == k]) for k in range(1, 6)])
+    # a label without pixels keeps its place (NaN), also when other groups hold NaN
+    got = _Groups(np.array([[2, 2, 2, 0]], np.int32), 2).median(np.array([[1.0, 2, np.nan, 5]]))
+    assert np.isnan(got[0]) and got[1] == 1.5

@@ -3,7 +3,7 @@
 Public API (a contract, keep it stable)
 ---------------------------------------
 write_hdf5(path, scan, attrs=None, overwrite=False, dtypes=None) -> Path
-read_hdf5(path) -> Scan
+read_hdf5(path, channels=None) -> Scan
 
 Layout (``format_version = 1``)
 -------------------------------
