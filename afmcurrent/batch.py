@@ -236,12 +236,12 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
               seed: int = 0) -> tuple[dict[str, Any], np.ndarray | None]:
     """:func:`run_pair`, also drawing the pair's pixels for the pooled model from memory.
 
-    Returns the row and the drawn features (:func:`afmcurrent.pooled.draw_sample`; None when
+    Returns the row and the drawn features (:func:`afmcurrent.pooled.pair_sample`; None when
     ``pooled_samples`` is 0 or the pair failed), so the pooled fit does not read every
     ``result.h5`` back.
     """
     from .pipeline import analyze_pair
-    from .pooled import draw_sample, features
+    from .pooled import pair_sample
 
     t0 = time.perf_counter()
     outdir = Path(outdir)
@@ -267,8 +267,8 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
             **optical,
         )
         if pooled_samples > 0:
-            feats, _ = features(res.maps.plus_current, res.maps.electronic_current)
-            sample = draw_sample(feats, spec.name, pooled_samples, seed)
+            sample = pair_sample(res.maps.plus_current, res.maps.electronic_current, spec.name,
+                                 pooled_samples, seed)
         res.write(tmp, figures=options.figures)
         _thumbnail(res.class_map, tmp / "thumbnail.png")
         row.update(_row_from_result(res, spec))
@@ -312,7 +312,7 @@ def _pair_task(spec: PairSpec, options: BatchOptions, outdir: str, force: bool,
 
 def _skip_or_run(spec: PairSpec, options: BatchOptions, outdir: str, force: bool,
                  pooled_samples: int, seed: int) -> tuple[dict[str, Any], np.ndarray | None]:
-    from .pooled import RESULT_CHANNELS, draw_sample, pair_features
+    from .pooled import RESULT_CHANNELS, pair_sample
 
     try:
         digest = input_hash(spec, options)
@@ -327,9 +327,11 @@ def _skip_or_run(spec: PairSpec, options: BatchOptions, outdir: str, force: bool
         from .io.hdf5 import read_hdf5
 
         try:
-            feats, _, _ = pair_features(read_hdf5(Path(outdir) / "pairs" / spec.name /
-                                                  "result.h5", channels=RESULT_CHANNELS))
-            return done, draw_sample(feats, spec.name, pooled_samples, seed)
+            stored = read_hdf5(Path(outdir) / "pairs" / spec.name / "result.h5",
+                               channels=RESULT_CHANNELS)
+            return done, pair_sample(stored.channel("plus_current").data,
+                                     stored.channel("electronic_current").data, spec.name,
+                                     pooled_samples, seed)
         except AfmcurrentError as exc:
             logger.warning("pair %s: stored result unreadable (%s): analysed again", spec.name,
                            exc)

@@ -31,7 +31,8 @@ from .domains import (
 from .errors import AfmcurrentError
 
 __all__ = [
-    "PooledModel", "rule_class", "features", "draw_sample", "sample_pixels", "fit_pooled",
+    "PooledModel", "rule_class", "features", "draw_sample", "pair_sample", "sample_pixels",
+    "fit_pooled",
     "apply_pooled", "pair_features", "RESULT_CHANNELS",
 ]
 
@@ -208,11 +209,56 @@ def features(
     from a pair in memory equal those read back from its folder (a resumed batch draws the same
     pixels).
     """
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lp = np.log10(np.asarray(plus_current, np.float32).astype(np.float64)).ravel()
-        le = np.log10(np.asarray(electronic_current, np.float32).astype(np.float64)).ravel()
-    index = np.flatnonzero(np.isfinite(lp) & np.isfinite(le))
-    return np.column_stack([lp[index], le[index]]), index
+    p32, e32, index = _usable(plus_current, electronic_current)
+    return _log_features(p32, e32, index), index
+
+
+def pair_sample(plus_current: np.ndarray, electronic_current: np.ndarray, name: str,
+                samples_per_pair: int = 2000, seed: int = 0) -> np.ndarray:
+    """``draw_sample(features(plus_current, electronic_current)[0], name, ...)``, cheaply.
+
+    The logarithms are taken of the drawn pixels only.
+
+    Parameters
+    ----------
+    plus_current, electronic_current : ndarray of float, shape (rows, cols)
+        As for :func:`features`.
+    name : str
+    samples_per_pair : int, optional
+    seed : int, optional
+        As for :func:`draw_sample`.
+
+    Returns
+    -------
+    ndarray, shape (min(n, samples_per_pair), 2)
+    """
+    p32, e32, index = _usable(plus_current, electronic_current)
+    rows = _draw_rows(len(index), name, samples_per_pair, seed)
+    return _log_features(p32, e32, index if rows is None else index[rows])
+
+
+def _usable(
+    plus_current: np.ndarray, electronic_current: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """float32 copies (flat) and the flat indices where both are finite and positive."""
+    p32 = np.asarray(plus_current, np.float32).ravel()
+    e32 = np.asarray(electronic_current, np.float32).ravel()
+    with np.errstate(invalid="ignore"):
+        ok = (p32 > 0) & (p32 < np.inf) & (e32 > 0) & (e32 < np.inf)  # NaN: False
+    return p32, e32, np.flatnonzero(ok)
+
+
+def _log_features(p32: np.ndarray, e32: np.ndarray, index: np.ndarray) -> np.ndarray:
+    return np.column_stack([np.log10(p32[index].astype(np.float64)),
+                            np.log10(e32[index].astype(np.float64))])
+
+
+def _draw_rows(n: int, name: str, samples_per_pair: int, seed: int) -> np.ndarray | None:
+    """Sorted positions of the drawn rows among n (None: all rows)."""
+    if n <= samples_per_pair:
+        return None
+    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
+    return np.sort(rng.choice(n, samples_per_pair, replace=False))
 
 
 def pair_features(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -261,10 +307,8 @@ def draw_sample(feats: np.ndarray, name: str, samples_per_pair: int = 2000,
     -------
     ndarray, shape (min(n, samples_per_pair), 2)
     """
-    rng = np.random.default_rng([seed, zlib.crc32(name.encode())])
-    if len(feats) > samples_per_pair:
-        feats = feats[np.sort(rng.choice(len(feats), samples_per_pair, replace=False))]
-    return feats
+    rows = _draw_rows(len(feats), name, samples_per_pair, seed)
+    return feats if rows is None else feats[rows]
 
 
 def sample_pixels(

@@ -303,7 +303,13 @@ def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_pat
     """A resumed batch reads its finished pairs' pixels from result.h5: the same draw."""
     from afmcurrent.io.hdf5 import read_hdf5
     from afmcurrent.pipeline import analyze_pair
-    from afmcurrent.pooled import RESULT_CHANNELS, draw_sample, features, pair_features
+    from afmcurrent.pooled import (
+        RESULT_CHANNELS,
+        draw_sample,
+        features,
+        pair_features,
+        pair_sample,
+    )
 
     spec = read_manifest(manifest_set).pairs[0]
     res = analyze_pair(spec.plus, spec.minus)
@@ -315,6 +321,15 @@ def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_pat
     np.testing.assert_array_equal(mem, disk)
     np.testing.assert_array_equal(rule, res.class_map)
     np.testing.assert_array_equal(draw_sample(mem, "a", 500, 1), draw_sample(disk, "a", 500, 1))
+    for n in (500, 10**7):  # the shortcut the batch uses: logs of the drawn pixels only
+        np.testing.assert_array_equal(
+            pair_sample(res.maps.plus_current, res.maps.electronic_current, "a", n, 1),
+            draw_sample(mem, "a", n, 1))
+    # the usable pixels are those the float64 route finds finite
+    with np.errstate(all="ignore"):
+        ref = np.isfinite(np.log10(res.maps.plus_current.astype(np.float32).astype(float)))
+        ref &= np.isfinite(np.log10(res.maps.electronic_current.astype(np.float32).astype(float)))
+    np.testing.assert_array_equal(idx_mem, np.flatnonzero(ref))
     assert not np.array_equal(draw_sample(mem, "a", 500, 1), draw_sample(mem, "b", 500, 1))
 
 
