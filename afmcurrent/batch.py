@@ -351,14 +351,13 @@ def _optical_options(path: Path, pixel_size: float | None) -> dict[str, Any]:
 
 def _thumbnail(class_map: np.ndarray, path: Path) -> None:
     """A small class-map image (one pixel per 4 x 4 block at most) for the report."""
-    from matplotlib.colors import to_rgb
-    from matplotlib.image import imsave
+    import imageio.v3 as iio
 
-    from .plotting import CLASS_COLORS
+    from .plotting import CLASS_COLORS  # "#rrggbb"
 
     step = max(1, max(class_map.shape) // 128)
-    lut = np.array([to_rgb(c) for c in CLASS_COLORS])
-    imsave(path, lut[class_map[::step, ::step]])
+    lut = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in CLASS_COLORS], np.uint8)
+    iio.imwrite(path, lut[class_map[::step, ::step]], extension=".png")
 
 
 def _completed(spec: PairSpec, outdir: Path, digest: str) -> dict[str, Any] | None:

@@ -155,6 +155,17 @@ def test_tables_and_report(serial_run):
     assert (out / "summary.png").stat().st_size > 10_000
     pooled = json.loads((out / "pooled.json").read_text())
     assert pooled["n_components"] >= 2
+    import imageio.v3 as iio
+
+    from afmcurrent.plotting import CLASS_COLORS
+
+    name = rows[0]["name"]
+    thumb = iio.imread(out / "pairs" / name / "thumbnail.png")
+    with h5py.File(out / "pairs" / name / "result.h5") as f:
+        cls = f["/maps/class"][()]
+    assert thumb.shape == (*cls.shape, 3)  # 64 px: one thumbnail pixel per map pixel
+    want = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in CLASS_COLORS])[cls]
+    np.testing.assert_array_equal(thumb, want)
 
 
 def test_pooled_classes_agree_with_truth(serial_run, manifest_set):
