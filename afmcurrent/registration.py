@@ -232,6 +232,9 @@ def _decimate(img: np.ndarray, mask: np.ndarray, f: int) -> tuple[np.ndarray, np
     if f <= 1:
         return img, mask
     r, c = (img.shape[0] // f) * f, (img.shape[1] // f) * f
+    if mask[:r, :c].all():  # the same as below with m = 1 everywhere
+        s = downscale_local_mean(img[:r, :c], (f, f))
+        return s, np.ones(s.shape, bool)
     m = downscale_local_mean(mask[:r, :c].astype(np.float64), (f, f))
     s = downscale_local_mean(np.where(mask, img, 0.0)[:r, :c], (f, f))
     ok = m > 0.5
@@ -801,6 +804,8 @@ def apply_registration_mask(mask: np.ndarray, registration: Registration) -> np.
         If the mask is not 2-D or its shape differs from the registered frame.
     """
     m = _check_apply(mask, registration).astype(bool)
+    if not m.any():  # e.g. no pixel at the log-amp floor: nothing to resample
+        return np.zeros(m.shape, bool)
     sy, sx = _source_coords(m.shape, registration)
     inside = _inside(sy, sx, m.shape)
     iy = np.clip(np.rint(sy).astype(np.intp), 0, m.shape[0] - 1)
