@@ -42,7 +42,7 @@ import numpy as np
 from scipy import ndimage
 
 from ._sat import summed_area_table
-from .domains import CLASS_NAMES, ELECTRONIC_SHUNT, IONIC_CONDUCTING
+from .domains import CLASS_NAMES, ELECTRONIC_SHUNT, IONIC_CONDUCTING, same_class_components
 from .errors import ConfigError
 
 __all__ = [
@@ -71,7 +71,6 @@ logger = logging.getLogger(__name__)
 #: thousand-pixel sample, ~0.03).
 CROSSTALK_STRONG = 0.3
 
-_FOUR = ndimage.generate_binary_structure(2, 1)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -506,43 +505,46 @@ def connectivity(
     out: dict[str, Any] = {"connectivity": 4}
     rows_any = np.flatnonzero((cm > 0).any(axis=1))
     cols_any = np.flatnonzero((cm > 0).any(axis=0))
+    comp, sizes, comp_cls = same_class_components(cm, 1)  # every class in one pass
     largest: dict[str, float | None] = {}
     spanning_share = None
     spans = False
     for code, name in CLASS_NAMES.items():
-        lab, n = ndimage.label(cm == code, structure=_FOUR)
-        if n == 0:
+        mine = comp_cls == code
+        if not mine.any():
             largest[name] = None
             continue
-        sizes = np.bincount(lab.ravel(), minlength=n + 1)
-        total = sizes[1:].sum()
-        largest[name] = float(sizes[1:].max() / total)
+        total = sizes[mine].sum()
+        largest[name] = float(sizes[mine].max() / total)
         if code == IONIC_CONDUCTING and rows_any.size and cols_any.size:
             r0, r1, c0, c1 = rows_any[0], rows_any[-1], cols_any[0], cols_any[-1]
-            top, bottom = set(np.unique(lab[r0])), set(np.unique(lab[r1]))
-            left, right = set(np.unique(lab[:, c0])), set(np.unique(lab[:, c1]))
-            span = ((top & bottom) | (left & right)) - {0}
+            top, bottom = _ids_on(comp[r0], mine), _ids_on(comp[r1], mine)
+            left, right = _ids_on(comp[:, c0], mine), _ids_on(comp[:, c1], mine)
+            span = (top & bottom) | (left & right)
             spans = bool(span)
             spanning_share = float(sizes[sorted(span)].sum() / total) if span else 0.0
     out["ionic_spanning_share"] = spanning_share
     out["ionic_spans"] = spans
     out["largest_domain_share"] = largest
-    out.update(_shunt_spacing(cm, pixel_size, min_area_px))
+    out.update(_shunt_spacing(comp, sizes, comp_cls, pixel_size, min_area_px))
     return out
 
 
+def _ids_on(line: np.ndarray, mine: np.ndarray) -> set[int]:
+    """Component ids met along a line of pixels that belong to the selected class."""
+    u = np.unique(line)
+    return set(u[mine[u]].tolist())
+
+
 def _shunt_spacing(
-    cm: np.ndarray, pixel_size: tuple[float, float], min_area_px: int
+    comp: np.ndarray, sizes: np.ndarray, comp_cls: np.ndarray,
+    pixel_size: tuple[float, float], min_area_px: int
 ) -> dict[str, Any]:
-    lab, n = ndimage.label(cm == ELECTRONIC_SHUNT, structure=_FOUR)
-    if n:
-        sizes = np.bincount(lab.ravel(), minlength=n + 1)
-        keep = sizes >= max(1, min_area_px)
-        keep[0] = False
-        remap = np.zeros(n + 1, np.int64)
-        remap[keep] = np.arange(1, keep.sum() + 1)
-        lab = remap[lab]
-        n = int(keep.sum())
+    keep = (comp_cls == ELECTRONIC_SHUNT) & (sizes >= max(1, min_area_px))
+    n = int(keep.sum())
+    remap = np.zeros(sizes.size, np.int64)
+    remap[keep] = np.arange(1, n + 1)
+    lab = remap[comp]
     res: dict[str, Any] = {"shunt_domains": n, "shunt_nearest_distance_um": None}
     if n < 2:
         return res

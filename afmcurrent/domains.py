@@ -45,6 +45,7 @@ __all__ = [
     "area_fractions",
     "DomainTable",
     "find_domains",
+    "same_class_components",
 ]
 
 UNDETERMINED = 0
@@ -285,6 +286,46 @@ class _Groups:
         return out
 
 
+def same_class_components(
+    class_map: np.ndarray, connectivity: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Connected regions of equal class, all classes labelled in one pass.
+
+    Parameters
+    ----------
+    class_map : ndarray of uint8, shape (rows, cols)
+        Class codes (0 = unclassified, not labelled; codes outside 1-4 are treated as 0).
+    connectivity : {1, 2}, optional
+        1: 4-connectivity, 2: 8-connectivity (as ``scipy.ndimage.generate_binary_structure``).
+
+    Returns
+    -------
+    labels : ndarray of int, shape (rows, cols)
+        Component ids 1..k in raster order of each component's first pixel
+        (``skimage.measure.label``); 0 on unclassified pixels.
+    sizes : ndarray of int, shape (k + 1,)
+        Pixels per id (``sizes[0]``: unclassified pixels).
+    classes : ndarray of uint8, shape (k + 1,)
+        Class of each id (``classes[0] = 0``).
+
+    Notes
+    -----
+    The components of one class are those ``scipy.ndimage.label(class_map == code)`` finds,
+    in the same order; one pass over the map instead of one per class.
+    """
+    from skimage.measure import label
+
+    cm = np.asarray(class_map)
+    if cm.size and (cm.min() < 0 or cm.max() > max(CLASS_NAMES)):
+        cm = np.where(np.isin(cm, list(CLASS_NAMES)), cm, 0)
+    labels = label(cm, background=0, connectivity=connectivity)
+    flat = labels.ravel()
+    sizes = np.bincount(flat, minlength=1)
+    classes = np.zeros(sizes.size, np.uint8)
+    classes[flat] = cm.ravel()  # every pixel of a component has its class; id 0 has class 0
+    return labels, sizes, classes
+
+
 def find_domains(
     class_map: np.ndarray,
     pixel_size: tuple[float, float],
@@ -325,28 +366,20 @@ def find_domains(
     dy, dx = pixel_size
     pixel_area_um2 = dy * dx * 1e12
     structure = ndimage.generate_binary_structure(2, s.connectivity)
-    labels = np.zeros(class_map.shape, np.int32)
-    cls_of: list[np.ndarray] = []
-    n = 0
     min_px = s.min_area_um2 / pixel_area_um2
-    for code in CLASS_NAMES:
-        lab, k = ndimage.label(class_map == code, structure=structure)
-        if k == 0:
-            continue
-        sizes = np.bincount(lab.ravel(), minlength=k + 1)
-        keep = sizes >= max(min_px, 1)
-        keep[0] = False
-        remap = np.zeros(k + 1, np.int32)
-        kept = np.flatnonzero(keep)
-        remap[kept] = np.arange(n + 1, n + 1 + kept.size, dtype=np.int32)
-        sel = lab > 0
-        labels[sel] = remap[lab[sel]]
-        cls_of.append(np.full(kept.size, code, np.int64))
-        n += kept.size
+    comp, sizes, comp_cls = same_class_components(class_map, s.connectivity)
+    keep = sizes >= max(min_px, 1)
+    keep[0] = False
+    kept = np.flatnonzero(keep)
+    kept = kept[np.argsort(comp_cls[kept], kind="stable")]  # class by class, raster order
+    n = kept.size
+    remap = np.zeros(sizes.size, np.int32)
+    remap[kept] = np.arange(1, n + 1, dtype=np.int32)
+    labels = remap[comp]
 
-    cls = np.concatenate(cls_of) if cls_of else np.zeros(0, np.int64)
+    cls = comp_cls[kept].astype(np.int64)
     idx = np.arange(1, n + 1)
-    area_px = np.bincount(labels.ravel(), minlength=n + 1)[1:].astype(float)
+    area_px = sizes[kept].astype(float)
     yy, xx = np.indices(class_map.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
         cy = np.bincount(labels.ravel(), yy.ravel(), minlength=n + 1)[1:] / area_px

@@ -187,3 +187,32 @@ def test_curvature_on_subgrid_equals_full_map():
     assert np.isfinite(a["curvature"]) and a == pytest.approx(b, rel=1e-12)
     with pytest.raises(ValueError, match="sub-grid"):
         rank_correlations(lc, h, slope, sub[:-1], max_samples=500)
+
+
+def test_connectivity_equals_per_class_labelling():
+    """One labelling pass for all classes gives what one scipy.ndimage.label per class gave."""
+    from scipy import ndimage
+
+    from afmcurrent.correlate import connectivity
+    from afmcurrent.domains import CLASS_NAMES
+
+    four = ndimage.generate_binary_structure(2, 1)
+    rng = np.random.default_rng(12)
+    for k in range(4):
+        cm = ndimage.median_filter(rng.integers(0, 5, (64, 80)), 3 + 2 * (k % 2)).astype(np.uint8)
+        got = connectivity(cm, (1e-7, 1e-7), min_area_px=3)
+        ref_largest = {}
+        for code, name in CLASS_NAMES.items():
+            lab, n = ndimage.label(cm == code, structure=four)
+            sizes = np.bincount(lab.ravel(), minlength=n + 1)[1:]
+            ref_largest[name] = float(sizes.max() / sizes.sum()) if n else None
+            if code == 1 and n:
+                r = np.flatnonzero((cm > 0).any(axis=1))
+                c = np.flatnonzero((cm > 0).any(axis=0))
+                span = (set(lab[r[0]]) & set(lab[r[-1]])) | (set(lab[:, c[0]]) & set(lab[:, c[-1]]))
+                span -= {0}
+                assert got["ionic_spanning_share"] == pytest.approx(
+                    sum(sizes[i - 1] for i in span) / sizes.sum())
+        assert got["largest_domain_share"] == ref_largest
+        lab, n = ndimage.label(cm == 3, structure=four)
+        assert got["shunt_domains"] == int(np.sum(np.bincount(lab.ravel())[1:] >= 3))

@@ -139,3 +139,40 @@ def test_group_medians_skip_nan_like_nanmedian():
     # a label without pixels keeps its place (NaN), also when other groups hold NaN
     got = _Groups(np.array([[2, 2, 2, 0]], np.int32), 2).median(np.array([[1.0, 2, np.nan, 5]]))
     assert np.isnan(got[0]) and got[1] == 1.5
+
+
+def _domains_per_class(class_map, connectivity, min_px):
+    """Reference: one scipy.ndimage.label per class, classes in order (the former algorithm)."""
+    from scipy import ndimage
+
+    structure = ndimage.generate_binary_structure(2, connectivity)
+    labels = np.zeros(class_map.shape, np.int64)
+    classes, n = [], 0
+    for code in (1, 2, 3, 4):
+        lab, k = ndimage.label(class_map == code, structure=structure)
+        sizes = np.bincount(lab.ravel(), minlength=k + 1)
+        kept = [i for i in range(1, k + 1) if sizes[i] >= max(min_px, 1)]
+        for i in kept:
+            n += 1
+            labels[lab == i] = n
+            classes.append(code)
+    return labels, classes
+
+
+@pytest.mark.parametrize("connectivity", [1, 2])
+def test_domains_equal_per_class_labelling(connectivity):
+    from scipy import ndimage
+
+    from afmcurrent.domains import find_domains, same_class_components
+
+    rng = np.random.default_rng(connectivity)
+    cm = ndimage.median_filter(rng.integers(0, 5, (70, 90)), 3).astype(np.uint8)
+    px = 0.1e-6
+    for min_um2 in (0.0, 0.05):
+        table = find_domains(cm, (px, px), settings=DomainSettings(min_area_um2=min_um2,
+                                                                   connectivity=connectivity))
+        ref, ref_cls = _domains_per_class(cm, connectivity, min_um2 / (px * px * 1e12))
+        np.testing.assert_array_equal(table.labels, ref)
+        np.testing.assert_array_equal(table.columns["class"], ref_cls)
+    lab, sizes, cls = same_class_components(np.where(cm == 4, 7, cm), connectivity)
+    assert cls.max() <= 3 and sizes[0] == np.sum((cm == 0) | (cm == 4))  # 7: not a class
