@@ -394,7 +394,7 @@ _WORKER_TRIM_THRESHOLD = 256 << 20
 _WORKER_MMAP_THRESHOLD = 32 << 20  # glibc's largest on 64-bit
 
 
-def _init_pool_worker() -> None:
+def _keep_freed_memory() -> None:
     """Let a pool worker (or the CLI's ``--workers 1`` process) keep the memory it frees.
 
     glibc only; a no-op elsewhere.
@@ -487,7 +487,7 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[_Runner]:
     else:
         from concurrent.futures import ProcessPoolExecutor
 
-        with ProcessPoolExecutor(max_workers=workers, initializer=_init_pool_worker) as pool:
+        with ProcessPoolExecutor(max_workers=workers, initializer=_keep_freed_memory) as pool:
             yield _Runner(pool=pool)
 
 

@@ -407,9 +407,9 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         figures=not args.no_figures,
     )
     if args.workers == 1 and not args.scheduler:
-        from .batch import _init_pool_worker
+        from .batch import _keep_freed_memory
 
-        _init_pool_worker()  # this process analyses every pair: keep freed memory, as workers do
+        _keep_freed_memory()  # this process analyses every pair: keep freed memory, as workers do
     result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,
                        scheduler=args.scheduler, force=args.force,
                        pooled_samples=args.pooled_samples, seed=args.seed,

@@ -175,10 +175,7 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
     _histogram(axes[1, 2], fig, result)
     _fractions(axes[1, 3], result)
 
-    if path is not None:
-        fig.savefig(path, format=format, dpi=dpi)
-        logger.info("figure written to %s", path)
-    return fig
+    return _save(fig, path, format, dpi)
 
 
 def _cmap_with_bad(name: str):  # noqa: ANN202
@@ -474,10 +471,7 @@ def plot_paper(
         _profile_panel(axes[2, 1], prof, "minus_current", "|I(-V)|", "#2166ac", cur)
         axes[2, 1].set_title("(f) |I(-V)| profile (strip: class)", pad=14)
 
-    if path is not None:
-        fig.savefig(path, format=format, dpi=dpi)
-        logger.info("figure written to %s", path)
-    return fig
+    return _save(fig, path, format, dpi)
 
 
 def plot_optical_classes(
@@ -565,10 +559,7 @@ def plot_optical_classes(
                      else "(c) optical vs class")
         ax.text(0.02, -0.32, f"field bright fraction {opt.field_bright_fraction * 100:.1f} %",
                 transform=ax.transAxes, fontsize=6.5)
-    if path is not None:
-        fig.savefig(path, format=format, dpi=dpi)
-        logger.info("figure written to %s", path)
-    return fig
+    return _save(fig, path, format, dpi)
 
 
 def plot_profile(
@@ -622,6 +613,12 @@ def plot_profile(
         axh.set_xlabel("distance along line (µm)")
         axh.set_xlim(d[0], d[-1])
         axh.grid(True, alpha=0.25, lw=0.5)
+    return _save(fig, path, format, dpi)
+
+
+def _save(fig: Figure, path: str | Path | None, format: str | None, dpi: int) -> Figure:
+    """Write ``fig`` to ``path`` when one is given; return it."""
     if path is not None:
         fig.savefig(path, format=format, dpi=dpi)
+        logger.info("figure written to %s", path)
     return fig
