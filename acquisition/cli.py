@@ -32,10 +32,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         description="Run a dual-polarity session from a TOML session file: ramp the bias "
         "source to +V, settle, scan line by line onto a new HDF5 session file, ramp through "
         "0 V to -V, scan the same area, return to 0 V, and analyse each +V/-V pair beside the "
-        "session file. Whatever fails (interlock, lost communication, Ctrl-C, SIGTERM), the "
-        "bias ends at 0 V with the output off and every recorded line on disk. Exit status: "
-        "0 complete, 1 error, 4 scan aborted (reason in the file and on stderr), 130 Ctrl-C, "
-        "143 SIGTERM.",
+        "session file. Whatever fails (interlock, lost communication, garbage replies, Ctrl-C, "
+        "SIGTERM, SIGHUP when the terminal closes, SIGQUIT, ...), the bias ends at 0 V with the "
+        "output off and every recorded line on disk; a supervisor process ramps down if this "
+        "process is killed (SIGKILL, out of memory), and a Keithley 2450 arms its own watchdog. "
+        "Exit status: 0 complete, 1 error, 4 scan aborted (reason in the file and on stderr), "
+        "128 + signal number when a signal stopped it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP).",
         epilog="Example: afmcurrent acquire docs/examples/session.toml -o runs/ --simulate",
     )
     p.add_argument("session", type=Path, help="session TOML file (see docs/instrument.md)")
@@ -66,7 +68,10 @@ class _Progress:
     def _write(self, text: str) -> None:
         from tqdm import tqdm
 
-        tqdm.write(text, file=sys.stderr)
+        try:
+            tqdm.write(text, file=sys.stderr)
+        except OSError:  # the terminal is gone (SIGHUP): the session file has it
+            self.enabled = False
 
     def scan_started(self, index: int, bias: float, lines: int) -> None:
         if not self.enabled:
@@ -78,18 +83,33 @@ class _Progress:
 
     def line(self, index: int, row: int, lines: int) -> None:
         if self.bar is not None:
-            self.bar.update(1)
+            try:
+                self.bar.update(1)
+            except OSError:
+                self.bar = None
 
     def scan_ended(self, index: int, status: str) -> None:
         if self.bar is not None:
-            self.bar.set_postfix_str(status)
-            self.bar.close()
+            try:
+                self.bar.set_postfix_str(status)
+                self.bar.close()
+            except OSError:
+                pass
             self.bar = None
+
+
+def _say(text: str, file: Any = None) -> None:
+    """Print, unless the terminal is gone (after SIGHUP)."""
+    try:
+        print(text, file=file or sys.stdout)
+    except OSError:
+        pass
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the session named in ``args``; returns the exit status."""
     from .protocol import Observer, load_session, open_instruments, run_session
+    from .supervisor import Supervisor
 
     cfg = load_session(args.session)
     simulate = bool(args.simulate)
@@ -104,21 +124,39 @@ def run(args: argparse.Namespace) -> int:
     observer.line = progress.line  # type: ignore[method-assign]
     observer.scan_ended = progress.scan_ended  # type: ignore[method-assign]
     t0 = time.perf_counter()
-    with open_instruments(cfg, simulate) as inst:
-        if simulate:
-            print(f"acquire: simulated instruments (virtual Keithley on {inst.virtual.port}, "
-                  f"time x{inst.clock.speed:g})", file=sys.stderr)
-        result = run_session(cfg, args.outdir, inst, observer=observer,
-                             analyze=not args.no_analysis)
-    print(f"session file: {result.path}")
+    sup: Supervisor | None = None
+    result = None
+    try:
+        with open_instruments(cfg, simulate) as inst:
+            if simulate:
+                print(f"acquire: simulated instruments (virtual Keithley on {inst.virtual.port}, "
+                      f"time x{inst.clock.speed:g})", file=sys.stderr)
+            elif cfg.source.get("supervisor", True):
+                assert inst.state is not None
+                lim = cfg.limits
+                sup = Supervisor.start(
+                    port=inst.port, driver=inst.driver, link_options=inst.link_options,
+                    limits={"max_bias": lim.max_bias, "compliance": lim.compliance,
+                            "max_ramp_rate": lim.max_ramp_rate,
+                            "max_ramp_step": lim.max_ramp_step,
+                            "shutdown_deadline": lim.shutdown_deadline},
+                    ramp_step=cfg.ramp_step, ramp_rate=cfg.ramp_rate,
+                    state_file=str(inst.state.path), lock_fd=inst.lock_fd)
+            result = run_session(cfg, args.outdir, inst, observer=observer,
+                                 analyze=not args.no_analysis)
+    finally:
+        if sup is not None:  # the link is closed now: the supervisor may use the port
+            sup.finish(clean=result is not None and result.safe)
+    _say(f"session file: {result.path}")
     for i, (st, why) in enumerate(zip(result.statuses, result.reasons, strict=True)):
-        print(f"  scan {i} at {cfg.biases[i]:+g} V: {st}" + (f" ({why})" if why else ""))
+        _say(f"  scan {i} at {cfg.biases[i]:+g} V: {st}" + (f" ({why})" if why else ""))
     for (i, j), out in result.outdirs.items():
-        print(f"  pair {i}-{j}: {out}")
-    print(f"wall time {time.perf_counter() - t0:.1f} s")
+        _say(f"  pair {i}-{j}: {out}")
+    _say(f"wall time {time.perf_counter() - t0:.1f} s")
+    if result.shutdown is not None:
+        _say(f"acquire: {result.shutdown.message}", sys.stderr)
     if result.aborted:
-        print(f"acquire: aborted: {result.aborted}; bias at 0 V, output off", file=sys.stderr)
+        _say(f"acquire: aborted: {result.aborted}", sys.stderr)
     if result.interrupted:
-        print(f"acquire: interrupted ({result.interrupted}); bias at 0 V, output off",
-              file=sys.stderr)
+        _say(f"acquire: interrupted ({result.interrupted})", sys.stderr)
     return result.exit_status

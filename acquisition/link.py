@@ -15,12 +15,23 @@ Rules (SCPI-1999 and the Keithley 2400 / 2450 manuals, "Remote communications"):
 * after each batch of commands the error queue is read with ``:SYST:ERR?`` until it answers
   ``0,"No error"``; any other entry raises :class:`InstrumentError` naming the batch;
 * a port that disappears (cable pulled, USB adapter re-enumerated) raises
-  :class:`CommunicationError`; :meth:`SCPILink.reopen` opens the same URL again.
+  :class:`CommunicationError`; :meth:`SCPILink.reopen` opens the same URL again;
+* a reply is validated before it becomes a value (:func:`parse_number`): SCPI's not-a-number
+  and infinity markers (``9.91E37``, ``+/-9.9E37``, SCPI-1999 vol. 1, 7.2.1.5 "Numeric response
+  data"; the Keithley 2400 answers ``+9.91E37`` for an overflowed reading), ``NAN``/``INF``
+  spellings, text that is not one complete number in the instrument's format (a reply cut
+  short, e.g. ``+1.0000`` for ``+1.000000E-09``), and values outside the bounds the caller
+  gives all raise :class:`ReplyError`: an error of the link, never a value;
+* the link may be shared by two threads (the heartbeat of an on-instrument watchdog and the
+  session): every command and every query with its reply holds one re-entrant lock.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -37,7 +48,9 @@ except ImportError:  # pragma: no cover - Windows
 
 from afmcurrent.errors import AfmcurrentError
 
-__all__ = ["InstrumentError", "CommunicationError", "SCPILink", "parse_error_entry"]
+__all__ = ["InstrumentError", "CommunicationError", "ReplyError", "SCPILink",
+           "parse_error_entry", "parse_number", "SCPI_NAN", "SCPI_INFINITY", "NR3_PATTERN",
+           "NUMBER_PATTERN"]
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +81,62 @@ class CommunicationError(InstrumentError):
     """No (usable) reply: a timeout after the retry, or the port went away."""
 
 
+class ReplyError(InstrumentError):
+    """A reply came back but is not a valid value: not-a-number, infinity/overflow, not a number
+    at all, cut short, or outside the bounds the caller gave. Never turned into a value."""
+
+
+#: SCPI-1999 vol. 1, 7.2.1.5: the not-a-number response value.
+SCPI_NAN = 9.91e37
+#: SCPI-1999 vol. 1, 7.2.1.5: +/-infinity response values; any magnitude from here on is a
+#: marker, not a measurement.
+SCPI_INFINITY = 9.9e37
+#: One complete number in exponent form as Keithley SourceMeters send it (``+1.000000E-09``,
+#: ``-2.5E+00``): a reply cut before or inside its two-digit exponent does not match.
+NR3_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]\d{2,3}$")
+#: Any complete SCPI decimal number (NR1, NR2 or NR3).
+NUMBER_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def parse_number(text: str, *, low: float = -math.inf, high: float = math.inf,
+                 pattern: re.Pattern[str] = NUMBER_PATTERN) -> float:
+    """Parse one numeric reply and validate it.
+
+    Parameters
+    ----------
+    text : str
+        The reply, without termination.
+    low, high : float, optional
+        Inclusive bounds of a plausible value (e.g. the source range for a level).
+    pattern : re.Pattern
+        What a complete number looks like (:data:`NR3_PATTERN` for Keithley SourceMeters).
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        Naming what is wrong: a NaN / infinity / overflow marker (:data:`SCPI_NAN`,
+        :data:`SCPI_INFINITY`), not one complete number (non-numeric, several fields, cut
+        short), or outside ``[low, high]``.
+    """
+    t = text.strip()
+    if t.upper().lstrip("+-") in ("NAN", "INF", "INFINITY", "NINF"):
+        raise ValueError(f"{t!r} is a not-a-number / infinity marker, not a value")
+    if not pattern.match(t):
+        raise ValueError(f"{t!r} is not one complete number (non-numeric, several fields or "
+                         "cut short)")
+    v = float(t)
+    if not math.isfinite(v) or abs(v) >= SCPI_INFINITY:
+        raise ValueError(f"{t!r} is the SCPI not-a-number / infinity / overflow marker "
+                         f"(9.9E37 and above), not a value")
+    if not low <= v <= high:
+        raise ValueError(f"{t!r} is outside the plausible range [{low:g}, {high:g}]")
+    return v
+
+
 def parse_error_entry(text: str) -> tuple[int, str]:
     """Split an error-queue entry such as ``-113,"Undefined header"`` into code and message.
 
@@ -83,10 +152,13 @@ def parse_error_entry(text: str) -> tuple[int, str]:
     Raises
     ------
     ValueError
-        If the entry does not start with an integer code.
+        If the entry is not an integer code and a quoted message (garbled or cut short).
     """
     code, _, message = text.partition(",")
-    return int(code.strip()), message.strip().strip('"')
+    message = message.strip()
+    if len(message) < 2 or not (message.startswith('"') and message.endswith('"')):
+        raise ValueError(f"{text!r} is not an error-queue entry (code,\"message\")")
+    return int(code.strip()), message[1:-1]
 
 
 class SCPILink:
@@ -109,6 +181,9 @@ class SCPILink:
         The error-queue query, ``:SYST:ERR?``.
     opener : callable, optional
         ``opener(url, **kwargs) -> serial.SerialBase``; default :func:`serial.serial_for_url`.
+    number_pattern : re.Pattern, optional
+        What a complete numeric reply looks like (default any SCPI number; the Keithley drivers
+        use :data:`NR3_PATTERN`).
 
     Raises
     ------
@@ -127,8 +202,12 @@ class SCPILink:
         retries: int = 1,
         error_query: str = ":SYST:ERR?",
         opener: Callable[..., Any] | None = None,
+        number_pattern: re.Pattern[str] = NUMBER_PATTERN,
     ) -> None:
         self.url = url
+        self.number_pattern = number_pattern
+        #: Held by every command and every query with its reply (re-entrant).
+        self.lock = threading.RLock()
         self.baudrate = baudrate
         self.timeout = timeout
         self.write_termination = write_termination
@@ -198,14 +277,15 @@ class SCPILink:
         CommunicationError
             If the port is gone or the write times out.
         """
-        port = self._require(command)
-        self.transcript.append((">", command))
-        try:
-            port.write((command + self.write_termination).encode("ascii"))
-            port.flush()
-        except _PORT_ERRORS as exc:
-            self.close()
-            raise CommunicationError(self.url, command, f"write failed: {exc}") from None
+        with self.lock:
+            port = self._require(command)
+            self.transcript.append((">", command))
+            try:
+                port.write((command + self.write_termination).encode("ascii"))
+                port.flush()
+            except _PORT_ERRORS as exc:
+                self.close()
+                raise CommunicationError(self.url, command, f"write failed: {exc}") from None
 
     def _read_line(self, command: str) -> str:
         port = self._require(command)
@@ -220,8 +300,8 @@ class SCPILink:
         try:
             text = raw[: -len(term)].decode("ascii").strip()
         except UnicodeDecodeError:
-            raise InstrumentError(self.url, command, "reply is not ASCII text",
-                                  repr(raw)) from None
+            raise ReplyError(self.url, command, "reply is not ASCII text",
+                             repr(raw)) from None
         self.transcript.append(("<", text))
         return text
 
@@ -243,6 +323,10 @@ class SCPILink:
         InstrumentError
             If the reply is not ASCII.
         """
+        with self.lock:
+            return self._query(command, idempotent)
+
+    def _query(self, command: str, idempotent: bool) -> str:
         attempts = 1 + (self.retries if idempotent else 0)
         partial = b""
         for attempt in range(attempts):
@@ -266,31 +350,45 @@ class SCPILink:
             partial.decode("ascii", "replace"),
         )
 
-    def query_float(self, command: str, *, idempotent: bool = True) -> float:
-        """A query whose reply is one number (the first of a comma-separated list).
+    def query_float(self, command: str, *, idempotent: bool = True, low: float = -math.inf,
+                    high: float = math.inf, what: str = "number") -> float:
+        """A query whose reply is one number, validated (:func:`parse_number`).
+
+        Parameters
+        ----------
+        command : str
+        idempotent : bool, optional
+        low, high : float, optional
+            Inclusive bounds of a plausible value.
+        what : str, optional
+            What the value is, for the message (``"level in V"``).
 
         Raises
         ------
-        InstrumentError
-            If the reply is not a number (garbled).
+        ReplyError
+            If the reply is not a valid number within the bounds (NaN, overflow, garbled, cut
+            short, out of range).
+        CommunicationError
+            If no reply arrives.
         """
         reply = self.query(command, idempotent=idempotent)
         try:
-            return float(reply.split(",")[0])
-        except ValueError:
-            raise InstrumentError(self.url, command, "reply is not a number", reply) from None
+            return parse_number(reply, low=low, high=high, pattern=self.number_pattern)
+        except ValueError as exc:
+            raise ReplyError(self.url, command, f"reply is not a valid {what}: {exc}",
+                             reply) from None
 
     def query_bool(self, command: str) -> bool:
         """A query whose reply is ``0`` or ``1`` (``:OUTP?``, ``...:TRIP?``).
 
         Raises
         ------
-        InstrumentError
+        ReplyError
             If the reply is neither.
         """
         reply = self.query(command)
         if reply not in ("0", "1"):
-            raise InstrumentError(self.url, command, "expected 0 or 1", reply)
+            raise ReplyError(self.url, command, "expected 0 or 1", reply)
         return reply == "1"
 
     def _discard_input(self) -> None:
@@ -315,16 +413,17 @@ class SCPILink:
             If an entry cannot be parsed (garbled reply) or the queue never empties.
         """
         found: list[tuple[int, str]] = []
-        for _ in range(max_entries):
-            reply = self.query(self.error_query)
-            try:
-                code, message = parse_error_entry(reply)
-            except ValueError:
-                raise InstrumentError(self.url, self.error_query,
-                                      "not an error-queue entry", reply) from None
-            if code == NO_ERROR_CODE:
-                return found
-            found.append((code, message))
+        with self.lock:
+            for _ in range(max_entries):
+                reply = self.query(self.error_query)
+                try:
+                    code, message = parse_error_entry(reply)
+                except ValueError:
+                    raise ReplyError(self.url, self.error_query,
+                                     "not an error-queue entry", reply) from None
+                if code == NO_ERROR_CODE:
+                    return found
+                found.append((code, message))
         raise InstrumentError(self.url, self.error_query,
                               f"error queue did not empty after {max_entries} reads")
 
@@ -337,9 +436,10 @@ class SCPILink:
             Naming the batch and the entries, e.g. ``-222,"Parameter data out of range"``.
         """
         sent = list(commands)
-        for c in sent:
-            self.write(c)
-        errs = self.errors()
+        with self.lock:
+            for c in sent:
+                self.write(c)
+            errs = self.errors()
         if errs:
             listed = "; ".join(f"{code},{msg!r}" for code, msg in errs)
             raise InstrumentError(self.url, "; ".join(sent), f"instrument reports {listed}")

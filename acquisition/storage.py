@@ -22,12 +22,36 @@ line that was flushed)::
 
 SWMR forbids creating objects once writing has started, so every scan of the plan is created
 up front; statuses and counters are small datasets (attributes cannot change under SWMR).
+
+Events written by the protocol (``kind``: message), additions of issue 14 marked (+), the
+layout above is unchanged and ``format`` stays ``afmcurrent-acquisition/1``:
+
+* (+) ``bias``: written *before* each command that changes the source's level or output
+  (write-ahead), message ``level +5.000000e-01 V output on: <why>``
+  (:func:`format_bias_event` / :func:`parse_bias_event`); the last one says what the source was
+  last told, or was about to be told (:func:`last_bias_event`);
+* (+) ``recovered``: what the start found (output left on, level from the instrument or the
+  write-ahead state, or switched off directly); ``limits``: the instrument's own limits read
+  back at configure; ``watchdog``: the on-instrument watchdog armed / disarmed / fired;
+  ``signal``: a signal held back during the shutdown; ``shutdown``: how the bias reached 0 V
+  (ramp, or direct switch-off after the deadline; confirmed or not);
+  ``shutdown_failed``: the instrument could not be reached (output state unknown);
+* ``session``, ``identify``, ``output_on``, ``ramp``, ``rest``, ``settled``,
+  ``settle_timeout``, ``point_before``, ``point_after``, ``scan_done``, ``abort``,
+  ``analysis``, ``analysis_failed`` as before.
+
+(+) A session whose process was killed cannot get more events: the file keeps its SWMR write
+flag, and HDF5 refuses a second writer. Its supervisor (:mod:`acquisition.supervisor`) writes
+what it did beside it, in ``<session>.supervisor.json``; the next session on the same source
+records it again as a ``recovered`` event in its own file.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,7 +66,8 @@ from afmcurrent.logamp import LogAmpCalibration
 from afmcurrent.model import Channel, Scan
 
 __all__ = ["ScanPlan", "SessionFile", "open_session", "read_scan", "scan_status", "FORMAT",
-           "HEIGHT", "LOGAMP", "new_session_path"]
+           "HEIGHT", "LOGAMP", "new_session_path", "format_bias_event", "parse_bias_event",
+           "last_bias_event", "supervisor_report_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +75,35 @@ FORMAT = "afmcurrent-acquisition/1"
 #: Channel names in the file (the log-amp name matches afmcurrent's "log" hint).
 HEIGHT, LOGAMP = "Height", "LogAmp"
 _EVENT = np.dtype([("time", "f8"), ("scan", "i4"), ("kind", "S24"), ("message", "S400")])
+#: Event kind of the write-ahead bias record.
+BIAS_EVENT = "bias"
+_BIAS_RE = re.compile(r"^level ([-+0-9.eE]+) V output (on|off)")
+
+
+def format_bias_event(level: float, output: bool, note: str = "") -> str:
+    """Message of a ``bias`` event: ``level +5.000000e-01 V output on: ramp to +1 V``."""
+    return f"level {level:+.6e} V output {'on' if output else 'off'}" + (f": {note}" if note
+                                                                          else "")
+
+
+def parse_bias_event(message: str) -> tuple[float, bool] | None:
+    """``(level V, output on)`` of a ``bias`` event message; None if it is not one."""
+    m = _BIAS_RE.match(message)
+    if m is None:
+        return None
+    try:
+        v = float(m.group(1))
+    except ValueError:
+        return None
+    if not math.isfinite(v):
+        return None
+    return v, m.group(2) == "on"
+
+
+def supervisor_report_path(session_path: str | Path) -> Path:
+    """``<session>.supervisor.json`` beside the session file."""
+    p = Path(session_path)
+    return p.with_name(p.stem + ".supervisor.json")
 
 
 @dataclass(frozen=True)
@@ -162,6 +216,10 @@ class SessionFile:
         ds[n] = (when or time.time(), scan, kind.encode("ascii", "replace")[:24],
                  message.encode("utf-8", "replace")[:400])
         ds.flush()
+
+    def bias_event(self, level: float, output: bool, note: str = "", scan: int = -1) -> None:
+        """Write-ahead record of a change of the source (before it is sent); flushed."""
+        self.event(BIAS_EVENT, format_bias_event(level, output, note), scan)
 
     def start_scan(self, index: int) -> None:
         """Mark a scan running, with its start time."""
@@ -301,3 +359,30 @@ def scan_status(path: str | Path) -> list[dict[str, Any]]:
                         "lines": int(g.attrs["lines"]),
                         "point_current": [float(v) for v in g["point_current"][()]]})
     return out
+
+
+def last_bias_event(path: str | Path) -> dict[str, Any] | None:
+    """The last ``bias`` event of a session file (also of one left by a killed process).
+
+    Returns
+    -------
+    dict or None
+        ``{"time": unix s, "level": V, "output": bool, "message": str}``, or None if the file
+        has none or cannot be read (logged).
+    """
+    try:
+        with open_session(path) as f:
+            ev = f["events"][()]
+    except (ReadError, OSError, KeyError) as exc:
+        logger.warning("%s: cannot read the bias events: %s", path, exc)
+        return None
+    for row in ev[::-1]:
+        if row["kind"].decode("ascii", "replace") != BIAS_EVENT:
+            continue
+        msg = row["message"].decode("utf-8", "replace")
+        parsed = parse_bias_event(msg)
+        if parsed is None:
+            continue
+        return {"time": float(row["time"]), "level": parsed[0], "output": parsed[1],
+                "message": msg}
+    return None

@@ -3,28 +3,36 @@
 import pytest
 
 from acquisition.link import CommunicationError, InstrumentError, SCPILink
+from acquisition.safety import SafeBias
 from acquisition.simulator import VirtualKeithley
-from acquisition.sources import Keithley2400, Keithley2450, LimitError, SafeBias, SourceLimits
+from acquisition.sources import Keithley2400, Keithley2450, LimitError, SourceLimits
 
-LIMITS = SourceLimits(max_bias=1.5, compliance=1e-6, max_ramp_rate=1.0)
+LIMITS = SourceLimits(max_bias=1.5, compliance=1e-6, max_ramp_rate=1.0, max_ramp_step=0.1)
 
 
 def _open(vk, cls, timeout=0.2):
-    return cls(SCPILink(vk.port, timeout=timeout), LIMITS, ramp_step=0.25,
+    return cls(SCPILink(vk.port, timeout=timeout), LIMITS, ramp_step=0.1,
                sleep=lambda s: None)
 
 
+RAMP = [f":SOUR:VOLT:LEV {v:g}" for v in (0.1, 0.2, 0.3, 0.4, 0.5)]
 # Expected sequences from the manuals: 2400S-900-01 sec. 18 (compliance in SENSe:CURR:PROT,
-# :READ? with :FORM:ELEM CURR) and 2450-901-01 (limit in SOUR:VOLT:ILIM, :MEAS:CURR?).
-SEQ_2400 = ["*IDN?", ":OUTP?", ":SOUR:FUNC VOLT", ":SOUR:VOLT:MODE FIXED", ":SOUR:VOLT:RANG 1.5",
+# V-source protection :SOUR:VOLT:PROT, 20 V its lowest setting, :READ? with :FORM:ELEM CURR)
+# and 2450-901-01 sec. 6 (limit in SOUR:VOLT:ILIM, protection PROTn, :MEAS:CURR?); the
+# limits are read back after the configuration batch.
+SEQ_2400 = ["*IDN?", ":OUTP?", ":SOUR:FUNC VOLT", ":SOUR:VOLT:MODE FIXED",
+            ":SOUR:VOLT:RANG:AUTO OFF", ":SOUR:VOLT:RANG 1.5", ":SOUR:VOLT:PROT 20",
             ":SOUR:VOLT:LEV 0", ':SENS:FUNC "CURR"', ":SENS:CURR:PROT 1e-06",
-            ":SENS:CURR:RANG:AUTO ON", ":FORM:ELEM CURR", ":SYST:ERR?", ":SOUR:VOLT:LEV 0",
-            ":OUTP ON", ":SYST:ERR?", ":SOUR:VOLT:LEV 0.25", ":SOUR:VOLT:LEV 0.5", ":SYST:ERR?",
+            ":SENS:CURR:RANG:AUTO ON", ":FORM:ELEM CURR", ":SYST:ERR?",
+            ":SOUR:VOLT:RANG?", ":SOUR:VOLT:RANG:AUTO?", ":SOUR:VOLT:PROT?", ":SENS:CURR:PROT?",
+            ":SOUR:VOLT:LEV 0", ":OUTP ON", ":SYST:ERR?", *RAMP, ":SYST:ERR?",
             ":READ?", ":SENS:CURR:PROT:TRIP?"]
-SEQ_2450 = ["*IDN?", ":OUTP?", ":SOUR:FUNC VOLT", ":SOUR:VOLT:RANG 1.5", ":SOUR:VOLT:LEV 0",
+SEQ_2450 = ["*IDN?", ":ABOR", ":OUTP?", ":SOUR:FUNC VOLT", ":SOUR:VOLT:RANG:AUTO OFF",
+            ":SOUR:VOLT:RANG 1.5", ":SOUR:VOLT:PROT PROT2", ":SOUR:VOLT:LEV 0",
             ":SOUR:VOLT:ILIM 1e-06", ':SENS:FUNC "CURR"', ":SENS:CURR:RANG:AUTO ON",
-            ":SYST:ERR?", ":SOUR:VOLT:LEV 0", ":OUTP ON", ":SYST:ERR?", ":SOUR:VOLT:LEV 0.25",
-            ":SOUR:VOLT:LEV 0.5", ":SYST:ERR?", ":MEAS:CURR?", ":SOUR:VOLT:ILIM:TRIP?"]
+            ":SYST:ERR?", ":SOUR:VOLT:RANG?", ":SOUR:VOLT:RANG:AUTO?", ":SOUR:VOLT:PROT?",
+            ":SOUR:VOLT:ILIM?", ":SOUR:VOLT:LEV 0", ":OUTP ON", ":SYST:ERR?", *RAMP,
+            ":SYST:ERR?", ":MEAS:CURR?", ":SOUR:VOLT:ILIM:TRIP?"]
 
 
 @pytest.mark.parametrize("model,cls,seq", [("2400", Keithley2400, SEQ_2400),
@@ -34,7 +42,9 @@ def test_driver_command_sequence(model, cls, seq):
         src = _open(vk, cls)
         with SafeBias(src):
             src.connect()
-            src.configure()
+            hw = src.configure()
+            assert hw["range"] == 2.0 and hw["compliance"] == 1e-6
+            assert hw["protection"] == (20.0 if model == "2400" else 2.0)
             src.enable()
             src.ramp_to(0.5, 1.0)
             assert src.read_current() == pytest.approx(0.5e-9)  # 1 GOhm load
@@ -42,9 +52,10 @@ def test_driver_command_sequence(model, cls, seq):
             sent = [t for d, t in src.link.transcript if d == ">"]
             assert sent == seq
         assert vk.output is False and vk.level == 0.0
-        # the ramp down went through intermediate levels (steps of 0.25 V), never a jump
+        # the ramp down went through intermediate levels (steps of 0.1 V), never a jump
         downs = [lv for _, lv, _ in vk.levels]
-        assert 0.25 in downs[downs.index(0.5):]
+        steps = [abs(b - a) for a, b in zip(downs, downs[1:], strict=False)]
+        assert 0.4 in downs[downs.index(0.5):] and max(steps) <= 0.1 + 1e-9
 
 
 def test_wrong_instrument_is_refused():
@@ -105,10 +116,11 @@ def test_output_left_on_is_ramped_down_on_connect():
     with VirtualKeithley("2450") as vk:
         vk.output, vk.level = True, 1.2
         src = _open(vk, Keithley2450)
-        assert src.connect(rate=1.0) is True
+        rec = src.connect(rate=1.0)
+        assert rec.found_on and rec.used_level == 1.2 and rec.source == "instrument"
         sent = [t for d, t in src.link.transcript if d == ">"]
-        assert sent[:3] == ["*IDN?", ":OUTP?", ":SOUR:VOLT:LEV?"]
-        assert sent[3:8] == [":SOUR:VOLT:LEV 0.96", ":SOUR:VOLT:LEV 0.72",
-                             ":SOUR:VOLT:LEV 0.48", ":SOUR:VOLT:LEV 0.24", ":SOUR:VOLT:LEV 0"]
-        assert sent[8:] == [":OUTP OFF", ":OUTP?"]
+        assert sent[:4] == ["*IDN?", ":ABOR", ":OUTP?", ":SOUR:VOLT:LEV?"]
+        levels = ["1.1", "1", "0.9", "0.8", "0.7", "0.6", "0.5", "0.4", "0.3", "0.2", "0.1", "0"]
+        assert sent[4:16] == [f":SOUR:VOLT:LEV {v}" for v in levels]
+        assert sent[16:] == [":OUTP OFF", ":OUTP?"]
         assert vk.output is False and vk.level == 0.0
