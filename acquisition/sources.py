@@ -515,9 +515,11 @@ class BiasSource:
             raise InstrumentError(url, ":SOUR:VOLT:RANG:AUTO?", "source autorange is on: the "
                                   "range would not bound the level")
         protection = self._query_protection()
-        if protection < self.limits.max_bias:
-            raise InstrumentError(url, "protection", f"voltage protection {protection:g} V is "
-                                  f"below max_bias {self.limits.max_bias:g} V")
+        want_p = self.protection_for(self.limits.max_bias)
+        if abs(protection - want_p) > 1e-6 * want_p or protection < self.limits.max_bias:
+            raise InstrumentError(url, "protection", f"voltage protection {protection:g} V read "
+                                  f"back, {want_p:g} V was set (the smallest setting holding "
+                                  f"max_bias {self.limits.max_bias:g} V)")
         comp = self.link.query_float(self._limit_query, low=0, high=10, what="current limit")
         if abs(comp - self.limits.compliance) > 1e-3 * self.limits.compliance:
             raise InstrumentError(url, self._limit_query, f"current limit {comp:g} A read back, "
@@ -526,6 +528,16 @@ class BiasSource:
                 "max_level": min(rng * self.overrange, protection)}
 
     _limit_query: ClassVar[str] = ""
+    #: Voltage-protection settings of the instrument, V.
+    protection_levels: ClassVar[tuple[float, ...]] = ()
+
+    @classmethod
+    def protection_for(cls, volts: float) -> float:
+        """Smallest voltage-protection setting that holds ``|volts|``, V (``max_level``: none)."""
+        for p in cls.protection_levels:
+            if abs(volts) <= p:
+                return float(p)
+        return cls.max_level
 
     def _query_protection(self) -> float:
         raise NotImplementedError
@@ -622,10 +634,16 @@ class BiasSource:
         dt = span / n / rate if rate > 0 else 0.0
         what = note or f"ramp {start:+.4g} -> {target:+.4g} V"
         for k in range(1, n + 1):
-            if until is not None and time.monotonic() >= until:
-                return False
             v = target if k == n else start + (target - start) * k / n
-            self._sleep(dt)
+            if until is None:
+                self._sleep(dt)
+            else:  # the wait for a step never outlasts the deadline (a wall-clock bound)
+                left = until - time.monotonic()
+                if left <= 0:
+                    return False
+                self._sleep(min(dt, left))
+                if time.monotonic() >= until:
+                    return False
             self._write_level(v, what, critical=critical)
             if on_step is not None:
                 on_step(v)
@@ -854,7 +872,7 @@ class Keithley2400(BiasSource):
     trip_query = ":SENS:CURR:PROT:TRIP?"
     ranges = (0.2, 2.0, 20.0, 200.0)
     #: V-source protection settings, V (2400S-900-01 sec. 18, ``:SOUR:VOLT:PROT``).
-    protection_levels: ClassVar[tuple[float, ...]] = (20, 40, 60, 80, 100, 120, 160)
+    protection_levels = (20, 40, 60, 80, 100, 120, 160)
     _limit_query = ":SENS:CURR:PROT?"
 
     def _configure_commands(self, voltage_range: float, compliance: float) -> list[str]:
@@ -870,14 +888,6 @@ class Keithley2400(BiasSource):
             ":SENS:CURR:RANG:AUTO ON",
             ":FORM:ELEM CURR",
         ]
-
-    @classmethod
-    def protection_for(cls, volts: float) -> float:
-        """Smallest protection setting that holds ``|volts|``, V."""
-        for p in cls.protection_levels:
-            if abs(volts) <= p:
-                return float(p)
-        return cls.max_level
 
     def _query_protection(self) -> float:
         return self.link.query_float(":SOUR:VOLT:PROT?", low=0, high=self.max_level,
@@ -897,8 +907,7 @@ class Keithley2450(BiasSource):
     trip_query = ":SOUR:VOLT:ILIM:TRIP?"
     ranges = (0.02, 0.2, 2.0, 20.0, 200.0)
     #: Overvoltage protection settings, V (2450-901-01, ``:SOUR:VOLT:PROT``, ``PROTn``).
-    protection_levels: ClassVar[tuple[int, ...]] = (2, 5, 10, 20, 40, 60, 80, 100, 120, 140,
-                                                    160, 180)
+    protection_levels = (2, 5, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180)
     _limit_query = ":SOUR:VOLT:ILIM?"
     #: Trigger-model states (2450-901-01, ``:TRIGger:STATe?``).
     TRIGGER_STATES: ClassVar[tuple[str, ...]] = ("IDLE", "RUNNING", "WAITING", "EMPTY",
@@ -921,7 +930,7 @@ class Keithley2450(BiasSource):
         """``PROTn`` of the smallest protection setting that holds ``|volts|``."""
         for p in cls.protection_levels:
             if abs(volts) <= p:
-                return f"PROT{p}"
+                return f"PROT{p:g}"
         return "NONE"
 
     def _query_protection(self) -> float:
@@ -929,7 +938,7 @@ class Keithley2450(BiasSource):
         if reply == "NONE":
             return self.max_level
         if reply.startswith("PROT") and reply[4:].isdigit() \
-                and int(reply[4:]) in self.protection_levels:
+                and float(reply[4:]) in self.protection_levels:
             return float(reply[4:])
         raise ReplyError(self.link.url, ":SOUR:VOLT:PROT?", "not a protection setting", reply)
 
