@@ -17,8 +17,9 @@ Rules (SCPI-1999 and the Keithley 2400 / 2450 manuals, "Remote communications"):
 * a port that disappears (cable pulled, USB adapter re-enumerated) raises
   :class:`CommunicationError`; :meth:`SCPILink.reopen` opens the same URL again;
 * a reply is validated before it becomes a value (:func:`parse_number`): SCPI's not-a-number
-  and infinity markers (``9.91E37``, ``+/-9.9E37``, SCPI-1999 vol. 1, 7.2.1.5 "Numeric response
-  data"; the Keithley 2400 answers ``+9.91E37`` for an overflowed reading), ``NAN``/``INF``
+  and infinity markers (``9.91E37``, ``+/-9.9E37``; SCPI-1999 vol. 1 "Syntax and Style",
+  special numeric values NAN, INFinity, NINFinity; the Keithley 2400 answers ``+9.91E37`` for
+  an overflowed reading), ``NAN``/``INF``
   spellings, text that is not one complete number in the instrument's format (a reply cut
   short, e.g. ``+1.0000`` for ``+1.000000E-09``), and values outside the bounds the caller
   gives all raise :class:`ReplyError`: an error of the link, never a value;
@@ -86,10 +87,10 @@ class ReplyError(InstrumentError):
     at all, cut short, or outside the bounds the caller gave. Never turned into a value."""
 
 
-#: SCPI-1999 vol. 1, 7.2.1.5: the not-a-number response value.
+#: SCPI-1999 vol. 1 ("Syntax and Style", special numeric values): NAN.
 SCPI_NAN = 9.91e37
-#: SCPI-1999 vol. 1, 7.2.1.5: +/-infinity response values; any magnitude from here on is a
-#: marker, not a measurement.
+#: SCPI-1999 vol. 1 (special numeric values): INFinity / NINFinity are +/-9.9E37; any
+#: magnitude from here on is a marker, not a measurement.
 SCPI_INFINITY = 9.9e37
 #: One complete number in exponent form as Keithley SourceMeters send it (``+1.000000E-09``,
 #: ``-2.5E+00``): a reply cut before or inside its two-digit exponent does not match.
