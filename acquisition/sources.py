@@ -555,15 +555,18 @@ class BiasSource:
         if not self._exit_guard_registered:
             register_exit_guard(self)
             self._exit_guard_registered = True
-        self.link.batch([":SOUR:VOLT:LEV 0", ":OUTP ON"])
         self._level, self._level_known, self._output = 0.0, True, True
+        self.link.batch([":SOUR:VOLT:LEV 0", ":OUTP ON"])
 
     def disable(self) -> None:
         """Switch the output off (the level should be 0 V already; see :meth:`shutdown`)."""
         self._set_output(False, "output off")
 
     def _set_output(self, on: bool, note: str, *, critical: bool = True) -> None:
+        # record, then believe, then send: a signal between two of these steps leaves the
+        # software's record one command ahead of the instrument, never behind it
         self._record(self._level, on, note, critical=critical)
+        self._output = on or self._output
         self.link.write(":OUTP ON" if on else ":OUTP OFF")
         self._output = on
 
@@ -583,9 +586,12 @@ class BiasSource:
         self._write_level(volts, "set level")
 
     def _write_level(self, volts: float, note: str, *, critical: bool = True) -> None:
+        # record, then believe, then send (see _set_output): if a signal lands between the
+        # belief and the write, the ramp-down starts one step above the instrument's level,
+        # which is a step of zero, never a step of two
         self._record(float(volts), self._output, note, critical=critical)
-        self.link.write(f":SOUR:VOLT:LEV {volts:.6g}")
         self._level, self._level_known = float(volts), True
+        self.link.write(f":SOUR:VOLT:LEV {volts:.6g}")
 
     def ramp_to(
         self,

@@ -92,8 +92,8 @@ def test_error_queue_names_port_and_batch():
 
 def test_timeout_retries_an_idempotent_query_once():
     with VirtualKeithley("2400") as vk:
-        link = SCPILink(vk.port, timeout=0.15)
-        vk.faults.delay = 0.2  # slower than the timeout: the retry gets the late reply
+        link = SCPILink(vk.port, timeout=0.3)
+        vk.faults.delay = 0.4  # slower than the timeout: the retry gets the late reply
         assert link.query("*IDN?").startswith("KEITHLEY")
         assert [t for d, t in link.transcript if d == ">"] == ["*IDN?", "*IDN?"]
         vk.faults.delay = 0.0

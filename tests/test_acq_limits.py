@@ -97,8 +97,7 @@ def _session(tmp_path, old, new, extra=""):
 @pytest.mark.parametrize("old,new,extra,match", [
     ("ramp_step = 0.02", "ramp_step = 100", "", "ramp_step 100"),
     ("ramp_step = 0.02", "ramp_step = 0.08", "", "ramp_step 0.08"),
-    ("max_ramp_rate = 1.0", "max_ramp_rate = 1.0\nshutdown_deadline = 2", "",
-     "shutdown_deadline"),
+    ("shutdown_deadline = 60.0", "shutdown_deadline = 2", "", "shutdown_deadline 2 s"),
     ("[simulate]", "[simulate]", '\n[source]\ndriver = "keithley2400"\nport = "/dev/null"\n'
      "watchdog = 10\n", "no on-instrument watchdog"),
     ("[simulate]", "[simulate]", '\n[source]\ndriver = "keithley2450"\nport = "/dev/null"\n'
