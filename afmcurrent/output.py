@@ -177,6 +177,7 @@ def write_result(
     with atomic_path(out / "result.h5") as tmp:
         write_hdf5(tmp, scan, attrs=attrs, dtypes={"class": np.uint8, "valid": np.uint8},
                    overwrite=True)
+        _write_row_displacement(tmp, result.registration)
     written["result.h5"] = out / "result.h5"
 
     with atomic_path(out / "result.gwy") as tmp:
@@ -238,3 +239,17 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _write_row_displacement(path: Path, registration: Any) -> None:
+    """Add ``/registration/row_displacement`` (rows x 2, [dy, dx] px per +V row) to result.h5."""
+    import h5py
+
+    with h5py.File(path, "a") as f:
+        g = f.require_group("registration")
+        d = g.create_dataset("row_displacement",
+                             data=np.asarray(registration.row_displacement, np.float64))
+        d.attrs["units"] = "px"
+        d.attrs["columns"] = "dy, dx"
+        d.attrs["convention"] = "plus[r, c] ~ minus[r - dy[r], c - dx[r]]"
+        g.attrs["uncertainty_px"] = float(registration.uncertainty_px)

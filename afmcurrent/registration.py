@@ -95,6 +95,14 @@ class Registration:
     candidates : list of tuple
         The strongest local maxima of the coarse NCC surface, ``(dy, dx, ncc)`` with integer
         shifts in full-resolution px, best first (up to 8).
+    row_displacement : ndarray of float64, shape (rows, 2)
+        ``[dy(r), dx(r)]`` in px for every reference row ``r``:
+        ``reference[r, c] ~ moving[r - dy(r), c - dx(r)]``. Default (None): the straight line
+        ``shift + drift_per_line * (r - (rows - 1) / 2)``. ``shift`` is its value at the centre
+        row and ``drift_per_line`` the slope of its least-squares line.
+    uncertainty_px : float
+        1-sigma estimate of the displacement error in px, typical over the rows (0.0 for a
+        manual shift given without drift estimation; NaN when nothing was estimated).
     """
 
     shift: tuple[float, float]
@@ -109,6 +117,23 @@ class Registration:
     peak_ratio: float = float("nan")
     strips: list[tuple[float, float, float, float]] = field(default_factory=list)
     candidates: list[tuple[int, int, float]] = field(default_factory=list)
+    row_displacement: np.ndarray | None = field(default=None, repr=False, compare=False)
+    uncertainty_px: float = float("nan")
+
+    def __post_init__(self) -> None:
+        rows = int(self.shape[0])
+        if self.row_displacement is None:
+            r = np.arange(rows, dtype=np.float64) - (rows - 1) / 2.0
+            d = np.empty((rows, 2))
+            d[:, 0] = self.shift[0] + self.drift_per_line[0] * r
+            d[:, 1] = self.shift[1] + self.drift_per_line[1] * r
+            self.row_displacement = d
+        else:
+            d = np.array(self.row_displacement, dtype=np.float64)
+            if d.shape != (rows, 2):
+                raise RegistrationError(
+                    f"row_displacement must have shape ({rows}, 2), got {d.shape}")
+            self.row_displacement = d
 
     @classmethod
     def manual(
@@ -136,8 +161,10 @@ class Registration:
         shift = (float(shift[0]), float(shift[1]))
         drift = (float(drift_per_line[0]), float(drift_per_line[1]))
         shape = (int(shape[0]), int(shape[1]))
-        return cls(shift, drift, float("nan"), True, "manual",
-                   _overlap_fraction(shape, shift, drift), "", shape)
+        reg = cls(shift, drift, float("nan"), True, "manual", 0.0, "", shape,
+                  uncertainty_px=0.0)
+        reg.overlap = _overlap_fraction(reg)
+        return reg
 
     def displacement(self, rows: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Displacement ``(dy, dx)`` in px at reference row(s) ``rows``.
@@ -152,9 +179,23 @@ class Registration:
         tuple of ndarray
             ``dy(rows), dx(rows)`` in px.
         """
-        r = np.asarray(rows, dtype=np.float64) - (self.shape[0] - 1) / 2.0
-        dy = self.shift[0] + self.drift_per_line[0] * r
-        return dy, self.shift[1] + self.drift_per_line[1] * r
+        r = np.asarray(rows, dtype=np.float64)
+        d = self.row_displacement
+        n = d.shape[0]
+        if n < 2:
+            c = r - (self.shape[0] - 1) / 2.0
+            return self.shift[0] + self.drift_per_line[0] * c, self.shift[1] + \
+                self.drift_per_line[1] * c
+        grid = np.arange(n, dtype=np.float64)
+        out = []
+        for k in (0, 1):
+            v = np.interp(r, grid, d[:, k])
+            # outside the frame: continue the end slopes (linear extrapolation)
+            lo, hi = r < 0, r > n - 1
+            v = np.where(lo, d[0, k] + (d[1, k] - d[0, k]) * r, v)
+            v = np.where(hi, d[-1, k] + (d[-1, k] - d[-2, k]) * (r - (n - 1)), v)
+            out.append(v)
+        return out[0], out[1]
 
     def require_trustworthy(self) -> Registration:
         """Return ``self`` if trustworthy, else raise.
@@ -177,7 +218,9 @@ class Registration:
             Keys ``shift_px``, ``drift_px_per_line``, ``confidence``, ``trustworthy``,
             ``method``, ``overlap_fraction``, ``reason``, ``ncc``, ``peak_ratio``,
             ``reference_shape``, ``candidates`` (competing integer shifts with their NCC; for a
-            periodic sample these are the lattice-equivalent solutions).
+            periodic sample these are the lattice-equivalent solutions),
+            ``row_displacement_px`` (one ``[dy, dx]`` per reference row) and
+            ``uncertainty_px`` (1-sigma, px).
         """
         def f(x: float) -> float | None:
             return None if not np.isfinite(x) else float(x)
@@ -196,6 +239,8 @@ class Registration:
             "candidates": [
                 {"shift_px": [int(dy), int(dx)], "ncc": f(v)} for dy, dx, v in self.candidates
             ],
+            "row_displacement_px": [[float(a), float(b)] for a, b in self.row_displacement],
+            "uncertainty_px": f(self.uncertainty_px),
         }
 
 
@@ -607,7 +652,7 @@ def register(
     if len(strips) >= 3:
         drift, shift, scatter = _fit_drift(strips, rows, (gdy, gdx))
 
-    overlap = _overlap_fraction(shape, shift, drift)
+    overlap = _overlap_fraction(Registration(shift, drift, 0.0, False, "", 0.0, "", shape))
     distinct = _distinct(ratio)
     confidence = float(np.clip(ncc, 0.0, 1.0) * distinct)
     reasons = []
@@ -635,6 +680,7 @@ def register(
         peak_ratio=float(ratio),
         strips=strips,
         candidates=candidates,
+        uncertainty_px=float(scatter) if math.isfinite(scatter) and scatter > 0 else 0.05,
     )
     logger.debug("registration: %s", reg.to_dict())
     return reg
@@ -715,10 +761,9 @@ def _inside(sy: np.ndarray, sx: np.ndarray, shape: tuple[int, int]) -> np.ndarra
     return (sy >= -eps) & (sy <= shape[0] - 1 + eps) & (sx >= -eps) & (sx <= shape[1] - 1 + eps)
 
 
-def _overlap_fraction(shape: tuple[int, int], shift, drift) -> float:
-    tmp = Registration(tuple(shift), tuple(drift), 0.0, False, "", 0.0, "", shape)
-    sy, sx = _source_coords(shape, tmp)
-    return float(_inside(sy, sx, shape).mean())
+def _overlap_fraction(reg: Registration) -> float:
+    sy, sx = _source_coords(reg.shape, reg)
+    return float(_inside(sy, sx, reg.shape).mean())
 
 
 def _check_apply(image: Any, registration: Registration) -> np.ndarray:

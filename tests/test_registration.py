@@ -290,3 +290,30 @@ def test_manual_registration():
     img = np.random.default_rng(0).normal(size=(64, 64))
     moved, valid = apply_registration(img, reg)
     assert not valid[:2].any() and valid[3:, 2:-2].all()
+
+
+def test_row_displacement_api_contract():
+    """row_displacement (rows, 2) is the per-row curve; shift is its centre value, drift the
+    slope of its least-squares line; the resampling follows it row by row."""
+    rows, cols = 41, 30
+    r = np.arange(rows, dtype=float)
+    curve = np.column_stack([2.0 + 3.0 * np.exp(-r / 8.0), -1.0 + 0.05 * r])
+    reg = Registration((0.0, 0.0), (0.0, 0.0), 1.0, True, "height", 1.0, shape=(rows, cols),
+                       row_displacement=curve, uncertainty_px=0.1)
+    dy, dx = reg.displacement(r)
+    np.testing.assert_allclose(np.column_stack([dy, dx]), curve)
+    img = np.random.default_rng(1).normal(size=(rows, cols))
+    out, valid = apply_registration(img, reg, order=1)
+    for k in (5, 20, 35):  # row k of the result is row k - dy(k) of the input, shifted by dx
+        src = np.array([ndi.map_coordinates(img, [[k - curve[k, 0]], [c - curve[k, 1]]],
+                                            order=1)[0] for c in range(cols)])
+        np.testing.assert_allclose(out[k][valid[k]], src[valid[k]], atol=1e-12)
+    d = json.loads(json.dumps(reg.to_dict()))
+    assert np.array(d["row_displacement_px"]) == pytest.approx(curve)
+    assert d["uncertainty_px"] == 0.1
+    with pytest.raises(RegistrationError, match="shape"):
+        Registration((0, 0), (0, 0), 1, True, "h", 1, shape=(rows, cols),
+                     row_displacement=np.zeros((rows - 1, 2)))
+    lin = Registration.manual((2.5, -1.0), (64, 64), (0.01, 0.0))
+    assert lin.uncertainty_px == 0.0
+    assert lin.row_displacement[[0, -1], 0] == pytest.approx([2.5 - 0.315, 2.5 + 0.315])
