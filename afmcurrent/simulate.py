@@ -272,7 +272,8 @@ def default_calibration() -> LogAmpCalibration:
     """
     base = LOGAMP_PRESETS["ad8304"]
     return dataclasses.replace(
-        base, floor_current=1e-15, saturation_current=1e-3, name="AD8304 (1 fA - 1 mA)"
+        base, floor_current=1e-15, saturation_current=1e-3, name="AD8304 (1 fA - 1 mA)",
+        hz_per_amp=None,  # not the preset's: the simulated amplifier has its own (hz_per_amp)
     )
 
 

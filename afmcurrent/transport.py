@@ -12,9 +12,13 @@ conduction is taken as symmetric in bias, so at +V::
 
 Every pixel carries an uncertainty: the log-amplifier noise (``noise_decades``, one sigma per map)
 and the bounds of pixels at the amplifier's floor (the value is an upper bound) or saturation (a
-lower bound). Decisions are taken on intervals of ``confidence_sigma`` sigma; where the difference
-``I(+V) - I_e(+V)`` is not resolved from zero, the ionic current and fraction are NaN
-(indeterminate), never a made-up number.
+lower bound). The -V map is resampled onto the +V frame, so its value at a +V pixel is also
+uncertain by the registration error (local gradient x displacement error) and by the structure
+below the pixel scale that a resampled map cannot follow (:func:`resampling_sigma`); a reading
+whose amplifier bandwidth is below the pixel rate is widened by its possible lag
+(:func:`afmcurrent.logamp.lag_decades`). Decisions are taken on intervals of
+``confidence_sigma`` sigma; where the difference ``I(+V) - I_e(+V)`` is not resolved from zero,
+the ionic current and fraction are NaN (indeterminate), never a made-up number.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import numpy as np
 
 from .config import TransportSettings
 
-__all__ = ["TransportMaps", "separate", "current_density", "log_bounds"]
+__all__ = [
+    "TransportMaps", "separate", "current_density", "log_bounds", "resampling_sigma",
+]
 
 
 @dataclass
@@ -55,6 +61,12 @@ class TransportMaps:
         Pixels where both maps hold a measurement (inside the registration overlap, finite).
     bias_ratio : float
         ``|V+ / V-|**n`` used to scale the -V map.
+    plus_at_floor, plus_at_saturation, minus_at_floor, minus_at_saturation : ndarray of bool
+        Pixels (in the +V frame, inside ``valid``) whose +V or registered -V reading is only an
+        upper bound (amplifier floor) or a lower bound (saturation).
+    lagging : ndarray of bool
+        Valid pixels where either reading's amplifier bandwidth is below the pixel rate (their
+        intervals are widened); all False when lag was not checked.
     """
 
     plus_current: np.ndarray
@@ -67,6 +79,11 @@ class TransportMaps:
     log_electronic_bounds: np.ndarray
     valid: np.ndarray
     bias_ratio: float
+    plus_at_floor: np.ndarray | None = None
+    plus_at_saturation: np.ndarray | None = None
+    minus_at_floor: np.ndarray | None = None
+    minus_at_saturation: np.ndarray | None = None
+    lagging: np.ndarray | None = None
 
     @property
     def resolved(self) -> np.ndarray:
@@ -110,7 +127,8 @@ def _log10(current: np.ndarray) -> np.ndarray:
 
 
 def _bounds_from_log(
-    lg: np.ndarray, at_floor: np.ndarray, at_saturation: np.ndarray, margin_decades: float
+    lg: np.ndarray, at_floor: np.ndarray, at_saturation: np.ndarray,
+    margin_decades: float | np.ndarray,
 ) -> np.ndarray:
     lo = lg - margin_decades
     hi = lg + margin_decades
@@ -120,6 +138,86 @@ def _bounds_from_log(
     lo[bad] = np.nan
     hi[bad] = np.nan
     return np.stack([lo, hi])
+
+
+def resampling_sigma(
+    log_current: np.ndarray,
+    uncertainty_px: float,
+    noise_decades: float,
+    confidence_sigma: float = 2.0,
+) -> np.ndarray:
+    """One-sigma uncertainty of a resampled log-current map beyond its noise, per pixel.
+
+    Parameters
+    ----------
+    log_current : ndarray of float, shape (rows, cols)
+        log10 of the registered map (the -V map in the +V frame), NaN where undefined.
+    uncertainty_px : float
+        One-sigma error of the registration displacement, px
+        (:attr:`afmcurrent.registration.Registration.uncertainty_px`).
+    noise_decades : float
+        One-sigma noise of a reading, decades.
+    confidence_sigma : float, optional
+        Confidence multiple used for the noise allowance of the fluctuation term.
+
+    Returns
+    -------
+    ndarray of float, shape (rows, cols)
+        ``sqrt((uncertainty_px * |grad log I|)**2 + fluctuation**2)`` in decades (0 where the
+        map is flat or undefined).
+
+    Notes
+    -----
+    Two terms, in quadrature:
+
+    - **registration**: a displacement error ``delta`` moves the sampled point by ``delta``
+      px, which changes the value by ``grad log I . delta`` to first order; with an isotropic
+      one-sigma error ``u`` per axis this is ``u * |grad log I|`` (central differences,
+      decades/px).
+    - **spatial fluctuation**: where the map changes by much more than the noise from one
+      pixel to the next (a domain edge, a shunt a few pixels wide), the value between pixel
+      centres is not known and interpolation cannot recover it; the two scans also sample such
+      an edge at different sub-pixel positions. The term is half of the largest change to a
+      4-neighbour beyond what noise alone gives (``confidence_sigma * sqrt(2) *
+      noise_decades``): 0 inside smooth regions, about half the step at an edge.
+    """
+    lg = np.asarray(log_current, np.float64)
+    rows, cols = lg.shape
+    allowance = confidence_sigma * np.sqrt(2.0) * noise_decades
+    out = np.zeros(lg.shape)
+    if rows < 2 or cols < 2:
+        return out
+    dy = np.diff(lg, axis=0)
+    dy[~np.isfinite(dy)] = 0.0
+    dx = np.diff(lg, axis=1)
+    dx[~np.isfinite(dx)] = 0.0
+    # |grad|^2 with central differences inside, one-sided at the borders (as np.gradient)
+    gy = np.empty(lg.shape)
+    gy[0], gy[-1] = dy[0], dy[-1]
+    np.add(dy[1:], dy[:-1], out=gy[1:-1])
+    gy[1:-1] *= 0.5
+    gx = np.empty(lg.shape)
+    gx[:, 0], gx[:, -1] = dx[:, 0], dx[:, -1]
+    np.add(dx[:, 1:], dx[:, :-1], out=gx[:, 1:-1])
+    gx[:, 1:-1] *= 0.5
+    np.multiply(gy, gy, out=gy)
+    np.multiply(gx, gx, out=gx)
+    gy += gx
+    gy *= float(uncertainty_px) ** 2  # (u |grad|)^2
+    # largest change to a 4-neighbour
+    np.abs(dy, out=dy)
+    np.abs(dx, out=dx)
+    out[1:] = dy
+    np.maximum(out[:-1], dy, out=out[:-1])
+    np.maximum(out[:, 1:], dx, out=out[:, 1:])
+    np.maximum(out[:, :-1], dx, out=out[:, :-1])
+    out -= allowance
+    np.maximum(out, 0.0, out=out)
+    out *= 0.5
+    np.multiply(out, out, out=out)
+    out += gy
+    np.sqrt(out, out=out)
+    return out
 
 
 def separate(
@@ -134,6 +232,10 @@ def separate(
     minus_at_saturation: np.ndarray | None = None,
     valid: np.ndarray | None = None,
     settings: TransportSettings | None = None,
+    electronic_sigma: np.ndarray | None = None,
+    plus_lag: np.ndarray | None = None,
+    minus_lag: np.ndarray | None = None,
+    lagging: np.ndarray | None = None,
 ) -> TransportMaps:
     """Separate ionic and electronic current from co-registered +V and -V maps.
 
@@ -152,6 +254,14 @@ def separate(
         Pixels to analyse (e.g. the registration overlap). Default: all finite pixels.
     settings : TransportSettings, optional
         Bias exponent, noise and confidence margin.
+    electronic_sigma : ndarray of float, shape (rows, cols), optional
+        One-sigma uncertainty of log10 I_e(+V) beyond the noise, decades: the resampling of the
+        -V map (:func:`resampling_sigma`). Added to the noise in quadrature.
+    plus_lag, minus_lag : ndarray of float, shape (rows, cols), optional
+        Half-widths in decades added to the +V and -V intervals for amplifier lag
+        (:func:`afmcurrent.logamp.lag_decades`).
+    lagging : ndarray of bool, shape (rows, cols), optional
+        Pixels whose bandwidth is below the pixel rate (stored in the result).
 
     Returns
     -------
@@ -166,9 +276,13 @@ def separate(
     -----
     The electronic current at +V is the -V current scaled by ``|V+/V-|**n`` (n = 1, ohmic, by
     default), following the bias-symmetric electronic conduction assumed by Jiang et al.
-    A pixel's ionic current is reported only where the lower bound of
-    ``log10(I(+V) / I_e(+V))`` is above zero, i.e. ``I(+V)`` exceeds ``I_e(+V)`` by more than
-    ``confidence_sigma`` times the combined noise ``sqrt(2) * noise_decades``.
+    The interval of ``log10 I(+V)`` is ``+/- confidence_sigma * noise_decades`` (plus the lag
+    widening); that of ``log10 I_e(+V)`` is ``+/- confidence_sigma * sqrt(noise_decades**2 +
+    electronic_sigma**2)`` (plus the lag widening); a bound leaves one side open.
+    A pixel's ionic current is reported only where ``log10(I(+V) / I_e(+V))`` exceeds
+    ``confidence_sigma`` times the combined one-sigma uncertainty of both maps (in quadrature)
+    plus both lag widenings, and ``I(+V)`` is a measurement, not a bound: a shunt pixel with
+    ``I(+V) ~ I(-V)`` next to an edge or in a steep gradient gets no ionic current.
     """
     s = settings or TransportSettings()
     if not (bias_plus > 0 > bias_minus):
@@ -191,10 +305,26 @@ def separate(
 
     ratio = float(abs(bias_plus / bias_minus) ** s.bias_exponent)
     electronic = minus * ratio
-    margin = s.confidence_sigma * s.noise_decades
+    c, noise = s.confidence_sigma, s.noise_decades
+    # one-sigma variances (decades^2) and linear widenings of each map
+    var_p = noise * noise
+    var_e: float | np.ndarray = noise * noise
+    if electronic_sigma is not None:
+        var_e = np.square(np.asarray(electronic_sigma, np.float64)) + noise * noise
+    margin_p: float | np.ndarray = c * noise
+    margin_e: float | np.ndarray = c * np.sqrt(var_e)
+    lag_sum: float | np.ndarray = 0.0
+    if plus_lag is not None:
+        margin_p = margin_p + plus_lag
+        lag_sum = lag_sum + plus_lag
+    if minus_lag is not None:
+        margin_e = margin_e + minus_lag
+        lag_sum = lag_sum + minus_lag
     lg_plus, lg_elec = _log10(plus), _log10(electronic)
-    plus_b = _bounds_from_log(lg_plus, mask(plus_at_floor), mask(plus_at_saturation), margin)
-    elec_b = _bounds_from_log(lg_elec, mask(minus_at_floor), mask(minus_at_saturation), margin)
+    p_floor, p_sat = mask(plus_at_floor), mask(plus_at_saturation)
+    m_floor, m_sat = mask(minus_at_floor), mask(minus_at_saturation)
+    plus_b = _bounds_from_log(lg_plus, p_floor, p_sat, margin_p)
+    elec_b = _bounds_from_log(lg_elec, m_floor, m_sat, margin_e)
     with np.errstate(invalid="ignore"):
         # Interval of log10(I+ / I_e): [lo_p - hi_e, hi_p - lo_e]; inf - inf -> nan: unknown.
         r_lo = plus_b[0] - elec_b[1]
@@ -204,9 +334,8 @@ def separate(
 
     # Ionic current resolved where I+ is above I_e beyond the combined noise and both values are
     # measurements, not bounds (a bound gives no number for the difference).
-    measured = ok & ~mask(plus_at_floor) & ~mask(plus_at_saturation)
-    measured &= ~mask(minus_at_saturation)
-    combined = s.confidence_sigma * np.sqrt(2.0) * s.noise_decades
+    measured = ok & ~p_floor & ~p_sat & ~m_sat
+    combined = c * np.sqrt(var_p + var_e) + lag_sum
     with np.errstate(invalid="ignore", divide="ignore"):
         lr = lg_plus - lg_elec
         resolved = measured & (lr > combined)
@@ -227,6 +356,12 @@ def separate(
         log_electronic_bounds=np.where(ok, elec_b, np.nan),
         valid=ok,
         bias_ratio=ratio,
+        plus_at_floor=p_floor & ok,
+        plus_at_saturation=p_sat & ok,
+        minus_at_floor=m_floor & ok,
+        minus_at_saturation=m_sat & ok,
+        lagging=(np.asarray(lagging, bool) & ok) if lagging is not None
+        else np.zeros(shape, bool),
     )
 
 
