@@ -30,7 +30,7 @@ import numpy as np
 from .config import TransportSettings
 
 __all__ = [
-    "TransportMaps", "separate", "current_density", "log_bounds", "resampling_sigma",
+    "TransportMaps", "separate", "current_density", "log_bounds", "resampling_uncertainty",
 ]
 
 
@@ -140,13 +140,13 @@ def _bounds_from_log(
     return np.stack([lo, hi])
 
 
-def resampling_sigma(
+def resampling_uncertainty(
     log_current: np.ndarray,
     uncertainty_px: float,
     noise_decades: float,
     confidence_sigma: float = 2.0,
-) -> np.ndarray:
-    """One-sigma uncertainty of a resampled log-current map beyond its noise, per pixel.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncertainty of a resampled log-current map beyond its noise, per pixel.
 
     Parameters
     ----------
@@ -162,62 +162,66 @@ def resampling_sigma(
 
     Returns
     -------
-    ndarray of float, shape (rows, cols)
-        ``sqrt((uncertainty_px * |grad log I|)**2 + fluctuation**2)`` in decades (0 where the
-        map is flat or undefined).
+    sigma : ndarray of float, shape (rows, cols)
+        One-sigma registration term ``uncertainty_px * |grad log I|``, decades (to add to the
+        noise in quadrature).
+    below, above : ndarray of float, shape (rows, cols)
+        Spatial-fluctuation widening of the interval below and above the value, decades (to
+        add to the margin).
 
     Notes
     -----
-    Two terms, in quadrature:
-
     - **registration**: a displacement error ``delta`` moves the sampled point by ``delta``
       px, which changes the value by ``grad log I . delta`` to first order; with an isotropic
       one-sigma error ``u`` per axis this is ``u * |grad log I|`` (central differences,
-      decades/px).
-    - **spatial fluctuation**: where the map changes by much more than the noise from one
-      pixel to the next (a domain edge, a shunt a few pixels wide), the value between pixel
-      centres is not known and interpolation cannot recover it; the two scans also sample such
-      an edge at different sub-pixel positions. The term is half of the largest change to a
-      4-neighbour beyond what noise alone gives (``confidence_sigma * sqrt(2) *
-      noise_decades``): 0 inside smooth regions, about half the step at an edge.
+      decades/px, one-sided at the borders).
+    - **spatial fluctuation**: where the map changes by more than noise from one pixel to
+      the next (a domain edge, a shunt a few pixels wide), the value between pixel centres is
+      not known: interpolation cannot recover structure below the pixel scale, and the two
+      scans sample it at different sub-pixel positions. The true value is then anywhere
+      between the pixel's and its 4-neighbours' values: where the change to a neighbour
+      exceeds what noise alone gives (``confidence_sigma * sqrt(2) * noise_decades``), the
+      interval reaches that neighbour's value plus this noise allowance (the neighbour's own
+      noise interval). 0 inside smooth regions.
     """
     lg = np.asarray(log_current, np.float64)
     rows, cols = lg.shape
     allowance = confidence_sigma * np.sqrt(2.0) * noise_decades
-    out = np.zeros(lg.shape)
+    sigma = np.zeros(lg.shape)
+    below = np.zeros(lg.shape)
+    above = np.zeros(lg.shape)
     if rows < 2 or cols < 2:
-        return out
-    dy = np.diff(lg, axis=0)
+        return sigma, below, above
+    dy = np.diff(lg, axis=0)  # lg[r + 1] - lg[r]
     dy[~np.isfinite(dy)] = 0.0
     dx = np.diff(lg, axis=1)
     dx[~np.isfinite(dx)] = 0.0
-    # |grad|^2 with central differences inside, one-sided at the borders (as np.gradient)
-    gy = np.empty(lg.shape)
-    gy[0], gy[-1] = dy[0], dy[-1]
-    np.add(dy[1:], dy[:-1], out=gy[1:-1])
-    gy[1:-1] *= 0.5
+    # (u |grad|)^2 with central differences inside, one-sided at the borders (as np.gradient)
+    g = np.empty(lg.shape)
+    g[0], g[-1] = dy[0], dy[-1]
+    np.add(dy[1:], dy[:-1], out=g[1:-1])
+    g[1:-1] *= 0.5
     gx = np.empty(lg.shape)
     gx[:, 0], gx[:, -1] = dx[:, 0], dx[:, -1]
     np.add(dx[:, 1:], dx[:, :-1], out=gx[:, 1:-1])
     gx[:, 1:-1] *= 0.5
-    np.multiply(gy, gy, out=gy)
+    np.multiply(g, g, out=g)
     np.multiply(gx, gx, out=gx)
-    gy += gx
-    gy *= float(uncertainty_px) ** 2  # (u |grad|)^2
-    # largest change to a 4-neighbour
-    np.abs(dy, out=dy)
-    np.abs(dx, out=dx)
-    out[1:] = dy
-    np.maximum(out[:-1], dy, out=out[:-1])
-    np.maximum(out[:, 1:], dx, out=out[:, 1:])
-    np.maximum(out[:, :-1], dx, out=out[:, :-1])
-    out -= allowance
-    np.maximum(out, 0.0, out=out)
-    out *= 0.5
-    np.multiply(out, out, out=out)
-    out += gy
-    np.sqrt(out, out=out)
-    return out
+    g += gx
+    np.sqrt(g, out=g)
+    np.multiply(g, float(uncertainty_px), out=sigma)
+    # largest rise (above) and fall (below) to a 4-neighbour: neighbour - pixel
+    for d, lead, trail in ((dy, (slice(None, -1),), (slice(1, None),)),
+                           (dx, (slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
+        # pixel at `lead` has its neighbour at +1: change = d; pixel at `trail`: change = -d
+        np.maximum(above[lead], d, out=above[lead])
+        np.maximum(below[lead], -d, out=below[lead])
+        np.maximum(above[trail], -d, out=above[trail])
+        np.maximum(below[trail], d, out=below[trail])
+    for w in (below, above):
+        w[w <= allowance] = 0.0
+        w[w > 0] += allowance
+    return sigma, below, above
 
 
 def separate(
@@ -233,6 +237,7 @@ def separate(
     valid: np.ndarray | None = None,
     settings: TransportSettings | None = None,
     electronic_sigma: np.ndarray | None = None,
+    electronic_widening: tuple[np.ndarray, np.ndarray] | None = None,
     plus_lag: np.ndarray | None = None,
     minus_lag: np.ndarray | None = None,
     lagging: np.ndarray | None = None,
@@ -255,8 +260,11 @@ def separate(
     settings : TransportSettings, optional
         Bias exponent, noise and confidence margin.
     electronic_sigma : ndarray of float, shape (rows, cols), optional
-        One-sigma uncertainty of log10 I_e(+V) beyond the noise, decades: the resampling of the
-        -V map (:func:`resampling_sigma`). Added to the noise in quadrature.
+        One-sigma uncertainty of log10 I_e(+V) beyond the noise, decades: the registration
+        error of the -V map (:func:`resampling_uncertainty`). Added to the noise in quadrature.
+    electronic_widening : pair of ndarray of float, shape (rows, cols), optional
+        Decades added below and above the interval of log10 I_e(+V): the spatial fluctuation
+        of the resampled -V map (:func:`resampling_uncertainty`).
     plus_lag, minus_lag : ndarray of float, shape (rows, cols), optional
         Half-widths in decades added to the +V and -V intervals for amplifier lag
         (:func:`afmcurrent.logamp.lag_decades`).
@@ -278,7 +286,10 @@ def separate(
     default), following the bias-symmetric electronic conduction assumed by Jiang et al.
     The interval of ``log10 I(+V)`` is ``+/- confidence_sigma * noise_decades`` (plus the lag
     widening); that of ``log10 I_e(+V)`` is ``+/- confidence_sigma * sqrt(noise_decades**2 +
-    electronic_sigma**2)`` (plus the lag widening); a bound leaves one side open.
+    electronic_sigma**2)`` plus the lag widening and the one-sided ``electronic_widening``; a
+    bound leaves one side open. As the ionic current is not negative, ``I_e(+V) <= I(+V)``:
+    the upper end of the I_e interval is cut at the upper end of the I(+V) interval (where the
+    two intervals overlap).
     A pixel's ionic current is reported only where ``log10(I(+V) / I_e(+V))`` exceeds
     ``confidence_sigma`` times the combined one-sigma uncertainty of both maps (in quadrature)
     plus both lag widenings, and ``I(+V)`` is a measurement, not a bound: a shunt pixel with
@@ -299,61 +310,94 @@ def separate(
     def mask(m: np.ndarray | None) -> np.ndarray:
         return np.zeros(shape, bool) if m is None else np.asarray(m, bool)
 
-    ok = np.isfinite(plus) & np.isfinite(minus) & (plus > 0) & (minus > 0)
+    ratio = float(abs(bias_plus / bias_minus) ** s.bias_exponent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg_plus = np.log10(plus)  # -inf at 0, nan at nan
+        lg_elec = np.log10(minus)
+    lg_elec += np.log10(ratio)
+    ok = np.isfinite(lg_plus)
+    ok &= np.isfinite(lg_elec)
     if valid is not None:
         ok &= np.asarray(valid, bool)
+    bad = ~ok
 
-    ratio = float(abs(bias_plus / bias_minus) ** s.bias_exponent)
-    electronic = minus * ratio
     c, noise = s.confidence_sigma, s.noise_decades
     # one-sigma variances (decades^2) and linear widenings of each map
-    var_p = noise * noise
     var_e: float | np.ndarray = noise * noise
     if electronic_sigma is not None:
-        var_e = np.square(np.asarray(electronic_sigma, np.float64)) + noise * noise
+        var_e = np.square(np.asarray(electronic_sigma, np.float64))
+        var_e += noise * noise
     margin_p: float | np.ndarray = c * noise
     margin_e: float | np.ndarray = c * np.sqrt(var_e)
-    lag_sum: float | np.ndarray = 0.0
     if plus_lag is not None:
         margin_p = margin_p + plus_lag
-        lag_sum = lag_sum + plus_lag
     if minus_lag is not None:
         margin_e = margin_e + minus_lag
-        lag_sum = lag_sum + minus_lag
-    lg_plus, lg_elec = _log10(plus), _log10(electronic)
     p_floor, p_sat = mask(plus_at_floor), mask(plus_at_saturation)
     m_floor, m_sat = mask(minus_at_floor), mask(minus_at_saturation)
-    plus_b = _bounds_from_log(lg_plus, p_floor, p_sat, margin_p)
-    elec_b = _bounds_from_log(lg_elec, m_floor, m_sat, margin_e)
+
+    plus_b = np.empty((2, *shape))
+    np.subtract(lg_plus, margin_p, out=plus_b[0])
+    np.add(lg_plus, margin_p, out=plus_b[1])
+    plus_b[0][p_floor] = -np.inf  # a floor reading is an upper bound
+    plus_b[1][p_sat] = np.inf  # a saturated reading a lower bound
+    elec_b = np.empty((2, *shape))
+    np.subtract(lg_elec, margin_e, out=elec_b[0])
+    np.add(lg_elec, margin_e, out=elec_b[1])
+    if electronic_widening is not None:
+        elec_b[0] -= electronic_widening[0]
+        elec_b[1] += electronic_widening[1]
+    elec_b[0][m_floor] = -np.inf
+    elec_b[1][m_sat] = np.inf
+    plus_b[:, bad] = np.nan
+    elec_b[:, bad] = np.nan
     with np.errstate(invalid="ignore"):
-        # Interval of log10(I+ / I_e): [lo_p - hi_e, hi_p - lo_e]; inf - inf -> nan: unknown.
-        r_lo = plus_b[0] - elec_b[1]
-        r_hi = plus_b[1] - elec_b[0]
-    r_lo = np.where(np.isnan(r_lo) & ok, -np.inf, r_lo)
-    r_hi = np.where(np.isnan(r_hi) & ok, np.inf, r_hi)
+        # I_e(+V) <= I(+V): cut the upper end where the two intervals overlap
+        cut = elec_b[1] > plus_b[1]
+        cut &= elec_b[0] <= plus_b[1]
+    elec_b[1][cut] = plus_b[1][cut]
+    # Interval of log10(I+ / I_e): [lo_p - hi_e, hi_p - lo_e] (a bound leaves a side open:
+    # -inf - finite = -inf; inf - inf cannot occur as lo_p < inf and hi_e > -inf)
+    ratio_b = np.empty((2, *shape))
+    np.subtract(plus_b[0], elec_b[1], out=ratio_b[0])
+    np.subtract(plus_b[1], elec_b[0], out=ratio_b[1])
 
-    # Ionic current resolved where I+ is above I_e beyond the combined noise and both values are
-    # measurements, not bounds (a bound gives no number for the difference).
-    measured = ok & ~p_floor & ~p_sat & ~m_sat
-    combined = c * np.sqrt(var_p + var_e) + lag_sum
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lr = lg_plus - lg_elec
+    # Ionic current resolved where I+ is above I_e by more than the combined uncertainty of both
+    # maps and both values are measurements, not bounds (a bound gives no number for the
+    # difference; an I(-V) at the floor gives a lower bound of I_ion, off by at most the floor).
+    measured = ok & ~p_floor
+    measured &= ~p_sat
+    measured &= ~m_sat
+    combined = np.sqrt(var_e + noise * noise)
+    combined *= c
+    if plus_lag is not None:
+        combined += plus_lag
+    if minus_lag is not None:
+        combined += minus_lag
+    if electronic_widening is not None:
+        combined += electronic_widening[1]
+    lr = np.subtract(lg_plus, lg_elec, out=lg_plus)
+    del lg_elec
+    with np.errstate(invalid="ignore"):
         resolved = measured & (lr > combined)
-        # Where I(-V) sits at the floor, I_e is an upper bound and this is a lower bound of I_ion,
-        # off by at most the floor current.
-        ionic = np.where(resolved, plus - electronic, np.nan)
-        fraction = np.where(resolved, ionic / plus, np.nan)
+    del lr, combined
 
-    nan = np.where(ok, 1.0, np.nan)
+    plus[bad] = np.nan
+    minus[bad] = np.nan
+    electronic = minus * ratio
+    unresolved = ~resolved
+    ionic = plus - electronic
+    ionic[unresolved] = np.nan
+    fraction = ionic / plus
     return TransportMaps(
-        plus_current=plus * nan,
-        minus_current=minus * nan,
-        electronic_current=electronic * nan,
+        plus_current=plus,
+        minus_current=minus,
+        electronic_current=electronic,
         ionic_current=ionic,
         ionic_fraction=fraction,
-        log_ratio_bounds=np.stack([np.where(ok, r_lo, np.nan), np.where(ok, r_hi, np.nan)]),
-        log_plus_bounds=np.where(ok, plus_b, np.nan),
-        log_electronic_bounds=np.where(ok, elec_b, np.nan),
+        log_ratio_bounds=ratio_b,
+        log_plus_bounds=plus_b,
+        log_electronic_bounds=elec_b,
         valid=ok,
         bias_ratio=ratio,
         plus_at_floor=p_floor & ok,

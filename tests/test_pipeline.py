@@ -21,13 +21,16 @@ def test_degraded_classes_match_truth(degraded):
     truth = pair.truth.class_map
     cls = res.class_map
     classified = cls > 0
-    assert classified.mean() > 0.8
+    assert classified.mean() > 0.85
     accuracy = np.mean(cls[classified] == truth[classified])
-    assert accuracy >= 0.98, accuracy
-    # Area fractions within 2 percentage points of the truth over the same frame.
+    assert accuracy >= 0.995, accuracy
+    # Area fractions within 3.5 percentage points of the truth over the same frame: pixels at
+    # domain edges, whose resampled -V value is not known (transport.resampling_uncertainty),
+    # and pixels at the amplifier floor are class 0, so small shunt and insulating domains lose
+    # their rims and the type-2 matrix gains ~3 points among the classified pixels.
     t = truth[res.maps.valid]
     for code, name in CLASS_NAMES.items():
-        assert abs(res.fractions[name] - np.mean(t == code)) < 0.02, name
+        assert abs(res.fractions[name] - np.mean(t == code)) < 0.035, name
 
 
 def test_degraded_registration_recovers_shift(degraded):
@@ -94,7 +97,7 @@ def test_untrustworthy_registration_is_not_used():
         analyze_pair(pair.plus, junk, logamp=pair.calibration)
     res = analyze_pair(pair.plus, junk, logamp=pair.calibration, force_registration=True)
     assert not res.registration.trustworthy
-    assert any("not trustworthy" in n for n in res.notes)
+    assert any("not trustworthy" in w for w in res.warnings)
 
 
 def test_known_shift_and_reference_mode():
