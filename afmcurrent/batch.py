@@ -68,10 +68,11 @@ SUMMARY_COLUMNS = (
     "name", "sample", "group", "plus", "minus", "bias_plus_V", "bias_minus_V",
     "shift_dy_px", "shift_dx_px", "confidence", *FRACTION_KEYS, "classified_fraction",
     "classified_area_um2", "median_plus_current_A", "median_minus_current_A",
-    "median_ionic_current_A", "median_electronic_current_A", "domains",
+    "median_ionic_current_A", "median_electronic_current_A", "median_current_bounds",
+    "median_ionic_current_density_A_m2", "domains",
     *(f"domains_{k}" for k in FRACTION_KEYS),
     *(f"pooled_{k}" for k in FRACTION_KEYS), "pooled_disagreement",
-    "seconds", "status", "error",
+    "warnings", "seconds", "status", "error",
 )
 
 
@@ -196,7 +197,11 @@ def _row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
         "median_minus_current_A": med["minus_current"],
         "median_ionic_current_A": med["ionic_current"],
         "median_electronic_current_A": med["electronic_current"],
+        "median_current_bounds": ";".join(
+            f"{k}:{v}" for k, v in s["median_current_bounds"].items()),
+        "median_ionic_current_density_A_m2": s["median_current_density_A_m2"]["ionic_current"],
         "domains": len(res.domains),
+        "warnings": " | ".join(res.warnings),
         **{f"domains_{k}": counts[k] for k in FRACTION_KEYS},
     }
     return row

@@ -798,6 +798,7 @@ def analyze_pair(
         height=height,
         valid=maps.valid,
         settings=cfg.domains,
+        tip_radius=ts.tip_radius,
     )
     optical_result = None
     if optical is not None:
@@ -928,11 +929,12 @@ def _fit_warnings(
             share = np.count_nonzero(mask) / n if mask is not None else 0.0
             if share > BOUND_SHARE_WARNING:
                 at = f" ({limit:.3g} A)" if limit is not None else ""
+                name = f" {calibration.name!r}" if calibration and calibration.name else ""
                 out.append(
                     f"{share * 100:.0f} % of the valid {side} pixels are {what}{at}: their "
-                    f"values are only {meaning}; the calibration"
-                    f"{f' {calibration.name!r}' if calibration and calibration.name else ''} "
-                    "may not fit these data (range, reference current, sign of the slope)"
+                    f"values are only {meaning} (the current is outside the amplifier's range "
+                    f"there, or the calibration{name} does not fit these data: check its range, "
+                    "reference current and sign of the slope)"
                 )
     if calibration is not None and calibration.fit_rms_decades is not None \
             and calibration.fit_rms_decades > 2.0 * ts.noise_decades:
