@@ -29,13 +29,11 @@ import csv
 import dataclasses
 import functools
 import hashlib
-import importlib
 import json
 import logging
 import os
 import shutil
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -549,7 +547,7 @@ def run_batch(
     from tqdm import tqdm
 
     from .config import load_config
-    from .pooled import apply_pooled, fit_pooled
+    from .pooled import apply_pooled, fit_pooled, missing_classes
     from .report import aggregate_samples, write_report, write_summary_figure
 
     options = options or BatchOptions()
@@ -574,15 +572,7 @@ def run_batch(
     with _executor(workers, scheduler) as runner:
         bar = tqdm(total=len(specs), unit="pair", desc="pairs", disable=not progress or not specs)
         tasks = [(spec, options, str(outdir), force, pooled_samples, seed) for spec in specs]
-        warm = None
         for row, sample in runner.map(_pair_task, tasks):
-            if warm is None:
-                # scikit-learn takes ~0.6 s to import: done while the workers run. Started
-                # only now that the pool has forked its workers (a fork while another thread
-                # imports could deadlock the child).
-                warm = threading.Thread(target=importlib.import_module,
-                                        args=("sklearn.mixture",), daemon=True)
-                warm.start()
             rows[row["name"]] = row
             if sample is not None:
                 samples[row["name"]] = sample
@@ -595,8 +585,6 @@ def run_batch(
         skipped = sum(r["status"] == "skipped" for r in rows.values())
         if skipped:
             logger.info("%d of %d pairs complete and unchanged: skipped", skipped, len(specs))
-        if warm is not None:
-            warm.join()  # before any further submit (a pool may fork a worker on submit)
         for stale in ("pooled.json", "summary.png"):  # of an earlier run: rewritten below
             (outdir / stale).unlink(missing_ok=True)
         if report:
@@ -622,6 +610,9 @@ def run_batch(
                 logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
         if model is not None:
             pooled = model.to_dict()
+            pooled["warnings"] = missing_classes(model, ok)
+            for w in pooled["warnings"]:
+                logger.warning(w)
             (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
             tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
             pbar = tqdm(total=len(tasks), unit="pair", desc="pooled", disable=not progress)

@@ -728,6 +728,12 @@ def analyze_pair(
     minus_current, overlap = apply_registration(cur_minus.current, reg, log=True)
     minus_floor = apply_registration_mask(cur_minus.at_floor, reg)
     minus_sat = apply_registration_mask(cur_minus.at_saturation, reg)
+    if calibration is not None:
+        # a resampled value within the noise of the floor (saturation) is a bound as well
+        k = 10.0**bound_margin
+        with np.errstate(invalid="ignore"):
+            minus_floor |= minus_current <= calibration.floor_current * k
+            minus_sat |= minus_current >= calibration.saturation_current / k
     uncertainty = getattr(reg, "uncertainty_px", float("nan"))
     if not np.isfinite(uncertainty):
         uncertainty = DEFAULT_UNCERTAINTY_PX
@@ -872,8 +878,10 @@ def _lag(
     plus_current: np.ndarray,
     lg_minus: np.ndarray,
     notes: list[str],
-) -> tuple[dict[str, Any], np.ndarray | None, np.ndarray | None, np.ndarray | None]:
-    """Lag widening of both maps (+V frame) where the bandwidth model and pixel rate are known."""
+) -> tuple[dict[str, Any], tuple[np.ndarray, np.ndarray] | None,
+           tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
+    """Lag widening (below, above) of both maps (+V frame) where the bandwidth model and pixel
+    rate are known, and the lagging pixels."""
     lag: dict[str, Any] = {"checked": False, "hz_per_amp": None, "pixel_rate_hz": None,
                            "lagging_fraction": None}
     if not ts.check_lag:
@@ -894,12 +902,13 @@ def _lag(
             f"{', '.join(missing)}"
         )
         return lag, None, None, None
-    kw = {"noise_decades": ts.noise_decades, "confidence_sigma": ts.confidence_sigma}
-    plus_lag, lag_p = lag_decades(_log10(plus_current), hz, rates[0],
-                                  direction=c_plus.direction, **kw)
-    minus_lag, lag_m = lag_decades(lg_minus, hz, rates[1], direction=c_minus.direction, **kw)
+    kw = {"noise_decades": ts.noise_decades, "confidence_sigma": ts.confidence_sigma,
+          "floor_current": calibration.floor_current if calibration else None}
+    *plus_lag, lag_p = lag_decades(_log10(plus_current), hz, rates[0],
+                                   direction=c_plus.direction, **kw)
+    *minus_lag, lag_m = lag_decades(lg_minus, hz, rates[1], direction=c_minus.direction, **kw)
     lag["checked"] = True
-    return lag, plus_lag, minus_lag, lag_p | lag_m
+    return lag, tuple(plus_lag), tuple(minus_lag), lag_p | lag_m
 
 
 def _fit_warnings(

@@ -179,10 +179,11 @@ def resampling_uncertainty(
       the next (a domain edge, a shunt a few pixels wide), the value between pixel centres is
       not known: interpolation cannot recover structure below the pixel scale, and the two
       scans sample it at different sub-pixel positions. The true value is then anywhere
-      between the pixel's and its 4-neighbours' values: where the change to a neighbour
-      exceeds what noise alone gives (``confidence_sigma * sqrt(2) * noise_decades``), the
-      interval reaches that neighbour's value plus this noise allowance (the neighbour's own
-      noise interval). 0 inside smooth regions.
+      between the pixel's and its neighbours' values: along an axis where the changes to the
+      two neighbours differ by more than noise gives (second difference above
+      ``confidence_sigma * sqrt(6) * noise_decades``: a step or a spike, not a ramp), the
+      interval reaches those neighbours' values plus their noise allowance
+      (``confidence_sigma * sqrt(2) * noise_decades``). 0 inside smooth regions.
     """
     lg = np.asarray(log_current, np.float64)
     rows, cols = lg.shape
@@ -192,6 +193,51 @@ def resampling_uncertainty(
     above = np.zeros(lg.shape)
     if rows < 2 or cols < 2:
         return sigma, below, above
+    dy = np.diff(lg, axis=0)  # lg[r + 1] - lg[r]
+    dy[~np.isfinite(dy)] = 0.0
+    dx = np.diff(lg, axis=1)
+    dx[~np.isfinite(dx)] = 0.0
+    # (u |grad|)^2 with central differences inside, one-sided at the borders (as np.gradient)
+    g = np.empty(lg.shape)
+    g[0], g[-1] = dy[0], dy[-1]
+    np.add(dy[1:], dy[:-1], out=g[1:-1])
+    g[1:-1] *= 0.5
+    gx = np.empty(lg.shape)
+    gx[:, 0], gx[:, -1] = dx[:, 0], dx[:, -1]
+    np.add(dx[:, 1:], dx[:, :-1], out=gx[:, 1:-1])
+    gx[:, 1:-1] *= 0.5
+    np.multiply(g, g, out=g)
+    np.multiply(gx, gx, out=gx)
+    g += gx
+    np.sqrt(g, out=g)
+    np.multiply(g, float(uncertainty_px), out=sigma)
+    # Sub-pixel structure: along an axis where the two one-sided changes differ by more than
+    # noise (a step, a spike; not a ramp, which the gradient term covers), the interval
+    # reaches the neighbours' values.
+    kink = confidence_sigma * np.sqrt(6.0) * noise_decades  # noise of a second difference
+    for d, ax in ((dy, 0), (dx, 1)):
+        d = np.moveaxis(d, ax, -1)  # differences along the last axis: d[..., j] = v[j+1] - v[j]
+        up = np.moveaxis(above, ax, -1)
+        dn = np.moveaxis(below, ax, -1)
+        # interior pixels j = 1..n-2: forward change d[j], backward change d[j - 1]
+        fwd, bwd = d[..., 1:], d[..., :-1]
+        curved = np.abs(fwd - bwd) > kink
+        rise = np.maximum(fwd, -bwd)
+        np.maximum(rise, 0.0, out=rise)
+        rise *= curved
+        np.maximum(up[..., 1:-1], rise, out=up[..., 1:-1])
+        np.maximum(-fwd, bwd, out=rise)
+        np.maximum(rise, 0.0, out=rise)
+        rise *= curved
+        np.maximum(dn[..., 1:-1], rise, out=dn[..., 1:-1])
+        # the two border pixels have one neighbour: a change beyond the noise is a kink
+        for j, change in ((0, d[..., 0]), (-1, -d[..., -1])):
+            big = np.abs(change) > kink
+            np.maximum(up[..., j], np.where(big, np.maximum(change, 0.0), 0.0), out=up[..., j])
+            np.maximum(dn[..., j], np.where(big, np.maximum(-change, 0.0), 0.0), out=dn[..., j])
+    for w in (below, above):
+        np.add(w, allowance, out=w, where=w > 0)  # up to the neighbour's value and its noise
+    return sigma, below, above
     dy = np.diff(lg, axis=0)  # lg[r + 1] - lg[r]
     dy[~np.isfinite(dy)] = 0.0
     dx = np.diff(lg, axis=1)
@@ -238,8 +284,8 @@ def separate(
     settings: TransportSettings | None = None,
     electronic_sigma: np.ndarray | None = None,
     electronic_widening: tuple[np.ndarray, np.ndarray] | None = None,
-    plus_lag: np.ndarray | None = None,
-    minus_lag: np.ndarray | None = None,
+    plus_lag: tuple[np.ndarray, np.ndarray] | None = None,
+    minus_lag: tuple[np.ndarray, np.ndarray] | None = None,
     lagging: np.ndarray | None = None,
 ) -> TransportMaps:
     """Separate ionic and electronic current from co-registered +V and -V maps.
@@ -265,8 +311,8 @@ def separate(
     electronic_widening : pair of ndarray of float, shape (rows, cols), optional
         Decades added below and above the interval of log10 I_e(+V): the spatial fluctuation
         of the resampled -V map (:func:`resampling_uncertainty`).
-    plus_lag, minus_lag : ndarray of float, shape (rows, cols), optional
-        Half-widths in decades added to the +V and -V intervals for amplifier lag
+    plus_lag, minus_lag : pair of ndarray of float, shape (rows, cols), optional
+        Decades added below and above the +V and -V intervals for amplifier lag
         (:func:`afmcurrent.logamp.lag_decades`).
     lagging : ndarray of bool, shape (rows, cols), optional
         Pixels whose bandwidth is below the pixel rate (stored in the result).
@@ -329,16 +375,15 @@ def separate(
         var_e += noise * noise
     margin_p: float | np.ndarray = c * noise
     margin_e: float | np.ndarray = c * np.sqrt(var_e)
-    if plus_lag is not None:
-        margin_p = margin_p + plus_lag
-    if minus_lag is not None:
-        margin_e = margin_e + minus_lag
     p_floor, p_sat = mask(plus_at_floor), mask(plus_at_saturation)
     m_floor, m_sat = mask(minus_at_floor), mask(minus_at_saturation)
 
     plus_b = np.empty((2, *shape))
     np.subtract(lg_plus, margin_p, out=plus_b[0])
     np.add(lg_plus, margin_p, out=plus_b[1])
+    if plus_lag is not None:
+        plus_b[0] -= plus_lag[0]
+        plus_b[1] += plus_lag[1]
     plus_b[0][p_floor] = -np.inf  # a floor reading is an upper bound
     plus_b[1][p_sat] = np.inf  # a saturated reading a lower bound
     elec_b = np.empty((2, *shape))
@@ -347,6 +392,9 @@ def separate(
     if electronic_widening is not None:
         elec_b[0] -= electronic_widening[0]
         elec_b[1] += electronic_widening[1]
+    if minus_lag is not None:
+        elec_b[0] -= minus_lag[0]
+        elec_b[1] += minus_lag[1]
     elec_b[0][m_floor] = -np.inf
     elec_b[1][m_sat] = np.inf
     plus_b[:, bad] = np.nan
@@ -370,10 +418,10 @@ def separate(
     measured &= ~m_sat
     combined = np.sqrt(var_e + noise * noise)
     combined *= c
-    if plus_lag is not None:
-        combined += plus_lag
+    if plus_lag is not None:  # I(+V) may be lower, I_e higher than read
+        combined += plus_lag[0]
     if minus_lag is not None:
-        combined += minus_lag
+        combined += minus_lag[1]
     if electronic_widening is not None:
         combined += electronic_widening[1]
     lr = np.subtract(lg_plus, lg_elec, out=lg_plus)
