@@ -205,6 +205,13 @@ def _row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
     return row
 
 
+def _fallback_bias(scan: Any, *given: float | None) -> float | None:
+    """The first given bias, for a scan whose file records none (else None: the file's)."""
+    if scan.bias is not None:
+        return None
+    return next((b for b in given if b is not None), None)
+
+
 def _empty_row(spec: PairSpec) -> dict[str, Any]:
     row = {k: None for k in SUMMARY_COLUMNS}
     row.update(name=spec.name, sample=spec.sample, group=spec.group, plus=str(spec.plus),
@@ -258,12 +265,16 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         optical = {}
         if spec.optical is not None:
             optical = _optical_options(spec.optical, options.optical_pixel_size)
+        from .io import load_scan
+
+        plus_scan, minus_scan = load_scan(spec.plus), load_scan(spec.minus)
         res = analyze_pair(
-            spec.plus, spec.minus,
+            plus_scan, minus_scan,
             height_channel=options.height_channel,
             current_channel=options.current_channel,
-            bias_plus=spec.bias_plus if spec.bias_plus is not None else options.bias_plus,
-            bias_minus=spec.bias_minus if spec.bias_minus is not None else options.bias_minus,
+            # the manifest's and the options' biases are for files that do not record one
+            bias_plus=_fallback_bias(plus_scan, spec.bias_plus, options.bias_plus),
+            bias_minus=_fallback_bias(minus_scan, spec.bias_minus, options.bias_minus),
             logamp=options.logamp,
             config=options.config,
             tip_radius=options.tip_radius,

@@ -853,8 +853,11 @@ def analyze_pair(
 
 def _check_distinct(plus: Any, minus: Any) -> None:
     """Refuse the same file (or the same loaded scan) given as both scans of a pair."""
-    if plus is minus and isinstance(plus, Scan):
-        raise ConfigError(f"{plus.label} is given as both the +V and the -V scan")
+    if isinstance(plus, Scan) and isinstance(minus, Scan):
+        same = plus is minus or (plus.path is not None and minus.path is not None
+                                 and Path(plus.path).resolve() == Path(minus.path).resolve())
+        if same:
+            raise ConfigError(f"{plus.label} is given as both the +V and the -V scan")
     if isinstance(plus, (str, Path)) and isinstance(minus, (str, Path)):
         a, b = Path(plus), Path(minus)
         try:
