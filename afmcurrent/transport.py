@@ -162,10 +162,10 @@ def resampling_uncertainty(
 
     Returns
     -------
-    sigma : ndarray of float, shape (rows, cols)
+    sigma : ndarray of float32, shape (rows, cols)
         One-sigma registration term ``uncertainty_px * |grad log I|``, decades (to add to the
         noise in quadrature).
-    below, above : ndarray of float, shape (rows, cols)
+    below, above : ndarray of float32, shape (rows, cols)
         Spatial-fluctuation widening of the interval below and above the value, decades (to
         add to the margin).
 
@@ -185,24 +185,26 @@ def resampling_uncertainty(
       interval reaches those neighbours' values plus their noise allowance
       (``confidence_sigma * sqrt(2) * noise_decades``). 0 inside smooth regions.
     """
-    lg = np.asarray(log_current, np.float64)
+    # float32: these are widths in decades (7 significant digits are plenty), half the memory
+    # traffic of float64
+    lg = np.asarray(log_current, np.float32)
     rows, cols = lg.shape
-    allowance = confidence_sigma * np.sqrt(2.0) * noise_decades
-    sigma = np.zeros(lg.shape)
-    below = np.zeros(lg.shape)
-    above = np.zeros(lg.shape)
+    allowance = np.float32(confidence_sigma * np.sqrt(2.0) * noise_decades)
+    sigma = np.zeros(lg.shape, np.float32)
+    below = np.zeros(lg.shape, np.float32)
+    above = np.zeros(lg.shape, np.float32)
     if rows < 2 or cols < 2:
         return sigma, below, above
     dy = np.diff(lg, axis=0)  # lg[r + 1] - lg[r]
-    dy[~np.isfinite(dy)] = 0.0
+    np.nan_to_num(dy, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     dx = np.diff(lg, axis=1)
-    dx[~np.isfinite(dx)] = 0.0
+    np.nan_to_num(dx, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     # (u |grad|)^2 with central differences inside, one-sided at the borders (as np.gradient)
-    g = np.empty(lg.shape)
+    g = np.empty(lg.shape, np.float32)
     g[0], g[-1] = dy[0], dy[-1]
     np.add(dy[1:], dy[:-1], out=g[1:-1])
     g[1:-1] *= 0.5
-    gx = np.empty(lg.shape)
+    gx = np.empty(lg.shape, np.float32)
     gx[:, 0], gx[:, -1] = dx[:, 0], dx[:, -1]
     np.add(dx[:, 1:], dx[:, :-1], out=gx[:, 1:-1])
     gx[:, 1:-1] *= 0.5
@@ -210,11 +212,11 @@ def resampling_uncertainty(
     np.multiply(gx, gx, out=gx)
     g += gx
     np.sqrt(g, out=g)
-    np.multiply(g, float(uncertainty_px), out=sigma)
+    np.multiply(g, np.float32(uncertainty_px), out=sigma)
     # Sub-pixel structure: along an axis where the two one-sided changes differ by more than
     # noise (a step, a spike; not a ramp, which the gradient term covers), the interval
     # reaches the neighbours' values.
-    kink = confidence_sigma * np.sqrt(6.0) * noise_decades  # noise of a second difference
+    kink = np.float32(confidence_sigma * np.sqrt(6.0) * noise_decades)  # of a 2nd difference
     for d, ax in ((dy, 0), (dx, 1)):
         d = np.moveaxis(d, ax, -1)  # differences along the last axis: d[..., j] = v[j+1] - v[j]
         up = np.moveaxis(above, ax, -1)
@@ -237,36 +239,6 @@ def resampling_uncertainty(
             np.maximum(dn[..., j], np.where(big, np.maximum(-change, 0.0), 0.0), out=dn[..., j])
     for w in (below, above):
         np.add(w, allowance, out=w, where=w > 0)  # up to the neighbour's value and its noise
-    return sigma, below, above
-    dy = np.diff(lg, axis=0)  # lg[r + 1] - lg[r]
-    dy[~np.isfinite(dy)] = 0.0
-    dx = np.diff(lg, axis=1)
-    dx[~np.isfinite(dx)] = 0.0
-    # (u |grad|)^2 with central differences inside, one-sided at the borders (as np.gradient)
-    g = np.empty(lg.shape)
-    g[0], g[-1] = dy[0], dy[-1]
-    np.add(dy[1:], dy[:-1], out=g[1:-1])
-    g[1:-1] *= 0.5
-    gx = np.empty(lg.shape)
-    gx[:, 0], gx[:, -1] = dx[:, 0], dx[:, -1]
-    np.add(dx[:, 1:], dx[:, :-1], out=gx[:, 1:-1])
-    gx[:, 1:-1] *= 0.5
-    np.multiply(g, g, out=g)
-    np.multiply(gx, gx, out=gx)
-    g += gx
-    np.sqrt(g, out=g)
-    np.multiply(g, float(uncertainty_px), out=sigma)
-    # largest rise (above) and fall (below) to a 4-neighbour: neighbour - pixel
-    for d, lead, trail in ((dy, (slice(None, -1),), (slice(1, None),)),
-                           (dx, (slice(None), slice(None, -1)), (slice(None), slice(1, None)))):
-        # pixel at `lead` has its neighbour at +1: change = d; pixel at `trail`: change = -d
-        np.maximum(above[lead], d, out=above[lead])
-        np.maximum(below[lead], -d, out=below[lead])
-        np.maximum(above[trail], -d, out=above[trail])
-        np.maximum(below[trail], d, out=below[trail])
-    for w in (below, above):
-        w[w <= allowance] = 0.0
-        w[w > 0] += allowance
     return sigma, below, above
 
 
