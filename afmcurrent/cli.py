@@ -409,9 +409,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         from .logamp import PRESETS
 
         for name, cal in sorted(PRESETS.items()):
+            bw = (f", bandwidth {cal.hz_per_amp:g} Hz/A" if cal.hz_per_amp
+                  else ", bandwidth not known")
             print(f"{name:<10s} {cal.volts_per_decade:g} V/decade, {cal.reference_voltage:g} V at "
                   f"{cal.reference_current:g} A, floor {cal.floor_current:g} A, "
-                  f"saturation {cal.saturation_current:g} A")
+                  f"saturation {cal.saturation_current:g} A{bw}")
         if args.file is None:
             return 0
     if args.file is None:
