@@ -854,8 +854,15 @@ def analyze_pair(
 def _check_distinct(plus: Any, minus: Any) -> None:
     """Refuse the same file (or the same loaded scan) given as both scans of a pair."""
     if isinstance(plus, Scan) and isinstance(minus, Scan):
-        same = plus is minus or (plus.path is not None and minus.path is not None
-                                 and Path(plus.path).resolve() == Path(minus.path).resolve())
+        # one file may hold several scans (an acquisition session): the same path alone is
+        # not the same scan; the same path with the same data is
+        same = plus is minus or (
+            plus.path is not None and minus.path is not None
+            and Path(plus.path).resolve() == Path(minus.path).resolve()
+            and plus.channels == minus.channels
+            and all(np.array_equal(a.data, b.data, equal_nan=True)
+                    for a, b in zip(plus.channel_list, minus.channel_list, strict=True))
+        )
         if same:
             raise ConfigError(f"{plus.label} is given as both the +V and the -V scan")
     if isinstance(plus, (str, Path)) and isinstance(minus, (str, Path)):
