@@ -148,7 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 100 nm)",
     )
     a.add_argument("--shift", type=_pair, metavar="DY,DX",
-                   help="known shift of MINUS onto PLUS in pixels (skips estimation)")
+                   help="known shift of MINUS onto PLUS in pixels at the centre row; creep and "
+                   "drift around it are still estimated unless --no-drift")
+    a.add_argument("--no-drift", action="store_true",
+                   help="one constant displacement for all rows (no creep or drift estimated)")
     a.add_argument("--expect-shift", type=_pair, metavar="DY,DX",
                    help="approximate shift in pixels; the estimate is searched near it "
                    "(resolves periodic samples such as calibration gratings)")
@@ -187,14 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "register", help="co-register MOVING onto REF; prints JSON",
-        description="Estimate the shift (and slow-axis drift) of MOVING onto REF. shift_px = "
-        "[dy, dx] such that scipy.ndimage.shift(moving, shift_px) lies on ref.",
+        description="Estimate the displacement of MOVING onto REF row by row (creep and "
+        "drift): row_displacement_px[r] = [dy, dx] with ref[r, c] ~ moving[r - dy, c - dx]; "
+        "shift_px is its value at the centre row (scipy.ndimage.shift(moving, shift_px) lies on "
+        "ref there), drift_px_per_line its linear part, uncertainty_px its 1-sigma error.",
     )
     r.add_argument("ref", type=Path)
     r.add_argument("moving", type=Path)
     r.add_argument("--channel", help="channel to register on (default: topography, plus the "
                    "current channel where one exists)")
-    r.add_argument("--no-drift", action="store_true", help="do not estimate slow-axis drift")
+    r.add_argument("--no-drift", action="store_true",
+                   help="one constant displacement (no creep or drift estimated)")
     r.add_argument("--expect-shift", type=_pair, metavar="DY,DX",
                    help="approximate shift in pixels; the estimate is searched near it")
     r.add_argument("--search-radius", type=float, default=5.0, metavar="PX")
@@ -287,6 +293,13 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.setLevel(level)
 
 
+def _no_drift_config(path: Path | None) -> Any:
+    """The settings of ``path`` (or the defaults) with ``[registration] estimate_drift`` off."""
+    from .config import load_config
+
+    return load_config(path, registration={"estimate_drift": False})
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .output import prepare_outdir
     from .pipeline import analyze_pair
@@ -300,7 +313,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         bias_plus=args.bias_plus,
         bias_minus=args.bias_minus,
         logamp=args.logamp,
-        config=args.config,
+        config=_no_drift_config(args.config) if args.no_drift else args.config,
         tip_radius=args.tip_radius,
         shift=args.shift,
         expect_shift=args.expect_shift,
@@ -451,8 +464,8 @@ def _cmd_register(args: argparse.Namespace) -> int:
           "search_radius": args.search_radius}
     if args.channel:
         a, b = ref.channel(args.channel), mov.channel(args.channel)
-        if a.unit == "A":  # currents: registered in log space
-            reg = register(a.data, b.data, a.data, b.data, **kw)
+        if a.unit == "A":  # currents only: matched on the edges of log |I|
+            reg = register(None, None, a.data, b.data, **kw)
         else:
             reg = register(a.data, b.data, **kw)
     else:

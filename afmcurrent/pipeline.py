@@ -621,7 +621,9 @@ def analyze_pair(
     tip_radius : float, optional
         Probe radius in m (overrides the config; default 100 nm).
     shift : tuple of float, optional
-        Known shift ``(dy, dx)`` in px of the -V scan onto the +V scan; skips the estimation.
+        Known shift ``(dy, dx)`` in px of the -V scan onto the +V scan at the centre row; the
+        creep and drift around it are still estimated (within ``search_radius``) unless the
+        config sets ``[registration] estimate_drift = false``.
     expect_shift : tuple of float, optional
         Approximate shift ``(dy, dx)`` in px (stage log, an earlier pair): the estimate is
         searched within ``search_radius`` px of it. Resolves the ambiguity of periodic samples.
@@ -700,8 +702,19 @@ def analyze_pair(
     cur_plus = convert_channel(c_plus, calibration, bound_margin)
     cur_minus = convert_channel(c_minus, calibration, bound_margin)
 
-    if shift is not None:
-        reg = Registration.manual(shift, plus_scan.shape, minus_scan.shape)
+    if shift is not None and not cfg.registration.estimate_drift:
+        reg = Registration.manual(shift, plus_scan.shape)
+    elif shift is not None:
+        # the known shift holds at the centre row; creep and drift around it are estimated
+        reg = register(
+            h_plus.data,
+            h_minus.data,
+            cur_plus.current,
+            cur_minus.current,
+            min_confidence=cfg.registration.min_confidence,
+            known_shift=shift,
+            search_radius=search_radius,
+        )
     else:
         reg = register(
             h_plus.data,
