@@ -338,3 +338,7 @@ def _write_row_displacement(path: Path, registration: Any) -> None:
         d.attrs["columns"] = "dy, dx"
         d.attrs["convention"] = "plus[r, c] ~ minus[r - dy[r], c - dx[r]]"
         g.attrs["uncertainty_px"] = float(registration.uncertainty_px)
+        u = g.create_dataset("row_uncertainty",
+                             data=np.asarray(registration.row_uncertainty, np.float64))
+        u.attrs["units"] = "px"
+        u.attrs["meaning"] = "1-sigma error of row_displacement at each +V row (Euclidean)"

@@ -423,7 +423,7 @@ def test_large_offset_and_drift():
     assert np.median(err) < 0.06 and err.max() < 0.3
     r = np.arange(256) - 127.5
     true_slope = (r @ pair.displacement) / (r @ r)  # drift plus the linear part of the creep
-    assert reg.drift_per_line == pytest.approx(tuple(true_slope), abs=0.002)
+    assert reg.drift_per_line == pytest.approx(tuple(true_slope), abs=0.003)
     assert np.abs(pair.displacement).max() > 40
 
 

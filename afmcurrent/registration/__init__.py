@@ -10,31 +10,39 @@ case ``d(r) = shift + drift_per_line * (r - (rows - 1) / 2)``.
 
 Method
 ------
-1. Both heights are leveled (plane, median line offsets, bow along the fast axis); current
-   maps are used as the edge strength of ``log10 |I|`` (domain boundaries: type-1 domains are
-   bright at +V and dark at -V, so the current maps themselves may be anti-correlated).
-2. Whole frame, coarse pyramid level (~128 px): the masked normalized cross-correlation
-   (NCC) over the overlap for every integer shift within ``max_shift_fraction`` of the frame
+1. Both heights are leveled (line offsets, tilt and bow along the fast axis); current maps are
+   used as the edge strength of ``log10 |I|`` (domain boundaries: type-1 domains are bright at
+   +V and dark at -V, so the current maps themselves may be anti-correlated).
+2. Whole frame, coarse pyramid level (~128 px): the masked normalized cross-correlation (NCC)
+   over the overlap for every integer shift within ``max_shift_fraction`` of the frame
    (Padfield, IEEE Trans. Image Process. 21 (2012) 2706). Its peak is the starting
    displacement; a competing peak of similar height (a periodic lattice, a featureless image)
    makes the result ambiguous, and the distance to the nearest strong competitor bounds how
    far the bands may wander.
-3. Overlapping bands of reference rows (rows / 16 high, half overlapping), intermediate
-   pyramid level (~256 px): each band's NCC is computed for every displacement within the
-   creep range at once (batched FFT). Each band's estimate is weighted by its precision: the
-   Cramer-Rao form ``rho n kappa / (1 - rho)`` (peak NCC, pixels, peak curvature) times how
-   distinct its peak is. The height is used first; a band whose height is featureless uses
-   the current instead; the two are never averaged.
-4. A robust penalized cubic spline (P-spline, smoothing chosen by generalized
-   cross-validation, Tukey biweight) through the band estimates gives the curve; bands that
-   disagree with it are rejected as outliers.
-5. Full resolution: the moving image is resampled with the curve, every band re-matched at
-   the integer offsets around zero (NCC from per-row sums, sub-pixel vertex of a 2-D
-   quadratic), and the smoothed residuals added; three times.
-6. Confidence = median band NCC x peak distinctness x ``1 / (1 + (sigma / 0.2 px)^2)`` with
-   ``sigma`` the curve's 1-sigma uncertainty (from the spline fit's covariance and the
-   scatter of the band residuals). Not trustworthy: confidence below ``min_confidence``, too
-   few bands agreeing with a smooth curve, or too small an overlap.
+3. Overlapping bands of reference rows (rows / 16 high, half overlapping), same level: each
+   band's NCC for every displacement within the creep range at once (batched FFT). Every row
+   mean and every column mean of both windows is removed first (two-way centring), so line
+   offsets, tilt and bow, which differ between two scans, do not bias the peak. Each band is
+   weighted by its precision, ``rho n kappa / (1 - rho)`` (peak NCC, pixels, peak curvature:
+   the Cramer-Rao form of a correlation shift estimate) times how distinct its peak is. The
+   height is used first; a band whose height is featureless uses the current instead; the two
+   are never averaged.
+4. A robust penalized cubic spline (P-spline, Eilers & Marx 1996; smoothing chosen by
+   generalized cross-validation; Tukey biweight) through the band estimates gives the curve;
+   a band measures the information-weighted mean of the curve over its rows; bands that
+   disagree with the curve are rejected as outliers, not a reason to refuse.
+5. Finer levels down to full resolution: the moving image is resampled row by row with the
+   curve, every band re-matched at the integer offsets around zero (NCC from per-row sums,
+   sub-pixel vertex of a 2-D quadratic; bands of 32, 16 and, near the frame ends, 8 rows),
+   rows that do not correlate at all (scars, a tip change) left out, and the smoothed
+   residuals added; twice at full resolution. The current's edges, noisier at full
+   resolution, are re-matched down to half resolution only.
+6. Uncertainty per row from the spline's covariance, scaled for the overlap of the bands and
+   calibrated against independent truth (``benchmarks/registration_accuracy.py``, tuning
+   seeds); ``uncertainty_px`` is its median over the overlap rows. Confidence = whole-frame
+   peak distinctness x share of agreeing bands x ``1 / (1 + (sigma_90 / 0.5 px)^2)`` with
+   ``sigma_90`` the 90th percentile of the row uncertainty. Not trustworthy: confidence below
+   ``min_confidence``, too few bands agreeing with a smooth curve, or too small an overlap.
 """
 
 from ._model import Registration

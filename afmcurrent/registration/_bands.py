@@ -310,7 +310,10 @@ def rematch_bands(
     b0, b1 = bands[:, 0] - lo, bands[:, 1] - lo
     ca = _row_prefix(a)
     ca = ca[b1] - ca[b0]  # (nb, w) column sums of the reference
-    if v.all():
+    # every band row valid (rows between bands do not count)
+    vbad = np.concatenate([[0.0], np.cumsum(1.0 - v)])
+    all_valid = bool(np.all(vbad[b1] == vbad[b0]))
+    if all_valid:
         pw = _row_prefix(span)
     ta = ca.sum(axis=1)
     npx = nrow * w
@@ -320,7 +323,7 @@ def rematch_bands(
         col = 3
         for ii, di in enumerate(range(-q, q + 1)):
             # column sums over each band of the shifted warped rows, all columns
-            if v.all():
+            if all_valid:
                 cw = pw[b1 + q - di] - pw[b0 + q - di]  # (nb, cols)
             else:
                 cw = band_sum(span[q - di:q - di + m] * vv)

@@ -79,6 +79,10 @@ class Registration:
         manual shift given without drift estimation).
     rejected_bands : int
         Bands whose estimate disagreed with the smooth curve (outliers, not used).
+    row_uncertainty : ndarray of float64, shape (rows,), optional
+        1-sigma error of ``row_displacement`` at every reference row, px (Euclidean over dy,
+        dx); larger towards the frame ends and where bands were rejected. Default: the
+        constant ``uncertainty_px``.
     """
 
     shift: tuple[float, float]
@@ -96,9 +100,15 @@ class Registration:
     row_displacement: np.ndarray | None = field(default=None, repr=False, compare=False)
     uncertainty_px: float = float("nan")
     rejected_bands: int = 0
+    row_uncertainty: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         rows = int(self.shape[0])
+        if self.row_uncertainty is None:
+            self.row_uncertainty = np.full(rows, float(self.uncertainty_px))
+        else:
+            self.row_uncertainty = np.asarray(self.row_uncertainty, dtype=np.float64).reshape(
+                rows)
         if self.row_displacement is None:
             r = np.arange(rows, dtype=np.float64) - (rows - 1) / 2.0
             d = np.empty((rows, 2))

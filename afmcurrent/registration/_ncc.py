@@ -65,6 +65,9 @@ def masked_ncc_surface(
     shape = (sfft.next_fast_len(rows + mdy + 1, real=True),
              sfft.next_fast_len(cols + mdx + 1, real=True))
 
+    if mr.all() and mm.all():
+        return _full_ncc_surface(np.asarray(ref, np.float64), np.asarray(moving, np.float64),
+                                 mdy, mdx, shape, min_overlap)
     a = np.where(mr, ref, 0.0)
     b = np.where(mm, moving, 0.0)
     fa = [sfft.rfft2(x, shape) for x in (mr.astype(np.float64), a, a * a)]
@@ -93,6 +96,47 @@ def masked_ncc_surface(
     bad = (n < min_overlap * max(mr.sum(), 1)) | (va <= tiny) | (vb <= tiny) | ~np.isfinite(ncc)
     ncc = np.where(bad, np.nan, np.clip(ncc, -1.0, 1.0))
     return ncc, n
+
+
+def _full_ncc_surface(a: np.ndarray, b: np.ndarray, mdy: int, mdx: int,
+                      shape: tuple[int, int], min_overlap: float
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """masked_ncc_surface without invalid pixels: the overlap of shift (dy, dx) is a
+    rectangle in each image, so its pixel count and the sums of each image and its square
+    come from summed-area tables; only the cross term needs an FFT correlation."""
+    rows, cols = a.shape
+    iy = np.arange(-mdy, mdy + 1)
+    ix = np.arange(-mdx, mdx + 1)
+    full = sfft.irfft2(sfft.rfft2(a, shape) * np.conj(sfft.rfft2(b, shape)), shape)
+    sab = full[np.ix_(iy % shape[0], ix % shape[1])]
+
+    def sat(x: np.ndarray) -> np.ndarray:
+        t = np.zeros((rows + 1, cols + 1))
+        t[1:, 1:] = x.cumsum(axis=0).cumsum(axis=1)
+        return t
+
+    # reference overlap rows [max(0, dy), rows + min(0, dy)), moving rows shifted by -dy
+    ry0, ry1 = np.maximum(iy, 0), rows + np.minimum(iy, 0)
+    rx0, rx1 = np.maximum(ix, 0), cols + np.minimum(ix, 0)
+    my0, my1 = ry0 - iy, ry1 - iy
+    mx0, mx1 = rx0 - ix, rx1 - ix
+
+    def rect(t, y0, y1, x0, x1):
+        return (t[np.ix_(y1, x1)] - t[np.ix_(y0, x1)] - t[np.ix_(y1, x0)] + t[np.ix_(y0, x0)])
+
+    ta, taa, tb, tbb = sat(a), sat(a * a), sat(b), sat(b * b)
+    sa, saa = rect(ta, ry0, ry1, rx0, rx1), rect(taa, ry0, ry1, rx0, rx1)
+    sb, sbb = rect(tb, my0, my1, mx0, mx1), rect(tbb, my0, my1, mx0, mx1)
+    n = np.outer(ry1 - ry0, rx1 - rx0).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        nn = np.maximum(n, 1.0)
+        num = sab - sa * sb / nn
+        va = saa - sa * sa / nn
+        vb = sbb - sb * sb / nn
+        ncc = num / np.sqrt(np.clip(va, 0, None) * np.clip(vb, 0, None))
+    tiny = 1e-9 * max(float(np.max(va)), float(np.max(vb)), 1e-300)
+    bad = (n < min_overlap * rows * cols) | (va <= tiny) | (vb <= tiny) | ~np.isfinite(ncc)
+    return np.where(bad, np.nan, np.clip(ncc, -1.0, 1.0)), n
 
 
 def peak_stats(surf: np.ndarray) -> tuple[tuple[int, int], float, float, tuple[int, int]]:

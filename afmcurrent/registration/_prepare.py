@@ -21,21 +21,12 @@ def check_image(a: object, name: str) -> np.ndarray:
     return arr
 
 
-def _row_medians(z: np.ndarray) -> np.ndarray:
-    n = z.shape[1]
-    k = n // 2
-    if n % 2:
-        return np.partition(z, k, axis=1)[:, k]
-    p = np.partition(z, (k - 1, k), axis=1)
-    return 0.5 * (p[:, k - 1] + p[:, k])
-
-
 def level_fast(z: np.ndarray) -> np.ndarray:
-    """Plane, median row offsets and a quadratic bow along the fast axis removed (float32).
+    """Line offsets (row means) and a quadratic bow along the fast axis removed (float32).
 
-    For a fully valid image; the same steps as :func:`afmcurrent.level.level_topography`
-    (Gwyddion's "Plane level" then "Align rows" by median) plus the bow, computed with
-    closed-form sums on the regular grid.
+    For a fully valid image: Gwyddion's "Align rows" by mean, plus the tilt and bow of the
+    column means. Only the whole-frame search relies on it; the bands are matched after
+    removing every row and column mean anyway.
     """
     rows, cols = z.shape
     z = z.astype(np.float32)
@@ -44,7 +35,7 @@ def level_fast(z: np.ndarray) -> np.ndarray:
     # least-squares line and bow in x of the column means (the y part goes with the rows)
     coef = np.polynomial.polynomial.polyfit(x, colmean, 2)
     z = z - np.polynomial.polynomial.polyval(x, coef).astype(np.float32)[None, :]
-    return z - _row_medians(z)[:, None]
+    return z - z.mean(axis=1, keepdims=True)
 
 
 def prepare(img: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:

@@ -24,6 +24,8 @@ _GOOD_HEIGHT = 0.5  # whole-frame score above which the current is not needed
 _BAND_QUALITY = 0.3  # band NCC x distinctness below which a band's channel is featureless
 _FULL_RES_ITERATIONS = 2
 _SIGMA_CAL = 2.0  # calibration of the curve uncertainty against independent truth
+_FINE_BAND_PIXELS = 4000  # least pixels in a band finer than the base bands
+_SIGMA_CAL_CURRENT = 1.5  # further factor when only the current's edges were matched
 _SIGMA_FLOOR = 0.01  # px: resampling (bilinear) error not in the band statistics
 _SIGMA_REF = 0.5  # px: 90th-percentile row uncertainty at which the confidence halves
 _WEAK_SHARE = 0.15  # share of featureless height bands above which the current is matched
@@ -228,8 +230,8 @@ def register(
         Rows per band (default: rows / 16, within 16..64); bands overlap by half.
     max_creep : float, optional
         How far (px) a band's displacement may lie from the whole-frame estimate (default:
-        4 % of the rows plus the coarse grid, at least 8 px); limited to half the lattice
-        period of a periodic sample.
+        4 % of the rows plus the coarse pyramid factor, at least 8 px); limited to 0.45 of
+        the lattice period of a periodic sample.
 
     Returns
     -------
@@ -251,7 +253,7 @@ def register(
     bands of reference rows are searched around it (batched FFT NCC); a robust penalized
     spline through the band estimates, weighted by each band's peak precision, gives the
     curve; the moving image is then resampled with the curve and every band re-matched at
-    full resolution, the residuals smoothed and added (three times).
+    the finer levels, the residuals smoothed and added (twice at full resolution).
     """
     chans, shape = _channels(ref_height, moving_height, ref_current, moving_current)
     rows, cols = shape
@@ -366,7 +368,7 @@ def register(
     cur_finest = 2 if min(shape) >= 128 else 1
     if "height" not in need:
         levels = [lev for lev in levels if lev >= cur_finest] or [cur_finest]
-        levels.append(levels[-1])
+        levels += [levels[-1]] * 2
     elif "current" in need and cur_finest not in levels and cur_finest < f:
         levels.insert(0, cur_finest)
     first_at = set()
@@ -375,7 +377,8 @@ def register(
         names = [n for n in need if n == "height" or lev >= cur_finest]
         if not names:
             continue
-        q = 2 if lev not in first_at else 1
+        # wide reach at the first step of a level (and for the current's noisier edges)
+        q = 2 if lev > 1 and (lev not in first_at or "height" not in names) else 1
         first_at.add(lev)
         got = _refine_step(chans, names, curve, lev, hb, q, estimate_drift)
         if got is None:
@@ -432,6 +435,8 @@ def register(
         rejected = int(np.count_nonzero((fit.weights <= 0.5) & (~final.edge)))
         ncc_med = float(np.median(final.ncc[inl])) if agree else 0.0
         row_sigma = _row_uncertainty(fit, final, rows)
+        if used_codes == {1}:  # the current's edges: calibrated separately (tuning seeds)
+            row_sigma = row_sigma * _SIGMA_CAL_CURRENT
     sig = row_sigma[over] if over.any() else row_sigma
     if np.all(np.isfinite(sig)):
         reg_unc, sig_hi = float(np.median(sig)), float(np.percentile(sig, 90))
@@ -455,6 +460,7 @@ def register(
                        f"{nbands})")
     reg = Registration.from_curve(
         curve, shape,
+        row_uncertainty=row_sigma,
         confidence=confidence,
         trustworthy=False, method=method, overlap=0.0,
         ncc=ncc_med, peak_ratio=float(ratio), candidates=candidates,
@@ -466,8 +472,9 @@ def register(
         reasons.append(f"overlap {reg.overlap:.0%} < {min_overlap:.0%}")
     reg.reason = "; ".join(reasons)
     reg.trustworthy = not reasons
-    logger.debug("registration: %s", {k: v for k, v in reg.to_dict().items()
-                                       if k != "row_displacement_px"})
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("registration: %s", {k: v for k, v in reg.to_dict().items()
+                                           if k != "row_displacement_px"})
     return reg
 
 
@@ -535,30 +542,39 @@ def _refine_step(chans, need, curve, f, hb, q, estimate_drift):
             + 1 - q
         if x1 - x0 < 16:
             return None
-        warped = warp_rows(mov, cf)
+        warped = warp_rows(mov, cf, nan_safe=False)
         if not (rm.all() and mm.all()):
             wm = warp_rows(mm.astype(np.float32), cf) > 0.999
             row_ok &= (wm & rm)[:, x0:x1].all(axis=1)
         row_ok &= _rows_that_match(ref[:, x0:x1], warped[:, x0:x1], row_ok)
         if bands_f is None:
-            good = np.flatnonzero(row_ok)
+            # rows whose shifted neighbours (reach q) are all valid: bands use only these
+            okq = np.convolve(~row_ok, np.ones(2 * q + 1), mode="same") == 0
+            good = np.flatnonzero(okq)
             if len(good) < 8:
                 return None
             h = max(4, hb // f)
             bands_f = band_layout(int(good[0]), int(good[-1]) + 1, h, max(2, h // 2))
-            if f == 1 and estimate_drift:  # finer bands at full resolution
+            # finer bands at full resolution, as far as each keeps ~4000 pixels of texture
+            least = max(8, int(math.ceil(_FINE_BAND_PIXELS / max(x1 - x0, 1))))
+            if f == 1 and estimate_drift and h // 2 >= least:
                 g0, g1 = int(good[0]), int(good[-1]) + 1
-                fine = [band_layout(g0, g1, max(8, h // 2), max(2, h // 4))]
+                fine = [band_layout(g0, g1, h // 2, max(2, h // 4))]
                 # and finer still near the frame ends, where settling creep is steepest
-                for e in sorted({max(8, h // 4), max(8, h // 8)}):
+                for e in sorted({max(least, h // 4), max(least, h // 8)}):
                     fine.append(band_layout(g0, min(g1, g0 + 3 * h // 2), e, max(2, e // 2)))
                     fine.append(band_layout(max(g0, g1 - 3 * h // 2), g1, e, max(2, e // 2)))
                 bands_f = np.vstack([bands_f, *fine])
+            bad = np.concatenate([[0], np.cumsum(~okq)])
+            bands_f = bands_f[bad[bands_f[:, 1]] == bad[bands_f[:, 0]]]  # no invalid row inside
             if len(bands_f) < 3:
                 return None
         per[name] = _to_full(rematch_bands(ref, warped, row_ok, (x0, x1), bands_f, reach=q), f)
         if info is None:
-            info = _row_info(ref, (x0, x1), f, curve.shape[0])
+            key = ("info", f, x0, x1)
+            if key not in chans[name]._levels:
+                chans[name]._levels[key] = _row_info(ref, (x0, x1), f, curve.shape[0])
+            info = chans[name]._levels[key]
     if bands_f is None:
         return None
     return bands_f * f, per, info
@@ -583,9 +599,9 @@ def _row_info(ref: np.ndarray, cols: tuple[int, int], f: int, rows: int) -> np.n
 
 
 def _rows_that_match(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> np.ndarray:
-    """False for rows whose correlation with the resampled moving row is far below that of
-    the other rows: scars, a tip change, lines the other scan does not share. Such rows are
-    left out of every band instead of biasing them."""
+    """False for rows whose correlation with the resampled moving row is less than half the
+    typical one: scars, a tip change, lines the other scan does not share. Such rows are left
+    out of every band instead of biasing them."""
     if np.count_nonzero(ok) < 8:
         return ok
     ac = a - a.mean(axis=1, keepdims=True)
@@ -595,8 +611,9 @@ def _rows_that_match(a: np.ndarray, b: np.ndarray, ok: np.ndarray) -> np.ndarray
             np.einsum("ij,ij->i", ac, ac) * np.einsum("ij,ij->i", bc, bc))
     rho = np.where(np.isfinite(rho), rho, -1.0)
     med = float(np.median(rho[ok]))
-    mad = 1.4826 * float(np.median(np.abs(rho[ok] - med)))
-    return rho >= med - max(0.2, 6.0 * mad)
+    # only rows that hardly correlate at all: a row still misaligned by a pixel or two (steep
+    # creep not yet followed) correlates less but must stay, or it is never corrected
+    return rho >= 0.5 * med if med > 0 else ok
 
 
 def _typical_ncc_ok(ncc: np.ndarray, usable: np.ndarray) -> np.ndarray:
