@@ -71,30 +71,55 @@ def warp_rows(img: np.ndarray, curve: np.ndarray, nan_safe: bool = True) -> np.n
     """
     rows, cols = img.shape
     dt = img.dtype if np.issubdtype(img.dtype, np.floating) else np.float64
+    if nan_safe and not np.isnan(img).any():
+        nan_safe = False  # nothing to keep out
     sy, ox = source_rows(curve)
     sy = np.clip(sy, 0.0, rows - 1.0)
     i0 = np.minimum(np.floor(sy).astype(np.intp), max(rows - 2, 0))
     fy = (sy - i0).astype(dt)[:, None]
     tmp = img[i0].astype(dt, copy=False)
     if rows > 1:
-        blend = tmp + fy * (img[i0 + 1] - tmp)
+        blend = img[i0 + 1].astype(dt, copy=False)  # a fresh array (fancy indexing)
+        blend -= tmp
+        blend *= fy
+        blend += tmp
         # a zero weight must not let a NaN neighbour through
         tmp = np.where(fy == 0, tmp, blend) if nan_safe else blend
     k = np.floor(ox)
     fx = (ox - k).astype(dt)
     k = k.astype(np.intp)
     out = np.empty((rows, cols), dt)
-    c = np.arange(cols, dtype=np.intp)
     # rows sharing the integer part of the column offset are blended in one block
     for kv in np.unique(k):
         sel = np.flatnonzero(k == kv)
-        block = tmp[sel[0]:sel[-1] + 1] if sel[-1] - sel[0] + 1 == len(sel) else tmp[sel]
-        a = block[:, np.clip(c + kv, 0, cols - 1)]
-        b = block[:, np.clip(c + kv + 1, 0, cols - 1)]
+        contiguous = sel[-1] - sel[0] + 1 == len(sel)
+        block = tmp[sel[0]:sel[-1] + 1] if contiguous else tmp[sel]
+        a = _shift_columns(block, int(kv))
+        blend = _shift_columns(block, int(kv) + 1)
         f = fx[sel][:, None]
-        blend = a + f * (b - a)
+        blend -= a
+        blend *= f
+        blend += a
         # a zero weight must not let a NaN neighbour through
-        out[sel] = np.where(f == 0, a, blend) if nan_safe else blend
+        res = np.where(f == 0, a, blend) if nan_safe else blend
+        if contiguous:
+            out[sel[0]:sel[-1] + 1] = res
+        else:
+            out[sel] = res
+    return out
+
+
+def _shift_columns(block: np.ndarray, k: int) -> np.ndarray:
+    """``block[:, clip(c + k, 0, cols - 1)]`` by slicing (edge columns repeated)."""
+    cols = block.shape[1]
+    out = np.empty_like(block)
+    lo, hi = max(0, -k), min(cols, cols - k)  # columns whose source c + k is inside
+    if hi > lo:
+        out[:, lo:hi] = block[:, lo + k:hi + k]
+        out[:, :lo] = block[:, :1]
+        out[:, hi:] = block[:, -1:]
+    else:
+        out[:] = block[:, :1] if k < 0 else block[:, -1:]
     return out
 
 
