@@ -29,13 +29,11 @@ import csv
 import dataclasses
 import functools
 import hashlib
-import importlib
 import json
 import logging
 import os
 import shutil
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -68,10 +66,11 @@ SUMMARY_COLUMNS = (
     "name", "sample", "group", "plus", "minus", "bias_plus_V", "bias_minus_V",
     "shift_dy_px", "shift_dx_px", "confidence", *FRACTION_KEYS, "classified_fraction",
     "classified_area_um2", "median_plus_current_A", "median_minus_current_A",
-    "median_ionic_current_A", "median_electronic_current_A", "domains",
+    "median_ionic_current_A", "median_electronic_current_A", "median_current_bounds",
+    "median_ionic_current_density_A_m2", "domains",
     *(f"domains_{k}" for k in FRACTION_KEYS),
     *(f"pooled_{k}" for k in FRACTION_KEYS), "pooled_disagreement",
-    "seconds", "status", "error",
+    "warnings", "seconds", "status", "error",
 )
 
 
@@ -196,10 +195,21 @@ def _row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
         "median_minus_current_A": med["minus_current"],
         "median_ionic_current_A": med["ionic_current"],
         "median_electronic_current_A": med["electronic_current"],
+        "median_current_bounds": ";".join(
+            f"{k}:{v}" for k, v in s["median_current_bounds"].items()),
+        "median_ionic_current_density_A_m2": s["median_current_density_A_m2"]["ionic_current"],
         "domains": len(res.domains),
+        "warnings": " | ".join(res.warnings),
         **{f"domains_{k}": counts[k] for k in FRACTION_KEYS},
     }
     return row
+
+
+def _fallback_bias(scan: Any, *given: float | None) -> float | None:
+    """The first given bias, for a scan whose file records none (else None: the file's)."""
+    if scan.bias is not None:
+        return None
+    return next((b for b in given if b is not None), None)
 
 
 def _empty_row(spec: PairSpec) -> dict[str, Any]:
@@ -255,12 +265,16 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         optical = {}
         if spec.optical is not None:
             optical = _optical_options(spec.optical, options.optical_pixel_size)
+        from .io import load_scan
+
+        plus_scan, minus_scan = load_scan(spec.plus), load_scan(spec.minus)
         res = analyze_pair(
-            spec.plus, spec.minus,
+            plus_scan, minus_scan,
             height_channel=options.height_channel,
             current_channel=options.current_channel,
-            bias_plus=spec.bias_plus if spec.bias_plus is not None else options.bias_plus,
-            bias_minus=spec.bias_minus if spec.bias_minus is not None else options.bias_minus,
+            # the manifest's and the options' biases are for files that do not record one
+            bias_plus=_fallback_bias(plus_scan, spec.bias_plus, options.bias_plus),
+            bias_minus=_fallback_bias(minus_scan, spec.bias_minus, options.bias_minus),
             logamp=options.logamp,
             config=options.config,
             tip_radius=options.tip_radius,
@@ -544,7 +558,7 @@ def run_batch(
     from tqdm import tqdm
 
     from .config import load_config
-    from .pooled import apply_pooled, fit_pooled
+    from .pooled import apply_pooled, fit_pooled, missing_classes
     from .report import aggregate_samples, write_report, write_summary_figure
 
     options = options or BatchOptions()
@@ -569,15 +583,7 @@ def run_batch(
     with _executor(workers, scheduler) as runner:
         bar = tqdm(total=len(specs), unit="pair", desc="pairs", disable=not progress or not specs)
         tasks = [(spec, options, str(outdir), force, pooled_samples, seed) for spec in specs]
-        warm = None
         for row, sample in runner.map(_pair_task, tasks):
-            if warm is None:
-                # scikit-learn takes ~0.6 s to import: done while the workers run. Started
-                # only now that the pool has forked its workers (a fork while another thread
-                # imports could deadlock the child).
-                warm = threading.Thread(target=importlib.import_module,
-                                        args=("sklearn.mixture",), daemon=True)
-                warm.start()
             rows[row["name"]] = row
             if sample is not None:
                 samples[row["name"]] = sample
@@ -590,8 +596,6 @@ def run_batch(
         skipped = sum(r["status"] == "skipped" for r in rows.values())
         if skipped:
             logger.info("%d of %d pairs complete and unchanged: skipped", skipped, len(specs))
-        if warm is not None:
-            warm.join()  # before any further submit (a pool may fork a worker on submit)
         for stale in ("pooled.json", "summary.png"):  # of an earlier run: rewritten below
             (outdir / stale).unlink(missing_ok=True)
         if report:
@@ -617,6 +621,9 @@ def run_batch(
                 logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
         if model is not None:
             pooled = model.to_dict()
+            pooled["warnings"] = missing_classes(model, ok)
+            for w in pooled["warnings"]:
+                logger.warning(w)
             (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
             tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
             pbar = tqdm(total=len(tasks), unit="pair", desc="pooled", disable=not progress)

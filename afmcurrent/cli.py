@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import sys
 from collections.abc import Sequence
@@ -24,26 +25,58 @@ __all__ = ["main", "build_parser", "parse_length"]
 logger = logging.getLogger("afmcurrent")
 
 _LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "nm": 1e-9, "pm": 1e-12}
+_LENGTH_FORMS = "e.g. 100nm, 0.5um, 1e-7m (units: m, mm, um or µm, nm, pm)"
+
+
+def _length(text: str, positive: bool) -> float:
+    mt = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([a-zµ]*)\s*", text)
+    if mt and mt.group(2) == "":
+        raise argparse.ArgumentTypeError(
+            f"{text!r} has no unit: a length needs one, {_LENGTH_FORMS}"
+        )
+    if not mt or mt.group(2) not in _LENGTH_UNITS:
+        raise argparse.ArgumentTypeError(f"not a length: {text!r} ({_LENGTH_FORMS})")
+    try:
+        value = float(mt.group(1)) * _LENGTH_UNITS[mt.group(2)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a length: {text!r} ({_LENGTH_FORMS})") from None
+    if not math.isfinite(value) or (positive and not value > 0):
+        raise argparse.ArgumentTypeError(
+            f"length must be {'positive and ' if positive else ''}finite: {text!r}"
+        )
+    return value
 
 
 def parse_length(text: str) -> float:
-    """Parse a length such as ``"100nm"``, ``"0.5 um"`` or ``"1e-7"`` (plain numbers are m).
+    """Parse a positive length with its unit, such as ``"100nm"``, ``"0.5 um"`` or ``"1e-7m"``.
+
+    Returns
+    -------
+    float
+        The length in m.
 
     Raises
     ------
     argparse.ArgumentTypeError
-        If the text is not a positive length.
+        If the text is not a positive finite length or has no unit (a bare number is refused:
+        ``--tip-radius 100`` must not become 100 m); the message shows the accepted forms.
     """
-    mt = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([a-zµ]*)\s*", text)
-    if not mt or mt.group(2) not in ("", *_LENGTH_UNITS):
-        raise argparse.ArgumentTypeError(f"not a length: {text!r} (e.g. 100nm, 0.1um, 1e-7)")
-    try:
-        value = float(mt.group(1)) * _LENGTH_UNITS.get(mt.group(2) or "m", 1.0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a length: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"length must be positive: {text!r}")
-    return value
+    return _length(text, positive=True)
+
+
+def _lengths(n: int, what: str) -> Any:
+    """Parser of ``n`` comma-separated lengths, each with its unit; returns metres."""
+
+    def parse(text: str) -> tuple[float, ...]:
+        parts = text.split(",")
+        if len(parts) != n:
+            raise argparse.ArgumentTypeError(
+                f"expected {what}: {n} comma-separated lengths with units, e.g. "
+                + ",".join(["1.5um"] * n) + f"; got {text!r}"
+            )
+        return tuple(_length(t, positive=False) for t in parts)
+
+    return parse
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -96,8 +129,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--current-channel",
         help="current channel (default: first channel in A, else the log-amp output in V)",
     )
-    a.add_argument("--bias-plus", type=float, metavar="V", help="sample bias of PLUS in V")
+    a.add_argument("--bias-plus", type=float, metavar="V",
+                   help="sample bias of PLUS in V (overriding the header's gives a warning)")
     a.add_argument("--bias-minus", type=float, metavar="V", help="sample bias of MINUS in V")
+    a.add_argument("--force-bias", action="store_true",
+                   help="accept --bias-plus/--bias-minus whose sign contradicts the header "
+                   "(refused otherwise: the files may be swapped)")
     a.add_argument(
         "--logamp",
         metavar="FILE|PRESET",
@@ -107,10 +144,14 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--config", type=Path, metavar="FILE", help="settings TOML file")
     a.add_argument(
         "--tip-radius", type=parse_length, metavar="LENGTH",
-        help="probe radius for current density, e.g. 100nm (default 100 nm)",
+        help="probe radius for the current density I / (pi r^2), with its unit, e.g. 100nm "
+        "(default 100 nm)",
     )
     a.add_argument("--shift", type=_pair, metavar="DY,DX",
-                   help="known shift of MINUS onto PLUS in pixels (skips estimation)")
+                   help="known shift of MINUS onto PLUS in pixels at the centre row; creep and "
+                   "drift around it are still estimated unless --no-drift")
+    a.add_argument("--no-drift", action="store_true",
+                   help="one constant displacement for all rows (no creep or drift estimated)")
     a.add_argument("--expect-shift", type=_pair, metavar="DY,DX",
                    help="approximate shift in pixels; the estimate is searched near it "
                    "(resolves periodic samples such as calibration gratings)")
@@ -123,17 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--optical", type=Path, metavar="IMG",
                    help="optical micrograph (PNG, TIFF, JPEG) of a field containing the scan")
     a.add_argument("--optical-pixel-size", type=parse_length, metavar="LENGTH",
-                   help="optical pixel size, e.g. 0.5um")
+                   help="optical pixel size with its unit, e.g. 0.5um")
     place = a.add_mutually_exclusive_group()
     place.add_argument("--optical-box", type=_floats(4, "X0,Y0,X1,Y1 in optical pixels"),
                        metavar="X0,Y0,X1,Y1",
                        help="scan area in the optical image, pixels (refined by mutual "
                        "information)")
-    place.add_argument("--optical-center", type=_floats(2, "X,Y in um"), metavar="X,Y",
-                       help="scan centre in the optical image, um from its top-left corner")
-    a.add_argument("--profile", type=_floats(4, "X0,Y0,X1,Y1 in um"), metavar="X0,Y0,X1,Y1",
-                   help="line profile in um from the scan's top-left corner (default: middle "
-                   "row); written to profile.csv and profile.png")
+    place.add_argument("--optical-center", type=_lengths(2, "X,Y"), metavar="X,Y",
+                       help="scan centre in the optical image from its top-left corner, "
+                       "lengths with units, e.g. 40um,35.5um")
+    a.add_argument("--profile", type=_lengths(4, "X0,Y0,X1,Y1"), metavar="X0,Y0,X1,Y1",
+                   help="line profile from the scan's top-left corner, lengths with units, "
+                   "e.g. 1um,1um,8um,8um (default: middle row); written to profile.csv and "
+                   "profile.png")
     a.add_argument("--figure-format", choices=("png", "pdf", "svg"), default="png",
                    help="also write the figures in this vector format (PNG always)")
     a.add_argument("--no-figures", action="store_true", help="skip figure.png (faster)")
@@ -147,14 +190,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser(
         "register", help="co-register MOVING onto REF; prints JSON",
-        description="Estimate the shift (and slow-axis drift) of MOVING onto REF. shift_px = "
-        "[dy, dx] such that scipy.ndimage.shift(moving, shift_px) lies on ref.",
+        description="Estimate the displacement of MOVING onto REF row by row (creep and "
+        "drift): row_displacement_px[r] = [dy, dx] with ref[r, c] ~ moving[r - dy, c - dx]; "
+        "shift_px is its value at the centre row (scipy.ndimage.shift(moving, shift_px) lies on "
+        "ref there), drift_px_per_line its linear part, uncertainty_px its 1-sigma error.",
     )
     r.add_argument("ref", type=Path)
     r.add_argument("moving", type=Path)
     r.add_argument("--channel", help="channel to register on (default: topography, plus the "
                    "current channel where one exists)")
-    r.add_argument("--no-drift", action="store_true", help="do not estimate slow-axis drift")
+    r.add_argument("--no-drift", action="store_true",
+                   help="one constant displacement (no creep or drift estimated)")
     r.add_argument("--expect-shift", type=_pair, metavar="DY,DX",
                    help="approximate shift in pixels; the estimate is searched near it")
     r.add_argument("--search-radius", type=float, default=5.0, metavar="PX")
@@ -201,9 +247,11 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--logamp", metavar="FILE|PRESET",
                    help="calibration for every pair (default: logamp.toml beside each +V file)")
     b.add_argument("--config", type=Path, metavar="FILE", help="settings TOML file")
-    b.add_argument("--tip-radius", type=parse_length, metavar="LENGTH")
+    b.add_argument("--tip-radius", type=parse_length, metavar="LENGTH",
+                   help="probe radius with its unit, e.g. 100nm (default 100 nm)")
     b.add_argument("--optical-pixel-size", type=parse_length, metavar="LENGTH",
-                   help="pixel size of the manifest's optical images, e.g. 0.5um (the scan "
+                   help="pixel size of the manifest's optical images with its unit, e.g. 0.5um "
+                   "(the scan "
                    "area is placed at the image centre, then refined)")
     b.add_argument("--pooled-samples", type=int, default=2000, metavar="N",
                    help="pixels drawn from each pair for the pooled model (default 2000)")
@@ -245,6 +293,13 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     root.setLevel(level)
 
 
+def _no_drift_config(path: Path | None) -> Any:
+    """The settings of ``path`` (or the defaults) with ``[registration] estimate_drift`` off."""
+    from .config import load_config
+
+    return load_config(path, registration={"estimate_drift": False})
+
+
 def _cmd_analyze(args: argparse.Namespace) -> int:
     from .output import prepare_outdir
     from .pipeline import analyze_pair
@@ -258,22 +313,25 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         bias_plus=args.bias_plus,
         bias_minus=args.bias_minus,
         logamp=args.logamp,
-        config=args.config,
+        config=_no_drift_config(args.config) if args.no_drift else args.config,
         tip_radius=args.tip_radius,
         shift=args.shift,
         expect_shift=args.expect_shift,
         search_radius=args.search_radius,
         force_registration=args.force_registration,
+        force_bias=args.force_bias,
         reference=tuple(args.reference) if args.reference else None,
         optical=args.optical,
         optical_pixel_size=args.optical_pixel_size,
         optical_box=args.optical_box,
-        optical_center=(tuple(v * 1e-6 for v in args.optical_center)
-                        if args.optical_center else None),
-        profile=tuple(v * 1e-6 for v in args.profile) if args.profile else None,
+        optical_center=args.optical_center,
+        profile=args.profile,
     )
     for note in result.notes:
         print(f"note: {note}")
+    sys.stdout.flush()
+    for warning in result.warnings:
+        print(f"afmcurrent analyze: warning: {warning}", file=sys.stderr)
     written = result.write(args.outdir, figures=not args.no_figures, overwrite=True,
                            figure_format=args.figure_format)
     reg = result.registration
@@ -286,9 +344,19 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     for name, frac in result.fractions.items():
         shown = "n/a" if frac != frac else f"{frac * 100:5.1f} %"
         print(f"  {name:<26s} {shown}")
-    med = result.median_currents()
     print("median currents: " + ", ".join(
-        f"{k} {'n/a' if v is None else f'{v * 1e12:.3g} pA'}" for k, v in med.items()))
+        f"{k} {text}" for k, text in _median_texts(result).items()))
+    dens = result.median_current_densities()
+    bounds = result.median_current_bounds()
+    print(f"median current density (tip radius {result.config.transport.tip_radius * 1e9:g} "
+          "nm): " + ", ".join(
+              f"{k.replace('_current', '')} "
+              f"{_bound_prefix(bounds.get(k))}{'n/a' if v is None else f'{v * 0.1:.3g} mA/cm²'}"
+              for k, v in dens.items()))
+    lag = result.lag
+    if lag.get("checked"):
+        print(f"lag: {lag['lagging_fraction'] * 100:.1f} % of the valid pixels have an amplifier "
+              f"bandwidth below the pixel rate (intervals widened)")
     if result.optical is not None:
         o = result.optical
         print(f"optical: box {', '.join(f'{v:.1f}' for v in o.placement.box_px)} px, "
@@ -296,6 +364,38 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
               f"field bright {o.field_bright_fraction * 100:.1f} %")
     print(f"domains: {len(result.domains)}; wrote {', '.join(sorted(written))} to {args.outdir}")
     return 0
+
+
+#: Why a median is a bound, as the CLI says it.
+_BOUND_REASONS = {
+    ("upper", "plus_current"): "amplifier floor",
+    ("upper", "minus_current"): "amplifier floor",
+    ("upper", "electronic_current"): "amplifier floor",
+    ("lower", "plus_current"): "amplifier saturation",
+    ("lower", "minus_current"): "amplifier saturation",
+    ("lower", "electronic_current"): "amplifier saturation",
+    ("upper", "ionic_current"): "not resolved from I_e(+V)",
+    ("lower", "ionic_current"): "I(+V) saturated",
+}
+
+
+def _bound_prefix(bound: str | None) -> str:
+    return {"upper": "< ", "lower": "> "}.get(bound or "", "")
+
+
+def _median_texts(result: Any) -> dict[str, str]:
+    """Median currents as the CLI prints them: "0.25 pA", "< 0.001 pA (amplifier floor)"."""
+    med, bounds = result.median_currents(), result.median_current_bounds()
+    out = {}
+    for k, v in med.items():
+        if v is None:
+            out[k] = "n/a"
+            continue
+        text = f"{_bound_prefix(bounds.get(k))}{v * 1e12:.3g} pA"
+        if k in bounds:
+            text += f" ({_BOUND_REASONS[(bounds[k], k)]})"
+        out[k] = text
+    return out
 
 
 def _scan_info(scan: Any) -> dict[str, Any]:
@@ -322,9 +422,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         from .logamp import PRESETS
 
         for name, cal in sorted(PRESETS.items()):
+            bw = (f", bandwidth {cal.hz_per_amp:g} Hz/A" if cal.hz_per_amp
+                  else ", bandwidth not known")
             print(f"{name:<10s} {cal.volts_per_decade:g} V/decade, {cal.reference_voltage:g} V at "
                   f"{cal.reference_current:g} A, floor {cal.floor_current:g} A, "
-                  f"saturation {cal.saturation_current:g} A")
+                  f"saturation {cal.saturation_current:g} A{bw}")
         if args.file is None:
             return 0
     if args.file is None:
@@ -362,8 +464,8 @@ def _cmd_register(args: argparse.Namespace) -> int:
           "search_radius": args.search_radius}
     if args.channel:
         a, b = ref.channel(args.channel), mov.channel(args.channel)
-        if a.unit == "A":  # currents: registered in log space
-            reg = register(a.data, b.data, a.data, b.data, **kw)
+        if a.unit == "A":  # currents only: matched on the edges of log |I|
+            reg = register(None, None, a.data, b.data, **kw)
         else:
             reg = register(a.data, b.data, **kw)
     else:
@@ -382,6 +484,9 @@ def _cmd_register(args: argparse.Namespace) -> int:
     out = reg.to_dict()
     out.update(ref=str(args.ref), moving=str(args.moving))
     print(json.dumps(out, indent=2))
+    if not reg.trustworthy:
+        print(f"afmcurrent register: registration not trustworthy: {reg.reason}",
+              file=sys.stderr)
     return 0 if reg.trustworthy else 3
 
 

@@ -14,6 +14,8 @@ A configuration file may hold these tables (every key optional, unknown keys ref
     noise_decades = 0.03          # 1-sigma measurement noise of one log-current pixel, decades
     confidence_sigma = 2.0        # decisions need this many sigma of margin
     tip_radius = 100e-9           # m, for current density I / (pi r^2)
+    bandwidth_hz_per_amp = 0.0    # Hz/A, log-amp bandwidth per ampere; 0: the calibration's
+    check_lag = true              # widen the intervals of pixels whose bandwidth < pixel rate
 
     [classify]
     mode = "absolute"             # or "reference": thresholds from a pristine reference pair
@@ -39,6 +41,7 @@ The default thresholds are the issue's rules, set from the reference values of C
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -78,19 +81,31 @@ class TransportSettings:
         threshold) must clear; pixels inside the margin are indeterminate.
     tip_radius : float
         Probe radius in m for the current density ``I / (pi r^2)``; the paper's DDESP probes are
-        ~100 nm.
+        ~100 nm. At most 10 um (a larger value is a length given in the wrong unit).
+    bandwidth_hz_per_amp : float
+        Small-signal bandwidth of the log amplifier per ampere of input current, Hz/A (a
+        translinear log amp's bandwidth is proportional to its input current; see
+        :func:`afmcurrent.logamp.bandwidth_hz`). 0 takes the calibration's ``hz_per_amp``; with
+        neither, lag is not checked (a note says so).
+    check_lag : bool
+        Widen the intervals of pixels whose bandwidth is below the pixel rate
+        (:func:`afmcurrent.logamp.lag_decades`) and report their share.
     """
 
     bias_exponent: float = 1.0
     noise_decades: float = 0.03
     confidence_sigma: float = 2.0
     tip_radius: float = 100e-9
+    bandwidth_hz_per_amp: float = 0.0
+    check_lag: bool = True
 
     def __post_init__(self) -> None:
-        _positive(self, "noise_decades", allow_zero=True)
-        _positive(self, "confidence_sigma", allow_zero=True)
-        _positive(self, "tip_radius")
-        _positive(self, "bias_exponent")
+        _number(self, "transport", "noise_decades", lo=0.0, hi=5.0)
+        _number(self, "transport", "confidence_sigma", lo=0.0, hi=10.0)
+        _number(self, "transport", "tip_radius", lo=0.0, hi=1e-5, open_lo=True,
+                hint="a probe radius is nm to um, given in m: 100 nm = 1e-7")
+        _number(self, "transport", "bias_exponent", lo=0.0, open_lo=True)
+        _number(self, "transport", "bandwidth_hz_per_amp", lo=0.0)
 
 
 @dataclass(frozen=True)
@@ -124,12 +139,12 @@ class ClassifySettings:
             raise ConfigError(
                 f"[classify] mode must be 'absolute' or 'reference', not {self.mode!r}"
             )
-        if not 0.0 < self.ionic_fraction_min < 1.0:
-            raise ConfigError(
-                f"[classify] ionic_fraction_min must lie in (0, 1), got {self.ionic_fraction_min}"
-            )
-        _positive(self, "ionic_current_min")
-        _positive(self, "shunt_current_min")
+        _number(self, "classify", "ionic_fraction_min", lo=0.0, hi=1.0, open_lo=True,
+                open_hi=True)
+        _number(self, "classify", "ionic_current_min", lo=0.0, open_lo=True)
+        _number(self, "classify", "shunt_current_min", lo=0.0, open_lo=True)
+        _number(self, "classify", "reference_ionic_decades")
+        _number(self, "classify", "reference_shunt_decades")
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,7 @@ class DomainSettings:
     connectivity: int = 1
 
     def __post_init__(self) -> None:
-        _positive(self, "min_area_um2", allow_zero=True)
+        _number(self, "domains", "min_area_um2", lo=0.0)
         if self.connectivity not in (1, 2):
             raise ConfigError(f"[domains] connectivity must be 1 or 2, got {self.connectivity}")
 
@@ -167,6 +182,9 @@ class RegistrationSettings:
 
     min_confidence: float = 0.3
     estimate_drift: bool = True
+
+    def __post_init__(self) -> None:
+        _number(self, "registration", "min_confidence", lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -330,11 +348,39 @@ def _build(cls: type, current: Any, table: Mapping[str, Any], where: str) -> Any
     try:
         return dataclasses.replace(current, **kwargs)
     except ConfigError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
+        raise ConfigError(f"{where.rsplit(': [', 1)[0]}: {exc}") from None
 
 
-def _positive(obj: Any, name: str, allow_zero: bool = False) -> None:
+def _number(
+    obj: Any,
+    table: str,
+    name: str,
+    *,
+    lo: float | None = None,
+    hi: float | None = None,
+    open_lo: bool = False,
+    open_hi: bool = False,
+    hint: str = "",
+) -> None:
+    """Refuse a setting that is not a finite number inside [lo, hi] (open ends if asked).
+
+    The message names the table and the key, e.g. ``[domains] min_area_um2 must be ...``.
+    """
     value = getattr(obj, name)
-    if not (value >= 0 if allow_zero else value > 0) or value != value:
-        need = "non-negative" if allow_zero else "positive"
-        raise ConfigError(f"{name} must be {need}, got {value}")
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value)
+    if ok and lo is not None:
+        ok = value > lo if open_lo else value >= lo
+    if ok and hi is not None:
+        ok = value < hi if open_hi else value <= hi
+    if not ok:
+        if lo is not None and hi is not None:
+            left, right = "(" if open_lo else "[", ")" if open_hi else "]"
+            need = f"a finite number in {left}{lo:g}, {hi:g}{right}"
+        elif lo is not None:
+            need = f"a finite number {'>' if open_lo else '>='} {lo:g}"
+        else:
+            need = "a finite number"
+        raise ConfigError(
+            f"[{table}] {name} must be {need}, got {value!r}" + (f" ({hint})" if hint else "")
+        )

@@ -879,10 +879,21 @@ def pair_profile(result: Any, line: tuple[float, float, float, float] | None = N
     -------
     Profile
         ``height`` (m), ``plus_current``, ``minus_current``, ``ionic_current``,
-        ``electronic_current`` (A, interpolated in log10), ``ionic_fraction``, ``class``
-        (nearest pixel) and, with an optical image, ``optical_brightness``.
+        ``electronic_current`` (A, interpolated in log10), ``ionic_fraction``, ``class``,
+        ``plus_bound`` and ``minus_bound`` (nearest pixel; 0 a measurement, 1 at the amplifier
+        floor: an upper bound, 2 at saturation: a lower bound) and, with an optical image,
+        ``optical_brightness``.
     """
     m = result.maps
+
+    def bound(floor: np.ndarray | None, sat: np.ndarray | None) -> np.ndarray:
+        out = np.zeros(m.valid.shape)
+        if floor is not None:
+            out[floor] = 1.0
+        if sat is not None:
+            out[sat] = 2.0
+        return out
+
     maps = {
         "height": result.height,
         "plus_current": m.plus_current,
@@ -891,6 +902,8 @@ def pair_profile(result: Any, line: tuple[float, float, float, float] | None = N
         "electronic_current": m.electronic_current,
         "ionic_fraction": m.ionic_fraction,
         "class": result.class_map.astype(np.float64),
+        "plus_bound": bound(m.plus_at_floor, m.plus_at_saturation),
+        "minus_bound": bound(m.minus_at_floor, m.minus_at_saturation),
     }
     units = {"height": "m", "plus_current": "A", "minus_current": "A", "ionic_current": "A",
              "electronic_current": "A"}
@@ -901,4 +914,4 @@ def pair_profile(result: Any, line: tuple[float, float, float, float] | None = N
     return line_profile(maps, result.pixel_size, line, units=units,
                         log=("plus_current", "minus_current", "ionic_current",
                              "electronic_current"),
-                        nearest=("class",))
+                        nearest=("class", "plus_bound", "minus_bound"))

@@ -334,6 +334,7 @@ def find_domains(
     height: np.ndarray | None = None,
     valid: np.ndarray | None = None,
     settings: DomainSettings | None = None,
+    tip_radius: float | None = None,
 ) -> DomainTable:
     """Connected regions of one class, their size, position, currents and roughness.
 
@@ -352,6 +353,10 @@ def find_domains(
         (its true extent is unknown).
     settings : DomainSettings, optional
         Minimum area (um^2) and connectivity.
+    tip_radius : float, optional
+        Probe radius in m; with ``maps``, adds ``median_ionic_current_density_mA_cm2``: the
+        domain's median ionic current over ``pi r^2`` (:func:`afmcurrent.transport.
+        current_density`), in mA/cm^2 (1 A/m^2 = 0.1 mA/cm^2).
 
     Returns
     -------
@@ -360,7 +365,9 @@ def find_domains(
         ``centroid_x_um``, ``centroid_y_um`` (from the top-left corner, y downwards),
         ``median_plus_current_pA``, ``median_minus_current_pA``,
         ``median_ionic_current_pA``, ``median_electronic_current_pA``,
-        ``median_ionic_fraction``, ``rms_roughness_nm``, ``touches_edge``.
+        ``median_ionic_fraction``, (``median_ionic_current_density_mA_cm2``),
+        ``rms_roughness_nm``, ``touches_edge``. Medians are over the domain's pixels with a
+        value (the ionic current over those where it is resolved).
     """
     s = settings or DomainSettings()
     dy, dx = pixel_size
@@ -413,6 +420,11 @@ def find_domains(
         ):
             columns[key] = groups.median(arr) * 1e12
         columns["median_ionic_fraction"] = groups.median(maps.ionic_fraction)
+        if tip_radius is not None:
+            from .transport import current_density
+
+            columns["median_ionic_current_density_mA_cm2"] = current_density(
+                columns["median_ionic_current_pA"] * 1e-12, tip_radius) * 0.1
     if height is not None:
         h = np.asarray(height, np.float64)
         h = h - np.nanmean(h) if np.isfinite(h).any() else h

@@ -14,7 +14,8 @@ there is only a lower bound. A log amplifier is unipolar, so currents are magnit
 The small-signal bandwidth of a translinear log amp falls in proportion to the input current
 (the logging transistor's transconductance is proportional to its collector current; ADL5303 /
 ADL5304 / AD8304 datasheets, "Bandwidth and Noise Considerations"), so at fA-pA currents the
-output lags along the fast-scan axis; :func:`lagging_mask` flags where.
+output lags along the fast-scan axis; :func:`lagging_mask` flags where and :func:`lag_decades`
+gives how far a lagging reading may be from the input (first-order response).
 
 Calibrations come from a TOML file with a ``[logamp]`` table, from a preset in
 ``afmcurrent/presets/*.toml`` (see :func:`list_presets`), or from :func:`fit_calibration` on a
@@ -48,8 +49,12 @@ __all__ = [
     "fit_calibration",
     "bandwidth_hz",
     "lagging_mask",
+    "lag_decades",
+    "pixel_rate_hz",
+    "MAX_LAG_DECADES",
     "AD8304_HZ_PER_AMP",
     "CALIBRATION_KEYS",
+    "OPTIONAL_CALIBRATION_KEYS",
 ]
 
 logger = logging.getLogger(__name__)
@@ -63,10 +68,19 @@ CALIBRATION_KEYS = (
     "saturation_current",
 )
 
-#: Bandwidth per ampere of input current for the AD8304-type model, Hz/A: ~20 MHz per mA.
-#: Note: SCIENCE.md also quotes "~2 kHz at 100 pA", which is 2e13 Hz/A, and the ADL5303
-#: datasheet gives ~2 kHz at 1 nA (2e12 Hz/A). 2e10 Hz/A is the slowest, most cautious of these
-#: readings: it flags the most pixels as lagging.
+#: Optional keys of a ``[logamp]`` table: the bandwidth model (``hz_per_amp``, Hz/A) and the
+#: record of the calibration fit (``fit_rms_decades``, ``fit_min_current`` and
+#: ``fit_max_current`` in A: the range of known currents the fit used).
+OPTIONAL_CALIBRATION_KEYS = ("hz_per_amp", "fit_rms_decades", "fit_min_current",
+                             "fit_max_current")
+
+#: Bandwidth per ampere of input current for the AD8304-type model, Hz/A: ~20 MHz per mA, the
+#: AD8304 data sheet's (Rev. A, "Bandwidth and Noise Considerations") evaluation of
+#: ``g_m / (2 pi C_J)`` with C_J = 0.3 pF. The same paragraph then quotes "2 kHz at 100 pA" and
+#: assumes "20 kHz at 1 nA", i.e. 2e13 Hz/A, which is what the ``ad8304`` preset carries
+#: (``hz_per_amp``); the ADL5303 data sheet gives ~2 kHz at 1 nA (2e12 Hz/A). 2e10 Hz/A is the
+#: slowest, most cautious of these readings; it is the default argument of
+#: :func:`bandwidth_hz` only, never applied to data without being asked for.
 AD8304_HZ_PER_AMP = 2e10
 
 _PRESET_DIR = Path(__file__).with_name("presets")
@@ -96,6 +110,14 @@ class LogAmpCalibration:
         (default 1e-3 A, the mA top of the range quoted by Jiang et al.).
     name : str, optional
         Label (preset name or file).
+    hz_per_amp : float, optional
+        Bandwidth model: small-signal bandwidth per ampere of input current, Hz/A (see
+        :func:`bandwidth_hz`); None when unknown (lag is then not checked).
+    fit_rms_decades : float, optional
+        RMS residual of the fit that produced this calibration, decades of current
+        (:func:`fit_calibration`); None when not recorded.
+    fit_min_current, fit_max_current : float, optional
+        A. Range of the known currents the fit used; currents outside it are extrapolated.
 
     Raises
     ------
@@ -110,6 +132,10 @@ class LogAmpCalibration:
     floor_current: float = 1e-15
     saturation_current: float = 1e-3
     name: str = ""
+    hz_per_amp: float | None = None
+    fit_rms_decades: float | None = None
+    fit_min_current: float | None = None
+    fit_max_current: float | None = None
 
     def __post_init__(self) -> None:
         label = f"log-amp calibration {self.name!r}" if self.name else "log-amp calibration"
@@ -131,6 +157,24 @@ class LogAmpCalibration:
             raise CalibrationError(
                 f"{label}: floor_current ({self.floor_current:g} A) must be below "
                 f"saturation_current ({self.saturation_current:g} A)"
+            )
+        for key in OPTIONAL_CALIBRATION_KEYS:
+            value = getattr(self, key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) \
+                    or not math.isfinite(value) or value < 0 \
+                    or (value == 0 and key != "fit_rms_decades"):
+                need = "non-negative" if key == "fit_rms_decades" else "positive"
+                raise CalibrationError(
+                    f"{label}: {key} must be a finite {need} number, got {value!r}"
+                )
+            object.__setattr__(self, key, float(value))
+        if (self.fit_min_current is not None and self.fit_max_current is not None
+                and self.fit_min_current > self.fit_max_current):
+            raise CalibrationError(
+                f"{label}: fit_min_current ({self.fit_min_current:g} A) is above "
+                f"fit_max_current ({self.fit_max_current:g} A)"
             )
 
     # -- conversions ------------------------------------------------------------------------
@@ -197,16 +241,21 @@ class LogAmpCalibration:
         return float(self.to_voltage(self.saturation_current))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return exactly the five ``[logamp]`` keys (SI units); the label is :attr:`name`."""
-        return {k: float(getattr(self, k)) for k in CALIBRATION_KEYS}
+        """Return the ``[logamp]`` keys (SI units): the five required ones and those optional
+        ones that are set (:data:`OPTIONAL_CALIBRATION_KEYS`); the label is :attr:`name`."""
+        out = {k: float(getattr(self, k)) for k in CALIBRATION_KEYS}
+        out.update({k: float(getattr(self, k)) for k in OPTIONAL_CALIBRATION_KEYS
+                    if getattr(self, k) is not None})
+        return out
 
     def to_toml(self) -> str:
         """Return a TOML ``[logamp]`` table that :func:`load_calibration` reads back."""
         lines = [f"# {self.name}"] if self.name else []
         lines.append("[logamp]")
-        units = {"reference_voltage": "V", "volts_per_decade": "V/decade"}
-        for k in CALIBRATION_KEYS:
-            lines.append(f"{k} = {getattr(self, k)!r}    # {units.get(k, 'A')}")
+        units = {"reference_voltage": "V", "volts_per_decade": "V/decade", "hz_per_amp": "Hz/A",
+                 "fit_rms_decades": "decades"}
+        for k, v in self.to_dict().items():
+            lines.append(f"{k} = {v!r}    # {units.get(k, 'A')}")
         return "\n".join(lines) + "\n"
 
 
@@ -237,7 +286,9 @@ class CurrentMap:
         return ~(self.at_floor | self.at_saturation) & np.isfinite(self.current)
 
 
-def convert_channel(channel: Channel, calibration: LogAmpCalibration | None) -> CurrentMap:
+def convert_channel(
+    channel: Channel, calibration: LogAmpCalibration | None, margin_decades: float = 0.0
+) -> CurrentMap:
     """Turn a current channel into a :class:`CurrentMap` of magnitudes in A.
 
     Parameters
@@ -247,6 +298,12 @@ def convert_channel(channel: Channel, calibration: LogAmpCalibration | None) -> 
     calibration : LogAmpCalibration or None
         Needed for a ``"V"`` channel. For an ``"A"`` channel it only supplies the floor and
         saturation used to flag bounds.
+    margin_decades : float, optional
+        A reading within this many decades of the floor (saturation) is flagged as at the floor
+        (saturation): its true value may lie beyond, so it is only a bound. The pipeline passes
+        ``confidence_sigma * noise_decades``: with output noise, a floor-limited input reads
+        anywhere within the noise above the floor, and only the readings that the noise pushed
+        below it are clipped exactly to it.
 
     Returns
     -------
@@ -260,13 +317,11 @@ def convert_channel(channel: Channel, calibration: LogAmpCalibration | None) -> 
     data = np.asarray(channel.data, dtype=np.float64)
     if channel.unit == "A":
         current = np.abs(data)
-        finite = np.isfinite(current)
         if calibration is None:
             at_floor = np.zeros(current.shape, bool)
             at_sat = np.zeros(current.shape, bool)
         else:
-            at_floor = finite & (current <= calibration.floor_current * (1 + 1e-9))
-            at_sat = finite & (current >= calibration.saturation_current * (1 - 1e-9))
+            at_floor, at_sat = _bound_masks(current, calibration, margin_decades)
         return CurrentMap(current=current, at_floor=at_floor, at_saturation=at_sat)
     if channel.unit == "V":
         if calibration is None:
@@ -278,14 +333,32 @@ def convert_channel(channel: Channel, calibration: LogAmpCalibration | None) -> 
                 + ", ".join(list_presets()) + ")"
             )
         current = calibration.to_current(data)
-        finite = np.isfinite(current)
-        at_floor = finite & (current <= calibration.floor_current * (1 + 1e-9))
-        at_sat = finite & (current >= calibration.saturation_current * (1 - 1e-9))
+        at_floor, at_sat = _bound_masks(current, calibration, margin_decades)
         return CurrentMap(current=current, at_floor=at_floor, at_saturation=at_sat)
     raise CalibrationError(
         f"channel {channel.name!r} has unit {channel.unit!r}: a current map needs a channel in "
         "A, or in V (log-amplifier output) together with a calibration (--logamp)"
     )
+
+
+def _bound_masks(
+    current: np.ndarray, calibration: LogAmpCalibration, margin_decades: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels within ``margin_decades`` of the floor and of the saturation (NaN: neither)."""
+    if not (margin_decades >= 0 and math.isfinite(margin_decades)):
+        raise CalibrationError(f"margin_decades must be finite and >= 0, got {margin_decades!r}")
+    k = 10.0**margin_decades
+    with np.errstate(invalid="ignore"):
+        at_floor = current <= calibration.floor_current * max(k, 1 + 1e-9)
+        at_sat = current >= calibration.saturation_current / max(k, 1 + 1e-9)
+    if calibration.floor_current * k >= calibration.saturation_current / k:
+        # a range narrower than two margins: a pixel near both ends goes to the nearer one
+        near_floor = current <= math.sqrt(calibration.floor_current
+                                          * calibration.saturation_current)
+        both = at_floor & at_sat
+        at_floor &= ~both | near_floor
+        at_sat &= ~both | ~near_floor
+    return at_floor, at_sat
 
 
 # ------------------------------------------------------------------------------------------------
@@ -295,11 +368,12 @@ def _calibration_from_table(table: Any, where: str, name: str = "") -> LogAmpCal
     """Validate a ``[logamp]`` table; every problem is a ConfigError naming ``where`` and key."""
     if not isinstance(table, Mapping):
         raise ConfigError(f"{where}: [logamp] must be a table, got {type(table).__name__}")
-    unknown = sorted(set(table) - set(CALIBRATION_KEYS))
+    unknown = sorted(set(table) - set(CALIBRATION_KEYS) - set(OPTIONAL_CALIBRATION_KEYS))
     if unknown:
         raise ConfigError(
-            f"{where}: [logamp] has unknown key(s) {unknown}; the keys are exactly "
-            + ", ".join(CALIBRATION_KEYS)
+            f"{where}: [logamp] has unknown key(s) {unknown}; the keys are "
+            + ", ".join(CALIBRATION_KEYS) + " (all required) and optionally "
+            + ", ".join(OPTIONAL_CALIBRATION_KEYS)
         )
     missing = [k for k in CALIBRATION_KEYS if k not in table]
     if missing:
@@ -325,7 +399,21 @@ def _calibration_from_table(table: Any, where: str, name: str = "") -> LogAmpCal
             f"{where}: [logamp] key 'floor_current' ({values['floor_current']:g} A) must be "
             f"below 'saturation_current' ({values['saturation_current']:g} A)"
         )
-    return LogAmpCalibration(**values, name=name)
+    for k in OPTIONAL_CALIBRATION_KEYS:
+        if k not in table:
+            continue
+        v = table[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0 or (v == 0 and k != "fit_rms_decades"):
+            raise ConfigError(
+                f"{where}: [logamp] key {k!r} must be a finite "
+                f"{'non-negative' if k == 'fit_rms_decades' else 'positive'} number, got {v!r}"
+            )
+        values[k] = float(v)
+    try:
+        return LogAmpCalibration(**values, name=name)
+    except CalibrationError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def _calibration_from_file(path: Path, name: str = "") -> LogAmpCalibration:
@@ -414,7 +502,8 @@ class CalibrationFit:
     calibration : LogAmpCalibration
         Fitted slope and intercept, expressed with ``reference_voltage = 0`` (the current at
         which the output crosses 0 V) unless that current is not finite, then at the geometric
-        mean of the points used.
+        mean of the points used; it records ``fit_rms_decades`` and the range of the known
+        currents used (``fit_min_current``, ``fit_max_current``).
     residuals_decades : ndarray of float, shape (n,)
         Per input point: ``log10(I_fit(V) / I_known)``; NaN for points excluded from the fit.
     rms_decades : float
@@ -487,6 +576,9 @@ def fit_calibration(
     else:
         ref_i = 10.0 ** float(np.mean(x))
         ref_v = float(intercept + slope * np.mean(x))
+    resid = np.full(i.shape, np.nan)
+    resid[used] = (v[used] - (intercept + slope * x)) / slope
+    rms = float(np.sqrt(np.mean(resid[used] ** 2)))
     cal = LogAmpCalibration(
         volts_per_decade=float(slope),
         reference_current=float(ref_i),
@@ -494,10 +586,10 @@ def fit_calibration(
         floor_current=floor,
         saturation_current=sat,
         name="fit",
+        fit_rms_decades=rms,
+        fit_min_current=float(10.0 ** x.min()),
+        fit_max_current=float(10.0 ** x.max()),
     )
-    resid = np.full(i.shape, np.nan)
-    resid[used] = (v[used] - (intercept + slope * x)) / slope
-    rms = float(np.sqrt(np.mean(resid[used] ** 2)))
     return CalibrationFit(calibration=cal, residuals_decades=resid, rms_decades=rms, used=used)
 
 
@@ -556,3 +648,156 @@ def lagging_mask(
     bw = bandwidth_hz(current, hz_per_amp)
     with np.errstate(invalid="ignore"):
         return ~(bw >= pixel_rate_hz)
+
+
+def pixel_rate_hz(metadata: Mapping[str, Any]) -> float | None:
+    """Pixel rate along the fast axis from a scan's header values.
+
+    Parameters
+    ----------
+    metadata : mapping
+        A scan's metadata with ``samples_per_line`` and ``scan_rate_hz`` (lines per second, one
+        line = trace + retrace, as Bruker's ``\\Scan rate``).
+
+    Returns
+    -------
+    float or None
+        ``samples_per_line * scan_rate_hz * 2`` in Hz (trace and retrace, SCIENCE.md); None when
+        either value is missing or not positive.
+    """
+    try:
+        n = float(metadata.get("samples_per_line"))  # type: ignore[arg-type]
+        rate = float(metadata.get("scan_rate_hz"))  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if not (n > 0 and rate > 0 and math.isfinite(n * rate)):
+        return None
+    return 2.0 * n * rate
+
+
+#: Largest widening :func:`lag_decades` gives, decades: more than the fA..mA range, i.e. the
+#: reading says nothing about the input.
+MAX_LAG_DECADES = 20.0
+#: Settling of a lagging reading counted by :func:`lag_decades`, in time constants.
+_SETTLE = 5.0
+
+
+def lag_decades(
+    log_current: np.ndarray,
+    hz_per_amp: float,
+    pixel_rate: float,
+    *,
+    floor_current: float | None = None,
+    direction: str | None = None,
+    noise_decades: float = 0.0,
+    confidence_sigma: float = 2.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """How far a reading may lag its input, below and above, and which pixels lag.
+
+    Parameters
+    ----------
+    log_current : ndarray of float, shape (rows, cols)
+        log10 of the current readings in A (NaN where there is no reading). Columns are the
+        fast-scan axis.
+    hz_per_amp : float
+        Bandwidth per ampere, Hz/A (:func:`bandwidth_hz`).
+    pixel_rate : float
+        Pixels per second along the fast axis, Hz (:func:`pixel_rate_hz`).
+    floor_current : float, optional
+        A: the lowest current the input can have (the amplifier floor); default the lowest
+        reading of the map.
+    direction : {"trace", "retrace"} or None, optional
+        Scan direction of the channel: trace runs from column 0 to the last column, retrace
+        back; None (unknown) takes the larger widening of either neighbour.
+    noise_decades : float, optional
+        One-sigma noise of a reading, decades.
+    confidence_sigma : float, optional
+        Multiple of the noise allowed in the change from one pixel to the next.
+
+    Returns
+    -------
+    below, above : ndarray of float, shape (rows, cols)
+        Decades to add below and above each pixel's interval (at most
+        :data:`MAX_LAG_DECADES`).
+    lagging : ndarray of bool, shape (rows, cols)
+        True where ``bandwidth_hz(current) < pixel_rate`` (SCIENCE.md) for the lowest current
+        the pixel may have (its reading less ``below``).
+
+    Notes
+    -----
+    A first-order low pass of bandwidth ``f`` read once per pixel dwell ``1 / pixel_rate``
+    gives ``y[j] = y[j-1] + a (x[j] - y[j-1])`` with ``a = 1 - exp(-2 pi f / pixel_rate)``
+    (``x`` the input, ``y`` the reading, both in decades: the log amp's output; ``f`` the
+    bandwidth at the present input, as for a translinear log amp: steps up settle fast, steps
+    down slowly; simulated the same way by :func:`afmcurrent.simulate.apply_bandwidth_lag`).
+    Hence ``x[j] - y[j] = (y[j] - y[j-1]) / expm1(2 pi f(x[j]) / pixel_rate)``, with the
+    change known to within the noise, ``c = confidence_sigma * sqrt(2) * noise_decades``:
+
+    - a rising reading lags below an input at least as high, which is at least as fast:
+      ``above = (max(rise, 0) + c) / expm1(2 pi f(y[j]) / pixel_rate)``;
+    - a reading in the tail of a step down stays above its input for many pixels while its
+      own bandwidth looks ample: the input is slow to reach, not fast. It settles to within
+      ``e**-5`` of the input in ``n = 5 / a(floor)`` pixels at the slowest, the floor's
+      bandwidth. ``below`` is the fall of the reading over the next ``n`` pixels in scan
+      order (to their lowest reading; both sides when the direction is unknown) divided by
+      ``1 - e**-5``, less the change noise alone gives (``c``). An input that rises again
+      before the reading has settled is not bounded this way (tested: 98 % of simulated
+      step inputs at 1e16 Hz/A inside the interval, 88 % at 1e15 Hz/A).
+
+    Where the floor's bandwidth is well above the pixel rate, ``n`` is a few pixels and both
+    widenings are about the noise.
+    """
+    if not (hz_per_amp > 0 and math.isfinite(hz_per_amp)):
+        raise CalibrationError(f"hz_per_amp must be positive and finite, got {hz_per_amp!r}")
+    if not (pixel_rate > 0 and math.isfinite(pixel_rate)):
+        raise CalibrationError(f"pixel_rate must be positive and finite, got {pixel_rate!r}")
+    lg = np.asarray(log_current, np.float64)
+    allowance = confidence_sigma * math.sqrt(2.0) * noise_decades
+    scale = math.log(2.0 * math.pi * hz_per_amp / pixel_rate)  # ln(2 pi f / rate) - ln(I)
+    if floor_current is None:
+        fin = lg[np.isfinite(lg)]
+        log_floor = float(fin.min()) if fin.size else 0.0
+    else:
+        log_floor = math.log10(floor_current)
+    a_floor = -math.expm1(-math.exp(log_floor * math.log(10.0) + scale))  # step per pixel
+    cols = lg.shape[1]
+    n = int(min(max(math.ceil(_SETTLE / a_floor), 1), cols)) if a_floor > 0 else cols
+    below = np.zeros(lg.shape)
+    above = np.zeros(lg.shape)
+    if cols > 1:
+        from scipy.ndimage import minimum_filter1d
+
+        filled = np.where(np.isfinite(lg), lg, np.inf)
+        with np.errstate(over="ignore"):
+            fast = np.expm1(np.exp(lg * math.log(10.0) + scale))  # at the reading
+        d = np.diff(lg, axis=1)  # d[:, j - 1] = lg[:, j] - lg[:, j - 1]
+        d[~np.isfinite(d)] = 0.0
+        sides = []
+        if direction in ("trace", None):  # previous pixel in time: column j - 1
+            sides.append((np.s_[:, 1:], d))
+        if direction in ("retrace", None):  # column j + 1
+            sides.append((np.s_[:, :-1], -d))
+        for where, change in sides:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                up = (np.maximum(change, 0.0) + allowance) / fast[where]
+            np.fmax(above[where], up, out=above[where])
+        # lowest reading over the next n pixels in scan order (window [j, j + n - 1] for a
+        # trace; [j - n + 1, j] for a retrace; both for an unknown direction)
+        if direction == "trace":
+            low = minimum_filter1d(filled, n, axis=1, mode="nearest", origin=-(n // 2))
+        elif direction == "retrace":
+            low = minimum_filter1d(filled, n, axis=1, mode="nearest", origin=(n - 1) // 2)
+        else:
+            low = minimum_filter1d(filled, 2 * n - 1, axis=1, mode="nearest")
+        with np.errstate(invalid="ignore"):
+            np.subtract(lg, low, out=below)
+        below *= 1.0 / -math.expm1(-_SETTLE)  # the reading gets within e**-5 of the input
+        below -= allowance  # the spread of n noisy readings is not a fall
+        np.maximum(below, 0.0, out=below)
+    for w in (below, above):
+        w[~np.isfinite(w)] = MAX_LAG_DECADES
+        np.minimum(w, MAX_LAG_DECADES, out=w)
+        w[~np.isfinite(lg)] = 0.0
+    with np.errstate(invalid="ignore"):
+        lagging = (lg - below) < math.log10(pixel_rate / hz_per_amp)
+    return below, above, lagging

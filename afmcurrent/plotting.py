@@ -39,6 +39,8 @@ __all__ = [
     "shared_scales",
     "add_scale_bar",
     "CLASS_COLORS",
+    "FLOOR_COLOR",
+    "SATURATION_COLOR",
     "current_norm",
 ]
 
@@ -46,6 +48,11 @@ logger = logging.getLogger(__name__)
 
 #: Colours of the class codes 0-4 (colour-blind safe, Okabe-Ito palette).
 CLASS_COLORS = ("#d9d9d9", "#009e73", "#e69f00", "#d55e00", "#0072b2")
+#: Colours of pixels whose current is only a bound, drawn over the current maps: the amplifier
+#: floor (upper bound; sky blue, Okabe-Ito, outside the inferno palette) and saturation (lower
+#: bound; bluish green).
+FLOOR_COLOR = "#56b4e9"
+SATURATION_COLOR = "#7fffd4"
 
 
 def current_norm(*maps: np.ndarray) -> tuple[float, float]:
@@ -140,20 +147,37 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.log10(m.plus_current)
         lm = np.log10(m.minus_current)
-    panels = ((axes[0, 1], lp, "(b) I(+V)"), (axes[0, 2], lm, "(c) I(-V), registered"))
-    for ax, data, name in panels:
+    panels = ((axes[0, 1], lp, "(b) I(+V)", m.plus_at_floor, m.plus_at_saturation),
+              (axes[0, 2], lm, "(c) I(-V), registered", m.minus_at_floor,
+               m.minus_at_saturation))
+    for ax, data, name, floor, sat in panels:
         image(ax, data, "log$_{10}$ |I| (A)", cmap=cmap, vmin=vmin, vmax=vmax)
+        suffix = _bound_overlay(ax, floor, sat, extent)
         ax.axhline(y_line, color="cyan", lw=0.8, ls="--")
-        ax.set_title(name)
+        ax.set_title(name + suffix, fontsize=9 if suffix else None)
 
     ax = axes[0, 3]
     x = (np.arange(cols) + 0.5) * w_um / cols
-    ax.semilogy(x, m.plus_current[row] * 1e12, label=f"I(+V) at {result.bias_plus:+g} V", lw=1)
-    ax.semilogy(x, m.minus_current[row] * 1e12, label=f"|I(-V)| at {result.bias_minus:+g} V", lw=1)
-    ax.semilogy(x, m.ionic_current[row] * 1e12, label="ionic", lw=1, ls=":")
+
+    def row_bound(floor: np.ndarray | None, sat: np.ndarray | None) -> np.ndarray | None:
+        if floor is None:
+            return None
+        b = floor[row].astype(int)
+        if sat is not None:
+            b[sat[row]] = 2
+        return b
+
+    _plot_bounded(ax, x, m.plus_current[row] * 1e12, row_bound(m.plus_at_floor,
+                  m.plus_at_saturation), label=f"I(+V) at {result.bias_plus:+g} V", lw=1,
+                  color="C0")
+    _plot_bounded(ax, x, m.minus_current[row] * 1e12, row_bound(m.minus_at_floor,
+                  m.minus_at_saturation), label=f"|I(-V)| at {result.bias_minus:+g} V", lw=1,
+                  color="C1")
+    ax.semilogy(x, m.ionic_current[row] * 1e12, label="ionic", lw=1, ls=":", color="C2")
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("|I| (pA)")
-    ax.set_title(f"(d) profiles along y = {y_line:.2f} µm")
+    ax.set_title(f"(d) profiles along y = {y_line:.2f} µm\n(▼ upper bound: amplifier floor)",
+                 fontsize=9)
     ax.legend(fontsize=8, loc="best")
     ax.grid(True, which="major", alpha=0.3)
 
@@ -176,6 +200,47 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
     _fractions(axes[1, 3], result)
 
     return _save(fig, path, format, dpi)
+
+
+def _bound_overlay(ax: Axes, floor: np.ndarray | None, sat: np.ndarray | None,
+                   extent: tuple[float, float, float, float]) -> str:
+    """Draw floor-limited and saturated pixels in their own colours; return a title suffix."""
+    from matplotlib.colors import to_rgba
+
+    parts = []
+    rgba = None
+    for mask, color, what in ((floor, FLOOR_COLOR, "floor (upper bound)"),
+                              (sat, SATURATION_COLOR, "saturation (lower bound)")):
+        if mask is None or not mask.any():
+            continue
+        if rgba is None:
+            rgba = np.zeros((*mask.shape, 4))
+        rgba[mask] = to_rgba(color)
+        parts.append(f"{'blue' if color == FLOOR_COLOR else 'green'}: {what}")
+    if rgba is not None:
+        ax.imshow(rgba, extent=extent, interpolation="nearest")
+    return f"\n({'; '.join(parts)})" if parts else ""
+
+
+def _plot_bounded(ax: Axes, x: np.ndarray, y: np.ndarray, bound: np.ndarray | None,
+                  **kw: object) -> None:
+    """A current profile on a log axis: measurements as a line, bounds as markers.
+
+    An upper bound (amplifier floor) is a downward triangle, a lower bound (saturation) an
+    upward one, at the bound's value: the true current lies below (above) it.
+    """
+    if bound is None or not np.any(bound > 0):
+        ax.semilogy(x, y, **kw)
+        return
+    b = np.nan_to_num(bound).astype(int)
+    ax.semilogy(x, np.where(b == 0, y, np.nan), **kw)
+    color = kw.get("color")
+    label = kw.get("label")
+    for code, marker, what in ((1, "v", "upper bound (floor)"), (2, "^", "lower bound (sat.)")):
+        sel = b == code
+        if sel.any():
+            ax.semilogy(x[sel], y[sel], ls="none", marker=marker, ms=2.5, color=color,
+                        alpha=0.8, label=f"{label}: {what}" if label else None)
 
 
 def _cmap_with_bad(name: str):  # noqa: ANN202
@@ -231,11 +296,13 @@ def _fractions(ax, result: PairResult) -> None:  # noqa: ANN001
     ax.set_xlim(0, 115)
     ax.set_xlabel("area fraction of classified pixels (%)")
     med = result.median_currents()
+    bounds = result.median_current_bounds()
     txt = (
         f"classified: {result.classified_fraction * 100:.1f} % of frame\n"
         f"domains: {len(result.domains)}\n"
-        f"median I(+V): {_pa(med['plus_current'])}\n"
-        f"median |I(-V)|: {_pa(med['minus_current'])}"
+        f"median I(+V): {_pa(med['plus_current'], bounds.get('plus_current'))}\n"
+        f"median |I(-V)|: {_pa(med['minus_current'], bounds.get('minus_current'))}\n"
+        f"median I$_{{ion}}$: {_pa(med['ionic_current'], bounds.get('ionic_current'))}"
     )
     ax.text(0.98, 0.02, txt, transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
             bbox={"facecolor": "white", "edgecolor": "0.7"})
@@ -243,8 +310,10 @@ def _fractions(ax, result: PairResult) -> None:  # noqa: ANN001
     del names
 
 
-def _pa(v: float | None) -> str:
-    return "n/a" if v is None else f"{v * 1e12:.3g} pA"
+def _pa(v: float | None, bound: str | None = None) -> str:
+    """A current in pA as text; ``bound`` "upper" / "lower" prefixes "<" / ">"."""
+    prefix = {"upper": "< ", "lower": "> "}.get(bound or "", "")
+    return "n/a" if v is None else f"{prefix}{v * 1e12:.3g} pA"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -357,11 +426,14 @@ def _class_strip(ax: Axes, prof: Profile) -> None:
 def _profile_panel(ax: Axes, prof: Profile, key: str, label: str, color: str,
                    ylim_log10: tuple[float, float]) -> None:
     d = prof.distance * 1e6
-    ax.semilogy(d, prof.values[key] * 1e12, color=color, lw=0.9, label=label)
+    bkey = "plus_bound" if key == "plus_current" else "minus_bound"
+    _plot_bounded(ax, d, prof.values[key] * 1e12, prof.values.get(bkey), color=color, lw=0.9,
+                  label=label)
     if key == "plus_current":
         ax.semilogy(d, prof.values["ionic_current"] * 1e12, color="0.35", lw=0.7, ls=":",
                     label="ionic")
-    ax.set_ylim(10 ** ylim_log10[0] * 1e12, 10 ** ylim_log10[1] * 1e12)
+    # a little room below the scale, so that values at the amplifier floor stay visible
+    ax.set_ylim(10 ** (ylim_log10[0] - 0.3) * 1e12, 10 ** ylim_log10[1] * 1e12)
     ax.set_xlim(d[0], d[-1])
     ax.set_xlabel("distance along line (µm)")
     ax.set_ylabel("|I| (pA)")
@@ -455,16 +527,19 @@ def plot_paper(
 
         cmap = _cmap_with_bad("inferno")
         with np.errstate(divide="ignore", invalid="ignore"):
-            maps = ((np.log10(m.plus_current), f"(c) I(+V) at {result.bias_plus:+g} V"),
-                    (np.log10(m.minus_current), f"(e) |I(-V)| at {result.bias_minus:+g} V"))
-        for ax, (data, name) in zip(axes[1:, 0], maps, strict=True):
+            maps = ((np.log10(m.plus_current), f"(c) I(+V) at {result.bias_plus:+g} V",
+                     m.plus_at_floor, m.plus_at_saturation),
+                    (np.log10(m.minus_current), f"(e) |I(-V)| at {result.bias_minus:+g} V",
+                     m.minus_at_floor, m.minus_at_saturation))
+        for ax, (data, name, floor, sat) in zip(axes[1:, 0], maps, strict=True):
             im = ax.imshow(data, extent=extent, cmap=cmap, vmin=cur[0], vmax=cur[1],
                            interpolation="nearest")
             cb = fig.colorbar(im, ax=ax, shrink=0.9)
             cb.set_label("log$_{10}$ |I| (A)")
+            suffix = _bound_overlay(ax, floor, sat, extent)
             _draw_line(ax, prof.line)
             add_scale_bar(ax, w_um)
-            ax.set_title(name)
+            ax.set_title(name + suffix)
             _image_axes(ax)
         _profile_panel(axes[1, 1], prof, "plus_current", "I(+V)", "#b2182b", cur)
         axes[1, 1].set_title("(d) I(+V) profile (strip: class)", pad=14)
@@ -600,13 +675,17 @@ def plot_profile(
             ("ionic_current", "ionic", "0.35", ":"),
             ("electronic_current", "electronic", "0.55", "--"),
         ):
-            ax.semilogy(d, prof.values[key] * 1e12, color=color, lw=0.9, ls=ls, label=label)
-        ax.set_ylim(10 ** cur[0] * 1e12, 10 ** cur[1] * 1e12)
+            bkey = {"plus_current": "plus_bound", "minus_current": "minus_bound",
+                    "electronic_current": "minus_bound"}.get(key)
+            _plot_bounded(ax, d, prof.values[key] * 1e12,
+                          prof.values.get(bkey) if bkey else None, color=color, lw=0.9, ls=ls,
+                          label=label)
+        ax.set_ylim(10 ** (cur[0] - 0.3) * 1e12, 10 ** cur[1] * 1e12)
         ax.set_ylabel("|I| (pA)")
         ax.grid(True, which="major", alpha=0.25, lw=0.5)
         ax.legend(loc="upper right", framealpha=0.85, edgecolor="none", ncol=2)
-        ax.set_title(f"profile ({x0:.2f}, {y0:.2f}) → ({x1:.2f}, {y1:.2f}) µm; strip: class",
-                     pad=14)
+        ax.set_title(f"profile ({x0:.2f}, {y0:.2f}) → ({x1:.2f}, {y1:.2f}) µm; strip: class; "
+                     "▼ upper bound (floor)", pad=14)
         _class_strip(ax, prof)
         axh.plot(d, prof.values["height"] * 1e9, color="k", lw=0.8)
         axh.set_ylabel("height (nm)")

@@ -4,9 +4,15 @@ The per-pair rules (:mod:`afmcurrent.domains`) classify each map on its own. Acr
 same physical state should get the same class in every map, whatever the map's own statistics:
 so pixels drawn from every pair are pooled and one Gaussian mixture (scikit-learn) is fitted in
 the plane (log10 I(+V), log10 I_e(+V)), where I_e(+V) = |I(-V)| |V+/V-| is the electronic
-current scaled to the +V bias (so pairs at +/-0.5 V and +/-1 V share the plane). Each component
-is named by the rule class of its centre; every pixel of every pair then takes the class of its
-most probable component. The disagreement with the per-pair rule classes is reported.
+current scaled to the +V bias (so pairs at +/-0.5 V and +/-1 V share the plane). The mixture is
+built from the pooled pixels' rule classes (:func:`rule_classes`): one component per class that
+holds enough pixels, with that class's mean, covariance and share, so that every class present,
+the insulating class 4 included, is represented, and the fit is deterministic (no random start,
+no choice of the number of components by BIC, which depended on the seed). Each component is
+named by the rule class of its centre; every pixel of every pair then takes the class of its
+most probable component. The disagreement with the per-pair rule classes is
+reported, and :func:`missing_classes` names the classes the per-pair rules found that have no
+pooled component.
 """
 
 from __future__ import annotations
@@ -31,8 +37,8 @@ from .domains import (
 from .errors import AfmcurrentError
 
 __all__ = [
-    "PooledModel", "rule_class", "features", "draw_sample", "pair_sample", "sample_pixels",
-    "fit_pooled",
+    "PooledModel", "rule_class", "rule_classes", "features", "draw_sample", "pair_sample",
+    "sample_pixels", "fit_pooled", "missing_classes",
     "apply_pooled", "pair_features", "RESULT_CHANNELS",
 ]
 
@@ -60,6 +66,32 @@ def rule_class(log_plus: float, log_electronic: float, thresholds: Thresholds) -
     if 10.0**log_electronic >= thresholds.shunt_current_min:
         return ELECTRONIC_SHUNT
     return IONIC_BLOCKED_LEAKY
+
+
+def rule_classes(feats: np.ndarray, thresholds: Thresholds) -> np.ndarray:
+    """:func:`rule_class` of every row of a feature array (vectorised).
+
+    Parameters
+    ----------
+    feats : ndarray of float, shape (n, 2)
+        (log10 I(+V), log10 I_e(+V)), A.
+    thresholds : Thresholds
+
+    Returns
+    -------
+    ndarray of uint8, shape (n,)
+        Class codes 1-4.
+    """
+    x = np.asarray(feats, np.float64)
+    lp, le = x[:, 0], x[:, 1]
+    out = np.full(len(x), IONIC_BLOCKED_LEAKY, np.uint8)
+    ionic_dom = lp - le >= thresholds.log_ratio_min
+    ionic = 10.0 ** lp[ionic_dom] - 10.0 ** le[ionic_dom]
+    out[ionic_dom] = np.where(ionic >= thresholds.ionic_current_min, IONIC_CONDUCTING,
+                              IONIC_BLOCKED_INSULATING)
+    shunt = ~ionic_dom & (le >= np.log10(thresholds.shunt_current_min))
+    out[shunt] = ELECTRONIC_SHUNT
+    return out
 
 
 @dataclass
@@ -177,7 +209,8 @@ class PooledModel:
                 "covariance_decades2": self.covariances[k].tolist(),
             })
         return {
-            "model": "GaussianMixture (scikit-learn), full covariance",
+            "model": "Gaussian mixture, full covariance, one component per rule class "
+                     "(mean, covariance and share of the pooled pixels of that class)",
             "features": ["log10 I(+V) / A", "log10 I_e(+V) / A, I_e = |I(-V)| |V+/V-|^n"],
             "n_components": self.n_components,
             "n_pixels": int(self.n_pixels),
@@ -344,8 +377,9 @@ def fit_pooled(
     thresholds: Thresholds | None = None,
     *,
     seed: int = 0,
-    max_components: int = 6,
     max_pixels: int = 40_000,
+    min_share: float = 0.002,
+    reg_covar: float = 1e-3,
 ) -> PooledModel:
     """Fit the pooled Gaussian mixture on pixels drawn from every pair.
 
@@ -354,14 +388,18 @@ def fit_pooled(
     samples : dict of str to ndarray
         From :func:`sample_pixels`.
     thresholds : Thresholds, optional
-        Name the components (default: the ``[classify]`` defaults).
+        Rules that define and name the components (default: the ``[classify]`` defaults).
     seed : int, optional
-        Random state of the mixture fit.
-    max_components : int, optional
-        The number of components is chosen by BIC from 1 to this.
+        Seed of the uniform thinning to ``max_pixels`` (nothing else is random).
     max_pixels : int, optional
-        Larger pooled samples are thinned uniformly to this many pixels (the fit time grows
-        linearly with it: ~0.7 s for 40 000 pixels for the BIC search on one core).
+        Larger pooled samples are thinned uniformly to this many pixels.
+    min_share : float, optional
+        A rule class gets a component when it holds at least this share of the pooled pixels
+        (and at least 10 of them).
+    reg_covar : float, optional
+        Added to the diagonal of every covariance, decades^2: 1e-3 is a 0.03-decade spread,
+        the noise of a log-current pixel, so that a class whose pixels sit at the amplifier
+        floor (no spread) is not a degenerate spike.
 
     Returns
     -------
@@ -371,26 +409,79 @@ def fit_pooled(
     ------
     AfmcurrentError
         If the set has too few usable pixels.
-    """
-    from sklearn.mixture import GaussianMixture
 
+    Notes
+    -----
+    One Gaussian per rule class present, with the mean, covariance and share of the pooled
+    pixels that the per-pair rules (applied to each point, :func:`rule_classes`) put in that
+    class: the mixture's start as maximum-likelihood estimates per class, i.e. quadratic
+    discriminant analysis with the classes' shares as priors. Expectation-maximisation from
+    this start was tried and rejected: it fits the density, not the classes, and drifts the
+    small class-4 component into the class-2 cloud within ten iterations (0 % pooled class 4
+    on simulated degraded sets with 3 % true class 4, 96 % agreement with the truth; 3 % and
+    98.5 % without EM). Deterministic and ~5 ms for 40 000 pixels.
+    """
     if thresholds is None:
         thresholds = Thresholds.from_settings(load_config().classify)
     x = np.concatenate([samples[k] for k in sorted(samples)]) if samples else np.zeros((0, 2))
     if len(x) < 10:
         raise AfmcurrentError("pooled classification: too few usable pixels in the set")
     if len(x) > max_pixels:
-        x = x[np.random.default_rng(seed).choice(len(x), max_pixels, replace=False)]
-    best, best_bic = None, np.inf
-    for k in range(1, min(max_components, len(x) // 10) + 1):
-        gm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=seed,
-                             n_init=1, max_iter=200).fit(x)
-        bic = gm.bic(x)
-        if bic < best_bic:
-            best, best_bic = gm, bic
-    classes = np.array([rule_class(m[0], m[1], thresholds) for m in best.means_], np.uint8)
-    logger.info("pooled mixture: %d components on %d pixels", best.n_components, len(x))
-    return PooledModel.from_mixture(best, classes, thresholds, len(x))
+        x = x[np.sort(np.random.default_rng(seed).choice(len(x), max_pixels, replace=False))]
+    labels = rule_classes(x, thresholds)
+    counts = np.bincount(labels, minlength=5)
+    present = [c for c in CLASS_NAMES if counts[c] >= max(10, min_share * len(x))]
+    if not present:  # every class too small: one component for all
+        present = [int(np.argmax(counts))]
+        labels = np.full(len(x), present[0], np.uint8)
+    k = len(present)
+    means = np.empty((k, 2))
+    covs = np.empty((k, 2, 2))
+    chol = np.empty((k, 2, 2))
+    weights = np.empty(k)
+    for i, c in enumerate(present):
+        pts = x[labels == c]
+        means[i] = pts.mean(axis=0)
+        d = pts - means[i]
+        covs[i] = d.T @ d / len(pts) + reg_covar * np.eye(2)  # maximum likelihood
+        # upper-triangular U with precision = U U^T (scikit-learn's precisions_cholesky_)
+        low = np.linalg.cholesky(covs[i])
+        chol[i] = np.linalg.inv(low).T
+        weights[i] = len(pts)
+    weights /= weights.sum()
+    logger.info("pooled mixture: %d components (rule classes %s) on %d pixels", k, present,
+                len(x))
+    return PooledModel(weights, means, covs, chol, rule_classes(means, thresholds),
+                       thresholds, len(x))
+
+
+def missing_classes(model: PooledModel, rule_fractions: list[dict[str, Any]]) -> list[str]:
+    """Sentences for classes the per-pair rules found that have no pooled component.
+
+    Parameters
+    ----------
+    model : PooledModel
+    rule_fractions : list of dict
+        Per pair, the rule class fractions keyed by class name (``summary.csv`` rows).
+
+    Returns
+    -------
+    list of str
+        One warning per class found in some pair (fraction > 0) that no component carries:
+        the pooled classification cannot report that class.
+    """
+    have = {int(c) for c in model.classes}
+    out = []
+    for code, name in CLASS_NAMES.items():
+        found = [f.get(name) for f in rule_fractions]
+        found = [v for v in found if v is not None and v == v and v > 0]
+        if found and code not in have:
+            out.append(
+                f"pooled model: class {code} ({name}) is found by the per-pair rules in "
+                f"{len(found)} pair(s) (up to {max(found) * 100:.1f} % of the classified "
+                "pixels) but has no pooled component: the pooled classes do not report it"
+            )
+    return out
 
 
 def apply_pooled(pair_dir: str | Path, model: PooledModel) -> tuple[str, dict[str, Any]]:

@@ -272,7 +272,8 @@ def default_calibration() -> LogAmpCalibration:
     """
     base = LOGAMP_PRESETS["ad8304"]
     return dataclasses.replace(
-        base, floor_current=1e-15, saturation_current=1e-3, name="AD8304 (1 fA - 1 mA)"
+        base, floor_current=1e-15, saturation_current=1e-3, name="AD8304 (1 fA - 1 mA)",
+        hz_per_amp=None,  # not the preset's: the simulated amplifier has its own (hz_per_amp)
     )
 
 
@@ -296,7 +297,11 @@ class GroundTruth:
         of the -V scan (row ``(rows - 1) / 2``).
     drift_px_per_line : tuple of float
         Linear slow-axis drift: at -V line ``r`` the shift is
-        ``shift_px + drift_px_per_line * (r - (rows - 1) / 2)``.
+        ``shift_px + drift_px_per_line * (r - (rows - 1) / 2)`` (plus the creep, if any).
+    row_displacement : ndarray, shape (rows, 2)
+        The displacement ``[dy(r), dx(r)]`` in px at every +V row ``r``, in the convention of
+        :mod:`afmcurrent.registration`: ``plus[r, c] ~ minus[r - dy(r), c - dx(r)]``
+        (shift, drift and creep, converted from -V lines to +V rows).
     preset : str
     seed : int
     bias_plus, bias_minus : float
@@ -315,6 +320,7 @@ class GroundTruth:
     drift_px_per_line: tuple[float, float]
     preset: str
     seed: int
+    row_displacement: np.ndarray | None = None
     bias_plus: float = 0.0
     bias_minus: float = 0.0
     noise_decades: float = 0.0
@@ -329,6 +335,8 @@ class GroundTruth:
             "shift_px": [float(v) for v in self.shift_px],
             "drift_px_per_line": [float(v) for v in self.drift_px_per_line],
             "shift_reference_line": "centre: (rows - 1) / 2",
+            "row_displacement_px": None if self.row_displacement is None else [
+                [round(float(a), 4), round(float(b), 4)] for a, b in self.row_displacement],
             "bias_plus_V": float(self.bias_plus),
             "bias_minus_V": float(self.bias_minus),
             "noise_decades": float(self.noise_decades),
@@ -502,6 +510,48 @@ def _place_classes(
     return classes
 
 
+def _creep_function(creep: Any, rows: int):
+    """The creep as a function of the (fractional) -V line: ``m -> (dy, dx)`` arrays."""
+    if creep is None:
+        return lambda m: (np.zeros(np.shape(m)), np.zeros(np.shape(m)))
+    if callable(creep):
+        def fn(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            dy, dx = creep(np.asarray(m, dtype=np.float64))
+            dy = np.broadcast_to(np.asarray(dy, dtype=np.float64), np.shape(m))
+            dx = np.broadcast_to(np.asarray(dx, dtype=np.float64), np.shape(m))
+            if not (np.all(np.isfinite(dy)) and np.all(np.isfinite(dx))):
+                raise ConfigError("creep returned non-finite displacements")
+            return dy, dx
+        return fn
+    arr = np.asarray(creep, dtype=np.float64)
+    if arr.shape != (rows, 2) or not np.all(np.isfinite(arr)):
+        raise ConfigError(f"creep must be a function or a finite array of shape ({rows}, 2), "
+                          f"got shape {arr.shape}")
+    grid = np.arange(rows, dtype=np.float64)
+    return lambda m: (np.interp(m, grid, arr[:, 0]), np.interp(m, grid, arr[:, 1]))
+
+
+def _row_displacement(shift, drift, creep_fn, rows: int) -> np.ndarray:
+    """Displacement at every +V row: -V line m samples canvas row m + u(m); the +V row r is
+    canvas row r, so m solves m + u(m) = r and d(r) = (u(m), v(m))."""
+    half = (rows - 1) / 2.0
+    r = np.arange(rows, dtype=np.float64)
+
+    def u(m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cy, cx = creep_fn(m)
+        return shift[0] + drift[0] * (m - half) + cy, shift[1] + drift[1] * (m - half) + cx
+
+    m = r.copy()
+    for _ in range(100):  # converges for |du/dm| < 1 (any physical creep)
+        m_new = r - u(m)[0]
+        if np.max(np.abs(m_new - m)) < 1e-9:
+            m = m_new
+            break
+        m = m_new
+    dy, dx = u(m)
+    return np.column_stack([dy, dx])
+
+
 def _shape2(value: Any, what: str, cast: type = float) -> tuple[Any, Any]:
     try:
         a, b = value
@@ -521,6 +571,7 @@ def simulate_pair(
     scan_size: tuple[float, float] = (10e-6, 10e-6),
     shift_px: tuple[float, float] = (3.4, -2.7),
     drift_px_per_line: tuple[float, float] = (0.01, 0.005),
+    creep: Any = None,
     calibration: Any = None,
     scan_rate_hz: float = 1.0,
     amplifier: SimulatedAmplifier | None = None,
@@ -544,6 +595,12 @@ def simulate_pair(
         on +V there.
     drift_px_per_line : tuple of float
         Linear slow-axis drift of the -V scan, px per line (see :class:`GroundTruth`).
+    creep : callable or array_like, optional
+        Further smooth displacement of the -V scan along the slow axis (piezo creep that
+        settles after the frame starts, thermal drift): a function of the -V line index
+        (float ndarray) returning ``(dy, dx)`` arrays in px, or an array of shape
+        ``(lines, 2)`` with ``[dy, dx]`` per -V line. Added to ``shift_px`` and the drift;
+        the truth is in ``GroundTruth.row_displacement``.
     calibration : LogAmpCalibration, str, Path or mapping, optional
         Log-amp calibration used to record volts (anything
         :func:`afmcurrent.logamp.load_calibration` accepts); default
@@ -584,6 +641,7 @@ def simulate_pair(
         raise ConfigError("shift_px and drift_px_per_line must be finite")
     if not scan_rate_hz > 0:
         raise ConfigError(f"scan_rate_hz must be positive, got {scan_rate_hz!r}")
+    creep_fn = _creep_function(creep, rows)
     cal = default_calibration() if calibration is None else load_calibration(calibration)
     amp = amplifier or SimulatedAmplifier()
 
@@ -591,7 +649,10 @@ def simulate_pair(
     # physical length scales of the random fields).
     pixel = 0.5 * (size[0] / rows + size[1] / cols)
     half = (rows - 1) / 2.0
-    need = max(abs(shift[0]) + abs(drift[0]) * half, abs(shift[1]) + abs(drift[1]) * half)
+    lines = np.arange(rows, dtype=np.float64)
+    creep_y, creep_x = creep_fn(lines)
+    need = max(abs(shift[0]) + abs(drift[0]) * half + float(np.max(np.abs(creep_y))),
+               abs(shift[1]) + abs(drift[1]) * half + float(np.max(np.abs(creep_x))))
     margin = max(16, int(math.ceil(0.1 * max(rows, cols))), int(math.ceil(need)) + 4)
     canvas_shape = (rows + 2 * margin, cols + 2 * margin)
     window = (slice(margin, margin + rows), slice(margin, margin + cols))
@@ -633,8 +694,8 @@ def simulate_pair(
     height_plus = height[window]
     r = np.arange(rows, dtype=np.float64)[:, None]
     c = np.arange(cols, dtype=np.float64)[None, :]
-    yy = margin + r + shift[0] + drift[0] * (r - half)
-    xx = margin + c + shift[1] + drift[1] * (r - half)
+    yy = margin + r + shift[0] + drift[0] * (r - half) + creep_y[:, None]
+    xx = margin + c + shift[1] + drift[1] * (r - half) + creep_x[:, None]
     coords = np.stack(np.broadcast_arrays(yy, xx))
     el_minus = ratio * 10.0 ** ndimage.map_coordinates(log_el, coords, order=1, mode="nearest")
     height_minus = ndimage.map_coordinates(height, coords, order=3, mode="nearest")
@@ -678,6 +739,7 @@ def simulate_pair(
         height=height_plus.copy(),
         shift_px=shift,
         drift_px_per_line=drift,
+        row_displacement=_row_displacement(shift, drift, creep_fn, rows),
         preset=preset.name,
         seed=int(seed),
         bias_plus=preset.bias_plus,

@@ -12,9 +12,13 @@ conduction is taken as symmetric in bias, so at +V::
 
 Every pixel carries an uncertainty: the log-amplifier noise (``noise_decades``, one sigma per map)
 and the bounds of pixels at the amplifier's floor (the value is an upper bound) or saturation (a
-lower bound). Decisions are taken on intervals of ``confidence_sigma`` sigma; where the difference
-``I(+V) - I_e(+V)`` is not resolved from zero, the ionic current and fraction are NaN
-(indeterminate), never a made-up number.
+lower bound). The -V map is resampled onto the +V frame, so its value at a +V pixel is also
+uncertain by the registration error (local gradient x displacement error) and by the structure
+below the pixel scale that a resampled map cannot follow (:func:`resampling_sigma`); a reading
+whose amplifier bandwidth is below the pixel rate is widened by its possible lag
+(:func:`afmcurrent.logamp.lag_decades`). Decisions are taken on intervals of
+``confidence_sigma`` sigma; where the difference ``I(+V) - I_e(+V)`` is not resolved from zero,
+the ionic current and fraction are NaN (indeterminate), never a made-up number.
 """
 
 from __future__ import annotations
@@ -25,7 +29,9 @@ import numpy as np
 
 from .config import TransportSettings
 
-__all__ = ["TransportMaps", "separate", "current_density", "log_bounds"]
+__all__ = [
+    "TransportMaps", "separate", "current_density", "log_bounds", "resampling_uncertainty",
+]
 
 
 @dataclass
@@ -55,6 +61,12 @@ class TransportMaps:
         Pixels where both maps hold a measurement (inside the registration overlap, finite).
     bias_ratio : float
         ``|V+ / V-|**n`` used to scale the -V map.
+    plus_at_floor, plus_at_saturation, minus_at_floor, minus_at_saturation : ndarray of bool
+        Pixels (in the +V frame, inside ``valid``) whose +V or registered -V reading is only an
+        upper bound (amplifier floor) or a lower bound (saturation).
+    lagging : ndarray of bool
+        Valid pixels where either reading's amplifier bandwidth is below the pixel rate (their
+        intervals are widened); all False when lag was not checked.
     """
 
     plus_current: np.ndarray
@@ -67,6 +79,11 @@ class TransportMaps:
     log_electronic_bounds: np.ndarray
     valid: np.ndarray
     bias_ratio: float
+    plus_at_floor: np.ndarray | None = None
+    plus_at_saturation: np.ndarray | None = None
+    minus_at_floor: np.ndarray | None = None
+    minus_at_saturation: np.ndarray | None = None
+    lagging: np.ndarray | None = None
 
     @property
     def resolved(self) -> np.ndarray:
@@ -110,7 +127,8 @@ def _log10(current: np.ndarray) -> np.ndarray:
 
 
 def _bounds_from_log(
-    lg: np.ndarray, at_floor: np.ndarray, at_saturation: np.ndarray, margin_decades: float
+    lg: np.ndarray, at_floor: np.ndarray, at_saturation: np.ndarray,
+    margin_decades: float | np.ndarray,
 ) -> np.ndarray:
     lo = lg - margin_decades
     hi = lg + margin_decades
@@ -120,6 +138,108 @@ def _bounds_from_log(
     lo[bad] = np.nan
     hi[bad] = np.nan
     return np.stack([lo, hi])
+
+
+def resampling_uncertainty(
+    log_current: np.ndarray,
+    uncertainty_px: float,
+    noise_decades: float,
+    confidence_sigma: float = 2.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Uncertainty of a resampled log-current map beyond its noise, per pixel.
+
+    Parameters
+    ----------
+    log_current : ndarray of float, shape (rows, cols)
+        log10 of the registered map (the -V map in the +V frame), NaN where undefined.
+    uncertainty_px : float
+        One-sigma error of the registration displacement, px
+        (:attr:`afmcurrent.registration.Registration.uncertainty_px`).
+    noise_decades : float
+        One-sigma noise of a reading, decades.
+    confidence_sigma : float, optional
+        Confidence multiple used for the noise allowance of the fluctuation term.
+
+    Returns
+    -------
+    sigma : ndarray of float32, shape (rows, cols)
+        One-sigma registration term ``uncertainty_px * |grad log I|``, decades (to add to the
+        noise in quadrature).
+    below, above : ndarray of float32, shape (rows, cols)
+        Spatial-fluctuation widening of the interval below and above the value, decades (to
+        add to the margin).
+
+    Notes
+    -----
+    - **registration**: a displacement error ``delta`` moves the sampled point by ``delta``
+      px, which changes the value by ``grad log I . delta`` to first order; with an isotropic
+      one-sigma error ``u`` per axis this is ``u * |grad log I|`` (central differences,
+      decades/px, one-sided at the borders).
+    - **spatial fluctuation**: where the map changes by more than noise from one pixel to
+      the next (a domain edge, a shunt a few pixels wide), the value between pixel centres is
+      not known: interpolation cannot recover structure below the pixel scale, and the two
+      scans sample it at different sub-pixel positions. The true value is then anywhere
+      between the pixel's and its neighbours' values: along an axis where the changes to the
+      two neighbours differ by more than noise gives (second difference above
+      ``confidence_sigma * sqrt(6) * noise_decades``: a step or a spike, not a ramp), the
+      interval reaches those neighbours' values plus their noise allowance
+      (``confidence_sigma * sqrt(2) * noise_decades``). 0 inside smooth regions.
+    """
+    # float32: these are widths in decades (7 significant digits are plenty), half the memory
+    # traffic of float64
+    lg = np.asarray(log_current, np.float32)
+    rows, cols = lg.shape
+    allowance = np.float32(confidence_sigma * np.sqrt(2.0) * noise_decades)
+    sigma = np.zeros(lg.shape, np.float32)
+    below = np.zeros(lg.shape, np.float32)
+    above = np.zeros(lg.shape, np.float32)
+    if rows < 2 or cols < 2:
+        return sigma, below, above
+    dy = np.diff(lg, axis=0)  # lg[r + 1] - lg[r]
+    np.nan_to_num(dy, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    dx = np.diff(lg, axis=1)
+    np.nan_to_num(dx, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    # (u |grad|)^2 with central differences inside, one-sided at the borders (as np.gradient)
+    g = np.empty(lg.shape, np.float32)
+    g[0], g[-1] = dy[0], dy[-1]
+    np.add(dy[1:], dy[:-1], out=g[1:-1])
+    g[1:-1] *= 0.5
+    gx = np.empty(lg.shape, np.float32)
+    gx[:, 0], gx[:, -1] = dx[:, 0], dx[:, -1]
+    np.add(dx[:, 1:], dx[:, :-1], out=gx[:, 1:-1])
+    gx[:, 1:-1] *= 0.5
+    np.multiply(g, g, out=g)
+    np.multiply(gx, gx, out=gx)
+    g += gx
+    np.sqrt(g, out=g)
+    np.multiply(g, np.float32(uncertainty_px), out=sigma)
+    # Sub-pixel structure: along an axis where the two one-sided changes differ by more than
+    # noise (a step, a spike; not a ramp, which the gradient term covers), the interval
+    # reaches the neighbours' values.
+    kink = np.float32(confidence_sigma * np.sqrt(6.0) * noise_decades)  # of a 2nd difference
+    for d, ax in ((dy, 0), (dx, 1)):
+        d = np.moveaxis(d, ax, -1)  # differences along the last axis: d[..., j] = v[j+1] - v[j]
+        up = np.moveaxis(above, ax, -1)
+        dn = np.moveaxis(below, ax, -1)
+        # interior pixels j = 1..n-2: forward change d[j], backward change d[j - 1]
+        fwd, bwd = d[..., 1:], d[..., :-1]
+        curved = np.abs(fwd - bwd) > kink
+        rise = np.maximum(fwd, -bwd)
+        np.maximum(rise, 0.0, out=rise)
+        rise *= curved
+        np.maximum(up[..., 1:-1], rise, out=up[..., 1:-1])
+        np.maximum(-fwd, bwd, out=rise)
+        np.maximum(rise, 0.0, out=rise)
+        rise *= curved
+        np.maximum(dn[..., 1:-1], rise, out=dn[..., 1:-1])
+        # the two border pixels have one neighbour: a change beyond the noise is a kink
+        for j, change in ((0, d[..., 0]), (-1, -d[..., -1])):
+            big = np.abs(change) > kink
+            np.maximum(up[..., j], np.where(big, np.maximum(change, 0.0), 0.0), out=up[..., j])
+            np.maximum(dn[..., j], np.where(big, np.maximum(-change, 0.0), 0.0), out=dn[..., j])
+    for w in (below, above):
+        np.add(w, allowance, out=w, where=w > 0)  # up to the neighbour's value and its noise
+    return sigma, below, above
 
 
 def separate(
@@ -134,6 +254,11 @@ def separate(
     minus_at_saturation: np.ndarray | None = None,
     valid: np.ndarray | None = None,
     settings: TransportSettings | None = None,
+    electronic_sigma: np.ndarray | None = None,
+    electronic_widening: tuple[np.ndarray, np.ndarray] | None = None,
+    plus_lag: tuple[np.ndarray, np.ndarray] | None = None,
+    minus_lag: tuple[np.ndarray, np.ndarray] | None = None,
+    lagging: np.ndarray | None = None,
 ) -> TransportMaps:
     """Separate ionic and electronic current from co-registered +V and -V maps.
 
@@ -152,6 +277,17 @@ def separate(
         Pixels to analyse (e.g. the registration overlap). Default: all finite pixels.
     settings : TransportSettings, optional
         Bias exponent, noise and confidence margin.
+    electronic_sigma : ndarray of float, shape (rows, cols), optional
+        One-sigma uncertainty of log10 I_e(+V) beyond the noise, decades: the registration
+        error of the -V map (:func:`resampling_uncertainty`). Added to the noise in quadrature.
+    electronic_widening : pair of ndarray of float, shape (rows, cols), optional
+        Decades added below and above the interval of log10 I_e(+V): the spatial fluctuation
+        of the resampled -V map (:func:`resampling_uncertainty`).
+    plus_lag, minus_lag : pair of ndarray of float, shape (rows, cols), optional
+        Decades added below and above the +V and -V intervals for amplifier lag
+        (:func:`afmcurrent.logamp.lag_decades`).
+    lagging : ndarray of bool, shape (rows, cols), optional
+        Pixels whose bandwidth is below the pixel rate (stored in the result).
 
     Returns
     -------
@@ -166,9 +302,16 @@ def separate(
     -----
     The electronic current at +V is the -V current scaled by ``|V+/V-|**n`` (n = 1, ohmic, by
     default), following the bias-symmetric electronic conduction assumed by Jiang et al.
-    A pixel's ionic current is reported only where the lower bound of
-    ``log10(I(+V) / I_e(+V))`` is above zero, i.e. ``I(+V)`` exceeds ``I_e(+V)`` by more than
-    ``confidence_sigma`` times the combined noise ``sqrt(2) * noise_decades``.
+    The interval of ``log10 I(+V)`` is ``+/- confidence_sigma * noise_decades`` (plus the lag
+    widening); that of ``log10 I_e(+V)`` is ``+/- confidence_sigma * sqrt(noise_decades**2 +
+    electronic_sigma**2)`` plus the lag widening and the one-sided ``electronic_widening``; a
+    bound leaves one side open. As the ionic current is not negative, ``I_e(+V) <= I(+V)``:
+    the upper end of the I_e interval is cut at the upper end of the I(+V) interval (where the
+    two intervals overlap).
+    A pixel's ionic current is reported only where ``log10(I(+V) / I_e(+V))`` exceeds
+    ``confidence_sigma`` times the combined one-sigma uncertainty of both maps (in quadrature)
+    plus both lag widenings, and ``I(+V)`` is a measurement, not a bound: a shunt pixel with
+    ``I(+V) ~ I(-V)`` next to an edge or in a steep gradient gets no ionic current.
     """
     s = settings or TransportSettings()
     if not (bias_plus > 0 > bias_minus):
@@ -185,48 +328,104 @@ def separate(
     def mask(m: np.ndarray | None) -> np.ndarray:
         return np.zeros(shape, bool) if m is None else np.asarray(m, bool)
 
-    ok = np.isfinite(plus) & np.isfinite(minus) & (plus > 0) & (minus > 0)
+    ratio = float(abs(bias_plus / bias_minus) ** s.bias_exponent)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lg_plus = np.log10(plus)  # -inf at 0, nan at nan
+        lg_elec = np.log10(minus)
+    lg_elec += np.log10(ratio)
+    ok = np.isfinite(lg_plus)
+    ok &= np.isfinite(lg_elec)
     if valid is not None:
         ok &= np.asarray(valid, bool)
+    bad = ~ok
 
-    ratio = float(abs(bias_plus / bias_minus) ** s.bias_exponent)
-    electronic = minus * ratio
-    margin = s.confidence_sigma * s.noise_decades
-    lg_plus, lg_elec = _log10(plus), _log10(electronic)
-    plus_b = _bounds_from_log(lg_plus, mask(plus_at_floor), mask(plus_at_saturation), margin)
-    elec_b = _bounds_from_log(lg_elec, mask(minus_at_floor), mask(minus_at_saturation), margin)
+    c, noise = s.confidence_sigma, s.noise_decades
+    # one-sigma variances (decades^2) and linear widenings of each map
+    var_e: float | np.ndarray = noise * noise
+    if electronic_sigma is not None:
+        var_e = np.square(np.asarray(electronic_sigma, np.float64))
+        var_e += noise * noise
+    margin_p: float | np.ndarray = c * noise
+    margin_e: float | np.ndarray = c * np.sqrt(var_e)
+    p_floor, p_sat = mask(plus_at_floor), mask(plus_at_saturation)
+    m_floor, m_sat = mask(minus_at_floor), mask(minus_at_saturation)
+
+    plus_b = np.empty((2, *shape))
+    np.subtract(lg_plus, margin_p, out=plus_b[0])
+    np.add(lg_plus, margin_p, out=plus_b[1])
+    if plus_lag is not None:
+        plus_b[0] -= plus_lag[0]
+        plus_b[1] += plus_lag[1]
+    plus_b[0][p_floor] = -np.inf  # a floor reading is an upper bound
+    plus_b[1][p_sat] = np.inf  # a saturated reading a lower bound
+    elec_b = np.empty((2, *shape))
+    np.subtract(lg_elec, margin_e, out=elec_b[0])
+    np.add(lg_elec, margin_e, out=elec_b[1])
+    if electronic_widening is not None:
+        elec_b[0] -= electronic_widening[0]
+        elec_b[1] += electronic_widening[1]
+    if minus_lag is not None:
+        elec_b[0] -= minus_lag[0]
+        elec_b[1] += minus_lag[1]
+    elec_b[0][m_floor] = -np.inf
+    elec_b[1][m_sat] = np.inf
+    plus_b[:, bad] = np.nan
+    elec_b[:, bad] = np.nan
     with np.errstate(invalid="ignore"):
-        # Interval of log10(I+ / I_e): [lo_p - hi_e, hi_p - lo_e]; inf - inf -> nan: unknown.
-        r_lo = plus_b[0] - elec_b[1]
-        r_hi = plus_b[1] - elec_b[0]
-    r_lo = np.where(np.isnan(r_lo) & ok, -np.inf, r_lo)
-    r_hi = np.where(np.isnan(r_hi) & ok, np.inf, r_hi)
+        # I_e(+V) <= I(+V): cut the upper end where the two intervals overlap
+        cut = elec_b[1] > plus_b[1]
+        cut &= elec_b[0] <= plus_b[1]
+    elec_b[1][cut] = plus_b[1][cut]
+    # Interval of log10(I+ / I_e): [lo_p - hi_e, hi_p - lo_e] (a bound leaves a side open:
+    # -inf - finite = -inf; inf - inf cannot occur as lo_p < inf and hi_e > -inf)
+    ratio_b = np.empty((2, *shape))
+    np.subtract(plus_b[0], elec_b[1], out=ratio_b[0])
+    np.subtract(plus_b[1], elec_b[0], out=ratio_b[1])
 
-    # Ionic current resolved where I+ is above I_e beyond the combined noise and both values are
-    # measurements, not bounds (a bound gives no number for the difference).
-    measured = ok & ~mask(plus_at_floor) & ~mask(plus_at_saturation)
-    measured &= ~mask(minus_at_saturation)
-    combined = s.confidence_sigma * np.sqrt(2.0) * s.noise_decades
-    with np.errstate(invalid="ignore", divide="ignore"):
-        lr = lg_plus - lg_elec
+    # Ionic current resolved where I+ is above I_e by more than the combined uncertainty of both
+    # maps and both values are measurements, not bounds (a bound gives no number for the
+    # difference; an I(-V) at the floor gives a lower bound of I_ion, off by at most the floor).
+    measured = ok & ~p_floor
+    measured &= ~p_sat
+    measured &= ~m_sat
+    combined = np.sqrt(var_e + noise * noise)
+    combined *= c
+    if plus_lag is not None:  # I(+V) may be lower, I_e higher than read
+        combined += plus_lag[0]
+    if minus_lag is not None:
+        combined += minus_lag[1]
+    if electronic_widening is not None:
+        combined += electronic_widening[1]
+    lr = np.subtract(lg_plus, lg_elec, out=lg_plus)
+    del lg_elec
+    with np.errstate(invalid="ignore"):
         resolved = measured & (lr > combined)
-        # Where I(-V) sits at the floor, I_e is an upper bound and this is a lower bound of I_ion,
-        # off by at most the floor current.
-        ionic = np.where(resolved, plus - electronic, np.nan)
-        fraction = np.where(resolved, ionic / plus, np.nan)
+    del lr, combined
 
-    nan = np.where(ok, 1.0, np.nan)
+    plus[bad] = np.nan
+    minus[bad] = np.nan
+    electronic = minus * ratio
+    unresolved = ~resolved
+    ionic = plus - electronic
+    ionic[unresolved] = np.nan
+    fraction = ionic / plus
     return TransportMaps(
-        plus_current=plus * nan,
-        minus_current=minus * nan,
-        electronic_current=electronic * nan,
+        plus_current=plus,
+        minus_current=minus,
+        electronic_current=electronic,
         ionic_current=ionic,
         ionic_fraction=fraction,
-        log_ratio_bounds=np.stack([np.where(ok, r_lo, np.nan), np.where(ok, r_hi, np.nan)]),
-        log_plus_bounds=np.where(ok, plus_b, np.nan),
-        log_electronic_bounds=np.where(ok, elec_b, np.nan),
+        log_ratio_bounds=ratio_b,
+        log_plus_bounds=plus_b,
+        log_electronic_bounds=elec_b,
         valid=ok,
         bias_ratio=ratio,
+        plus_at_floor=p_floor & ok,
+        plus_at_saturation=p_sat & ok,
+        minus_at_floor=m_floor & ok,
+        minus_at_saturation=m_sat & ok,
+        lagging=(np.asarray(lagging, bool) & ok) if lagging is not None
+        else np.zeros(shape, bool),
     )
 
 

@@ -74,12 +74,54 @@ def test_result_gwy_reads_back(analyzed):
     assert gwy.channel("ionic_current").unit == "A"
 
 
+def _check_gwy_fields(path, h5_path):
+    """Every data field finite; a mask (1 = no value) wherever result.h5 has no value."""
+    import gwyfile
+
+    obj = gwyfile.load(str(path))
+    titles = {obj[k]: k[: -len("/title")] for k in obj if k.endswith("/data/title")}
+    assert {"log10_plus_current", "log10_minus_current", "log10_ionic_current",
+            "current_density_ionic"} <= set(titles)
+    with h5py.File(h5_path, "r") as f:
+        for title, key in titles.items():
+            data = obj[key].data
+            assert np.isfinite(data).all(), title
+            base = key[: -len("/data")]
+            src = title[len("log10_"):] if title.startswith("log10_") else title
+            h5 = f[f"/maps/{src}"][()].astype(float)
+            missing = ~np.isfinite(h5)
+            if title.startswith("log10_"):
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    missing |= ~(h5 > 0)
+            if missing.any():
+                mask = obj[f"{base}/mask"].data
+                np.testing.assert_array_equal(mask > 0.5, missing)
+                # the fill is neutral: inside the range of the values
+                assert np.nanmin(np.where(missing, np.nan, data)) <= data[missing][0] <= \
+                    np.nanmax(np.where(missing, np.nan, data))
+            else:
+                assert f"{base}/mask" not in obj
+            if not title.startswith("log10_") and not missing.all():
+                np.testing.assert_allclose(data[~missing], h5[~missing], rtol=1e-6)
+            elif not missing.all():
+                np.testing.assert_allclose(data[~missing], np.log10(h5[~missing]), rtol=1e-6)
+
+
+def test_result_gwy_is_finite_with_masks(analyzed):
+    _check_gwy_fields(analyzed / "result.gwy", analyzed / "result.h5")
+
+
 @pytest.mark.gwyddion
 def test_gwyddion_opens_result(analyzed, tmp_path, gwyddion):
+    """Gwyddion reads result.gwy without complaint (issue 9: NaN fields gave
+    "gwy_math_histogram: assertion 'min <= max' failed" and black channels) and writes back
+    finite fields with their masks."""
     out = tmp_path / "copy.gwy"
-    subprocess.run([gwyddion, f"--convert-to-gwy={out}", str(analyzed / "result.gwy")],
-                   check=True, capture_output=True, timeout=120)
+    r = subprocess.run([gwyddion, f"--convert-to-gwy={out}", str(analyzed / "result.gwy")],
+                       check=True, capture_output=True, text=True, timeout=120)
     assert out.stat().st_size > 0
+    assert "assertion" not in r.stderr and "CRITICAL" not in r.stderr, r.stderr
+    _check_gwy_fields(out, analyzed / "result.h5")
 
 
 def test_nonempty_outdir_refused_then_overwrite(analyzed, pair_dir, capsys):
@@ -133,6 +175,78 @@ def test_errors_are_messages_not_tracebacks(pair_dir, tmp_path, capsys):
     p2, m2 = files(lone)
     assert main(["analyze", str(p2), str(m2), "-o", str(tmp_path / "o3")]) == 1
     assert "--logamp" in capsys.readouterr().err
+
+
+def test_lengths_need_units(pair_dir, tmp_path, capsys):
+    from afmcurrent.cli import parse_length
+
+    assert parse_length("100nm") == pytest.approx(1e-7)
+    assert parse_length("0.5um") == pytest.approx(5e-7)
+    assert parse_length("1e-7m") == pytest.approx(1e-7)
+    assert parse_length("0.1 µm") == pytest.approx(1e-7)
+    plus, minus = files(pair_dir)
+    for flag, value in (("--tip-radius", "100"), ("--optical-pixel-size", "0.1"),
+                        ("--profile", "1,1,8,8")):
+        with pytest.raises(SystemExit) as exc:
+            main(["analyze", str(plus), str(minus), "-o", str(tmp_path / "o"), flag, value])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert flag in err and "100nm, 0.5um, 1e-7m" in err, err
+    with pytest.raises(SystemExit):
+        main(["batch", str(pair_dir), "-o", str(tmp_path / "b"), "--tip-radius", "5e-8"])
+    assert "no unit" in capsys.readouterr().err
+
+
+def test_cli_prints_bounds_warnings_and_density(pair_dir, tmp_path, capsys):
+    plus, minus = files(pair_dir)
+    out = tmp_path / "o"
+    assert main(["analyze", str(plus), str(minus), "-o", str(out), "--no-figures",
+                 "--logamp", "AD8304", "--tip-radius", "50nm", "--bias-plus", "1.5"]) == 0
+    cap = capsys.readouterr()
+    # the AD8304 preset's 100 pA floor on fA-pA data: medians are bounds, said so
+    assert "< 100 pA (amplifier floor)" in cap.out
+    warnings = [w for w in cap.err.splitlines() if "warning:" in w]
+    assert len(warnings) == len(set(warnings)) >= 3  # each once
+    assert any("overrides the +1 V recorded" in w for w in warnings)
+    assert sum("at the amplifier floor" in w for w in warnings) == 2
+    s = json.loads((out / "summary.json").read_text())
+    assert s["warnings"] and all(w in cap.err for w in s["warnings"])
+    assert s["median_current_bounds"]["plus_current"] == "upper"
+    assert s["tip_radius_m"] == pytest.approx(5e-8)
+    with h5py.File(out / "result.h5", "r") as f:
+        dens = f["/maps/current_density_electronic"]
+        units = dens.attrs["units"]
+        assert (units.decode() if isinstance(units, bytes) else units) == "A/m^2"
+        np.testing.assert_allclose(dens[()], f["/maps/electronic_current"][()] /
+                                   (np.pi * 5e-8**2), rtol=1e-6)
+        assert set(np.unique(f["/maps/plus_bound"][()])) <= {0, 1, 2}
+    assert "median_ionic_current_density_mA_cm2" in (out / "domains.csv").read_text()
+    # the same file twice; a bias contradicting the header
+    assert main(["analyze", str(plus), str(plus), "-o", str(tmp_path / "o2")]) == 1
+    assert "both the +V and the -V scan" in capsys.readouterr().err
+    assert main(["analyze", str(minus), str(plus), "-o", str(tmp_path / "o3"),
+                 "--bias-plus", "1", "--bias-minus", "-1"]) == 1
+    assert "--force-bias" in capsys.readouterr().err
+    assert main(["analyze", str(minus), str(plus), "-o", str(tmp_path / "o4"), "--no-figures",
+                 "--bias-plus", "1", "--bias-minus", "-1", "--force-bias"]) == 0
+    assert "contradicts" in capsys.readouterr().err
+
+
+def test_register_says_why_it_exits_3(tmp_path, capsys):
+    from afmcurrent.io.nanoscope import write_nanoscope
+    from afmcurrent.simulate import simulate_pair
+
+    pair = simulate_pair("degraded", seed=2, shape=(64, 64))
+    rng = np.random.default_rng(0)
+    junk = pair.minus.with_channels([
+        type(c)(c.name, rng.normal(size=c.shape) * np.std(c.data), c.unit, c.direction,
+                c.quantity) for c in pair.minus.channel_list])
+    a, b = tmp_path / "a.spm", tmp_path / "b.spm"
+    write_nanoscope(a, pair.plus)
+    write_nanoscope(b, junk)
+    assert main(["register", str(a), str(b)]) == 3
+    err = capsys.readouterr().err
+    assert "not trustworthy" in err
 
 
 def test_console_script_help():

@@ -153,7 +153,8 @@ def test_cli_optical_centre_and_profile(tmp_path, scene):
     out = tmp_path / "out"
     rc = main(["-q", "analyze", str(paths["plus"]), str(paths["minus"]), "-o", str(out),
                "--optical", str(img), "--optical-pixel-size", "0.2um",
-               "--optical-center", f"{cx},{cy}", "--profile", "1,1,8,8", "--no-figures"])
+               "--optical-center", f"{cx}um,{cy * 1000}nm", "--profile", "1um,1um,8e-6m,8um",
+               "--no-figures"])
     assert rc == 0
     import json
 

@@ -5,8 +5,9 @@ Public API (a contract, keep it stable)
 read_gwy(path) -> Scan
     Every 2-D data field ``/N/data`` of the file (in increasing N), with title, units,
     ``xreal``/``yreal``, ``xoff``/``yoff`` and the per-channel metadata ``/N/meta``.
-write_gwy(path, scan, overwrite=False) -> Path
-    Every channel as a data field with title, units, size, offset and metadata strings.
+write_gwy(path, scan, overwrite=False, masks=None) -> Path
+    Every channel as a data field with title, units, size, offset and metadata strings, and
+    a Gwyddion mask (``/N/mask``) for the channels given in ``masks``.
 
 Reading rules
 -------------
@@ -30,7 +31,11 @@ Field N = channel N, title = ``Channel.name``, ``si_unit_z`` = ``Channel.unit``,
 ``si_unit_xy = "m"``. ``/N/meta`` holds, as strings, the scan metadata, then the channel
 metadata, then ``afmcurrent.direction``, ``afmcurrent.quantity``, ``afmcurrent.bias_V``
 (``"None"`` when unknown) and ``afmcurrent.format``; non-string values are JSON-encoded, and
-``"/"`` in keys is written as ``"\u2215"`` (as Gwyddion's own importers do).
+``"/"`` in keys is written as ``"\u2215"`` (as Gwyddion's own importers do). A mask is a data
+field of the same geometry with 1 on the masked pixels and 0 elsewhere (Gwyddion's
+``/N/mask`` convention, drawn as a coloured overlay); the writer does not alter the data, so
+the caller fills pixels without a value (Gwyddion draws a field with NaN black with a false
+scale).
 """
 
 from __future__ import annotations
@@ -206,7 +211,12 @@ def _str(v: Any) -> str:
         return str(v)
 
 
-def write_gwy(path: str | Path, scan: Scan, overwrite: bool = False) -> Path:
+def write_gwy(
+    path: str | Path,
+    scan: Scan,
+    overwrite: bool = False,
+    masks: dict[str, np.ndarray] | None = None,
+) -> Path:
     """Write a scan as a Gwyddion ``.gwy`` file (one data field per channel).
 
     Parameters
@@ -217,6 +227,9 @@ def write_gwy(path: str | Path, scan: Scan, overwrite: bool = False) -> Path:
         The scan (SI units, Gwyddion orientation).
     overwrite : bool, optional
         Replace an existing file; refused by default.
+    masks : dict of str to ndarray of bool, optional
+        Channel name -> mask of shape (rows, cols), True on the pixels to mark (e.g. those
+        without a value); written as ``/N/mask``.
 
     Returns
     -------
@@ -241,6 +254,15 @@ def write_gwy(path: str | Path, scan: Scan, overwrite: bool = False) -> Path:
                              si_unit_z=GwySIUnit(unitstr=ch.unit))
         obj[f"/{n}/data"] = field
         obj[f"/{n}/data/title"] = ch.name
+        if masks is not None and ch.name in masks:
+            m = np.asarray(masks[ch.name], bool)
+            if m.shape != ch.data.shape:
+                raise ValueError(f"mask of {ch.name!r} has shape {m.shape}, the channel "
+                                 f"{ch.data.shape}")
+            obj[f"/{n}/mask"] = GwyDataField(
+                m.astype(np.float64), xreal=float(width), yreal=float(height),
+                xoff=float(x0), yoff=float(y0), si_unit_xy=GwySIUnit(unitstr="m"),
+                si_unit_z=GwySIUnit(unitstr=""))
         meta: dict[str, str] = {}
         for src in (scan.metadata, ch.metadata):
             for k, v in src.items():
