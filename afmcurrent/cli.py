@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", type=Path, nargs="?")
     i.add_argument("--json", action="store_true", help="machine-readable, with all metadata")
     i.add_argument("--presets", action="store_true", help="list the log-amplifier presets")
+    i.add_argument("--formats", action="store_true",
+                   help="list the file formats afmcurrent reads (and those it refuses)")
 
     r = sub.add_parser(
         "register", help="co-register MOVING onto REF; prints JSON",
@@ -317,7 +319,29 @@ def _scan_info(scan: Any) -> dict[str, Any]:
     }
 
 
+def _print_formats(as_json: bool) -> None:
+    from .io.registry import FORMATS
+
+    rows = [{"name": f.name, "vendor": f.vendor, "description": f.description,
+             "suffixes": [s.replace(".###", ".000-.999") for s in f.suffixes],
+             "library": f.library, "writes": f.write is not None,
+             "refused_reason": f.refused_reason} for f in FORMATS]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        what = "refused: " + r["refused_reason"] if r["refused_reason"] else r["description"]
+        rw = "read/write" if r["writes"] else ("-" if r["refused_reason"] else "read")
+        print(f"{r['name']:<16s} {r['vendor']:<22s} {' '.join(r['suffixes']):<18s} "
+              f"{rw:<10s} {r['library']}")
+        print(f"{'':<16s} {what}")
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
+    if getattr(args, "formats", False):
+        _print_formats(args.json)
+        if args.file is None and not args.presets:
+            return 0
     if args.presets:
         from .logamp import PRESETS
 

@@ -4,17 +4,9 @@ Public API (a contract: names and signatures stay stable)
 ---------------------------------------------------------
 load_scan(path) -> Scan
     Read any supported file; the format is recognised from the file's first bytes (magic),
-    not from its extension:
-
-    =====================================  ==========================  =====================
-    first bytes                            format                      reader
-    =====================================  ==========================  =====================
-    ``\\*File list`` (also ``\\*EC ...``)  Bruker Nanoscope image      :func:`read_nanoscope`
-    ``\\*Force file list``                 Bruker force curve          refused (ReadError)
-    ``GWYP``                               Gwyddion native             :func:`read_gwy`
-    ``GWYO``                               Gwyddion pre-2.0 format     refused (ReadError)
-    ``\\x89HDF\\r\\n\\x1a\\n``             afmcurrent HDF5             :func:`read_hdf5`
-    =====================================  ==========================  =====================
+    not from its extension, among every format of the registry :data:`FORMATS`
+    (:mod:`afmcurrent.io.registry`; listed by ``afmcurrent info --formats`` and in
+    ``docs/formats.md``).
 
 read_nanoscope(path) -> Scan, read_nanoscope_header(path) -> dict,
 write_nanoscope(path, scan, overwrite=False) -> Path
@@ -35,10 +27,11 @@ from pathlib import Path
 
 from ..errors import ReadError
 from ..model import Scan
-from ._common import SUPPORTED_FORMATS, check_readable, sniff_format
+from ._common import check_readable
 from .gwy import read_gwy, write_gwy
 from .hdf5 import read_hdf5, write_hdf5
 from .nanoscope import read_nanoscope, read_nanoscope_header, write_nanoscope
+from .registry import FORMATS, ScanFormat, detect_format, matches_suffix
 
 __all__ = [
     "load_scan",
@@ -50,17 +43,36 @@ __all__ = [
     "read_hdf5",
     "write_hdf5",
     "SUPPORTED_FORMATS",
+    "FORMATS",
+    "ScanFormat",
+    "detect_format",
+    "matches_suffix",
 ]
+
+
+def _supported() -> tuple[str, ...]:
+    out = []
+    for fmt in FORMATS:
+        if fmt.refused_reason is None:
+            suffixes = ", ".join(s.replace(".###", ".000-.999") for s in fmt.suffixes)
+            out.append(f"{fmt.vendor}: {fmt.description} ({suffixes})")
+    return tuple(out)
+
+
+#: One line per format read natively (for messages), from the registry.
+SUPPORTED_FORMATS = _supported()
 
 
 def load_scan(path: str | Path) -> Scan:
     """Read a scan file of any supported format into a :class:`~afmcurrent.model.Scan`.
 
+    The format is recognised from the file's first bytes through the registry
+    (:func:`afmcurrent.io.registry.detect_format`); the extension only breaks ties.
+
     Parameters
     ----------
     path : str or Path
-        A Bruker Nanoscope image file, a Gwyddion ``.gwy`` file or an afmcurrent HDF5 file.
-        The format is taken from the file's content; the extension is not needed.
+        A file of a format in :data:`afmcurrent.io.registry.FORMATS`.
 
     Returns
     -------
@@ -71,25 +83,13 @@ def load_scan(path: str | Path) -> Scan:
     ------
     ReadError
         Missing file or directory, unknown format (the message lists the supported ones),
-        Bruker force-curve file, old GWYO Gwyddion file, or any corrupt / truncated /
-        inconsistent content.
+        a recognised but refused kind (Bruker force curve, Gwyddion 1.x file), or any
+        corrupt / truncated / inconsistent content.
     """
     p = check_readable(path)
-    kind = sniff_format(p)
-    if kind == "nanoscope":
-        return read_nanoscope(p)
-    if kind == "nanoscope-force":
-        raise ReadError(f"{p}: Bruker force-curve file ('\\*Force file list'), not an image: "
-                        "afmcurrent reads image scans only")
-    if kind == "gwy":
-        return read_gwy(p)
-    if kind == "gwy-old":
-        raise ReadError(
-            f"{p}: old Gwyddion 1.x file format (GWYO magic), which afmcurrent cannot read; "
-            "open it in a current Gwyddion (2.x) and save it again (File > Save As, .gwy)"
-        )
-    if kind == "hdf5":
-        return read_hdf5(p)
+    fmt = detect_format(p)
+    if fmt is not None:
+        return fmt.read(p)
     hint = f" (extension {p.suffix!r} is not decisive)" if p.suffix else ""
     raise ReadError(
         f"{p}: unknown file format{hint}; supported formats: " + "; ".join(SUPPORTED_FORMATS)

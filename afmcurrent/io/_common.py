@@ -1,18 +1,12 @@
 """Helpers shared by the afmcurrent file readers and writers (private).
 
-Format detection looks at a file's first bytes (its magic), never only at its extension:
-
-* Bruker Nanoscope: a text header whose first line is ``\\*File list`` (also ``\\*EC File list``
-  and other ``\\*... File list`` variants); ``\\*Force file list`` is a force-curve file;
-* Gwyddion native: ``GWYP`` (current), ``GWYO`` (the pre-2.0 format, refused);
-* HDF5: ``\\x89HDF\\r\\n\\x1a\\n`` (the project's own result / scan format).
+Format detection lives in :mod:`afmcurrent.io.registry`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
 from pathlib import Path
 
 from ..errors import ReadError
@@ -21,7 +15,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "HDF5_MAGIC",
-    "SUPPORTED_FORMATS",
     "check_readable",
     "check_writable",
     "sniff_format",
@@ -30,11 +23,6 @@ __all__ = [
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
-SUPPORTED_FORMATS = (
-    "Bruker Nanoscope image files (.spm, .000-.999; header '\\*File list')",
-    "Gwyddion native files (.gwy, 'GWYP')",
-    "afmcurrent HDF5 files (.h5, written by afmcurrent.io.write_hdf5)",
-)
 
 #: SI prefixes used in Nanoscope and Gwyddion unit strings ("~" is Nanoscope's micro).
 _PREFIX = {
@@ -90,39 +78,32 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
     return p
 
 
-_NANOSCOPE_FIRST_LINE = re.compile(rb"^\\\*([A-Za-z0-9 .]*?)\s*file list\s*$", re.IGNORECASE)
+_LEGACY_NAMES = {"nanoscope": "nanoscope", "nanoscope-force": "nanoscope-force",
+                 "gwyddion": "gwy", "gwyddion-old": "gwy-old", "hdf5": "hdf5"}
 
 
 def sniff_format(path: Path) -> str:
-    """Identify a file's format from its first bytes.
+    """Identify a file's format from its first bytes (kept for older callers).
 
-    Parameters
-    ----------
-    path : Path
-        An existing file.
+    Prefer :func:`afmcurrent.io.registry.detect_format`, which returns the registry entry.
 
     Returns
     -------
     str
-        One of ``"nanoscope"``, ``"nanoscope-force"``, ``"gwy"``, ``"gwy-old"``, ``"hdf5"``,
-        ``"unknown"``.
+        ``"nanoscope"``, ``"nanoscope-force"``, ``"gwy"``, ``"gwy-old"``, ``"hdf5"``, the
+        registry name of any other format, or ``"unknown"``.
+
+    Raises
+    ------
+    ReadError
+        If the file cannot be opened.
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(256)
-    except OSError as exc:
-        raise ReadError(f"{path}: cannot open ({exc.strerror or exc})") from exc
-    if head.startswith(HDF5_MAGIC):
-        return "hdf5"
-    if head.startswith(b"GWYP"):
-        return "gwy"
-    if head.startswith(b"GWYO"):
-        return "gwy-old"
-    first = head.split(b"\n", 1)[0].rstrip(b"\r")
-    m = _NANOSCOPE_FIRST_LINE.match(first)
-    if m:
-        return "nanoscope-force" if b"force" in m.group(1).lower() else "nanoscope"
-    return "unknown"
+    from .registry import detect_format
+
+    fmt = detect_format(path)
+    if fmt is None:
+        return "unknown"
+    return _LEGACY_NAMES.get(fmt.name, fmt.name)
 
 
 def parse_length_m(value: float, unit: str) -> float:
