@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..errors import ReadError
 from ..model import Scan
-from . import gwy, hdf5, nanoscope
+from . import gwy, hdf5, nanoscope, session
 from ._common import check_readable
 
 __all__ = [
@@ -168,6 +168,12 @@ FORMATS: tuple[ScanFormat, ...] = (
     # ---- acquire's session files (afmcurrent/io/session.py): the session reader goes HERE,
     # ---- before "hdf5" (both sniff the HDF5 magic; the first match in this order wins when
     # ---- the suffix does not decide). Only the io-registry owners edit this tuple.
+    ScanFormat(
+        name="acquire-session", vendor="afmcurrent",
+        description="acquire's session file (HDF5, SWMR): scans listed by 'info', pairs "
+        "analysed by 'analyze SESSION.h5' and 'batch'; load_scan refuses it (several scans)",
+        suffixes=(".h5", ".hdf5"), sniff=session.sniff_session,
+        read=session.read_session_as_scan, library="h5py (SWMR read)"),
     ScanFormat(
         name="hdf5", vendor="afmcurrent",
         description="afmcurrent HDF5 scan / result file (written by afmcurrent)",
