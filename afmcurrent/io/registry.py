@@ -92,11 +92,13 @@ class ScanFormat:
 # ----------------------------------------------------------------------------------------------
 # sniffers (pure functions of the first bytes)
 # ----------------------------------------------------------------------------------------------
-_NANOSCOPE_FIRST_LINE = re.compile(rb"^\\\*([A-Za-z0-9 .]*?)\s*file list\s*$", re.IGNORECASE)
+_NANOSCOPE_FIRST_LINE = re.compile(rb"^[\\?]\*([A-Za-z0-9 .]*?)\s*file list\s*$", re.IGNORECASE)
 
 
 def _nanoscope_title(head: bytes) -> bytes | None:
-    first = head.split(b"\n", 1)[0].rstrip(b"\r")
+    first = head[:130].split(b"\n", 1)[0].rstrip(b"\r")
+    if len(first) > 120:  # real first lines are "\\*File list", "\\*EC File list"...
+        return None
     m = _NANOSCOPE_FIRST_LINE.match(first)
     return m.group(1).lower() if m else None
 
