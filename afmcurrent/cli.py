@@ -363,7 +363,8 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
 
 
 def _scan_info(scan: Any) -> dict[str, Any]:
-    keys = ("scan_rate_hz", "date", "scan_angle_deg", "samples_per_line", "lines",
+    keys = ("vendor", "instrument", "operating_mode", "date", "bias_source", "scan_rate_hz",
+            "scan_angle_deg", "samples_per_line", "lines", "slow_scan_direction",
             "current_sensitivity_A_per_V")
     return {
         "file": str(scan.path),
@@ -448,13 +449,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"  {rows} lines x {cols} samples/line, {scan.size[0] * 1e6:.4g} x "
           f"{scan.size[1] * 1e6:.4g} µm, pixel {scan.pixel_size[0] * 1e9:.4g} x "
           f"{scan.pixel_size[1] * 1e9:.4g} nm")
-    print(f"  sample bias: {'not recorded' if scan.bias is None else f'{scan.bias:+g} V'}")
-    for k in ("date", "scan_rate_hz", "scan_angle_deg", "current_sensitivity_A_per_V"):
+    src = f" ({info['bias_source']})" if info.get("bias_source") else ""
+    print(f"  sample bias: {'not recorded' if scan.bias is None else f'{scan.bias:+g} V'}{src}")
+    for k in ("instrument", "operating_mode", "date", "scan_rate_hz", "scan_angle_deg",
+              "current_sensitivity_A_per_V"):
         if k in info:
             print(f"  {k}: {info[k]}")
     print("  channels:")
     for c in info["channels"]:
-        print(f"    {c['name']:<28s} [{c['unit'] or '-'}] {c['direction'] or ''}")
+        kind = "  current" if c["unit"] == "A" else ""
+        print(f"    {c['name']:<28s} [{c['unit'] or '-'}] {c['direction'] or ''}{kind}")
     return 0
 
 

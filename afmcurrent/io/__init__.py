@@ -23,6 +23,7 @@ escapes. Writers refuse to replace an existing file unless ``overwrite=True``.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from ..errors import ReadError
@@ -59,20 +60,27 @@ def _supported() -> tuple[str, ...]:
     return tuple(out)
 
 
+logger = logging.getLogger(__name__)
+
 #: One line per format read natively (for messages), from the registry.
 SUPPORTED_FORMATS = _supported()
 
 
-def load_scan(path: str | Path) -> Scan:
+def load_scan(path: str | Path, gwyddion: bool = True) -> Scan:
     """Read a scan file of any supported format into a :class:`~afmcurrent.model.Scan`.
 
     The format is recognised from the file's first bytes through the registry
-    (:func:`afmcurrent.io.registry.detect_format`); the extension only breaks ties.
+    (:func:`afmcurrent.io.registry.detect_format`); the extension only breaks ties. A file no
+    registered format recognises is converted by the ``gwyddion`` program where it is
+    installed (:mod:`afmcurrent.io.gwyddion_route`, with a logged notice naming the route).
 
     Parameters
     ----------
     path : str or Path
-        A file of a format in :data:`afmcurrent.io.registry.FORMATS`.
+        A file of a format in :data:`afmcurrent.io.registry.FORMATS`, or any format
+        Gwyddion reads.
+    gwyddion : bool, optional
+        Allow the Gwyddion route for unknown formats (default True).
 
     Returns
     -------
@@ -82,15 +90,49 @@ def load_scan(path: str | Path) -> Scan:
     Raises
     ------
     ReadError
-        Missing file or directory, unknown format (the message lists the supported ones),
-        a recognised but refused kind (Bruker force curve, Gwyddion 1.x file), or any
-        corrupt / truncated / inconsistent content.
+        Missing file or directory, unknown format (the message lists the formats read
+        natively and says whether Gwyddion was tried), a recognised but refused kind (Bruker
+        force curve, Gwyddion 1.x file), any corrupt / truncated / inconsistent content, or a
+        scan whose geometry or bias is not finite. No other exception escapes: an unexpected
+        error inside a reader is reported as a ReadError naming the reader.
     """
     p = check_readable(path)
     fmt = detect_format(p)
-    if fmt is not None:
-        return fmt.read(p)
-    hint = f" (extension {p.suffix!r} is not decisive)" if p.suffix else ""
-    raise ReadError(
-        f"{p}: unknown file format{hint}; supported formats: " + "; ".join(SUPPORTED_FORMATS)
-    )
+    if fmt is None:
+        from .gwyddion_route import gwyddion_program, read_via_gwyddion
+
+        hint = f" (extension {p.suffix!r} is not decisive)" if p.suffix else ""
+        native = "; ".join(SUPPORTED_FORMATS)
+        if gwyddion and gwyddion_program() is not None:
+            try:
+                return _guarded(read_via_gwyddion, p, "gwyddion-converted")
+            except ReadError as exc:
+                reason = str(exc).split(": ", 1)[-1]
+                raise ReadError(f"{p}: unknown file format{hint}; formats read natively: "
+                                f"{native}; tried Gwyddion: {reason}") from exc
+        raise ReadError(
+            f"{p}: unknown file format{hint}; formats read natively: {native}. Installing "
+            "Gwyddion (e.g. 'apt-get install gwyddion') adds every format Gwyddion reads"
+        )
+    return _guarded(fmt.read, p, fmt.name)
+
+
+def _guarded(read, p: Path, name: str) -> Scan:
+    """Run a reader; anything but a ReadError becomes one, naming the file and the reader."""
+    from ._meta import check_scan_numbers
+
+    try:
+        scan = read(p)
+        check_scan_numbers(p, scan.size, scan.offset, scan.bias)
+        return scan
+    except ReadError:
+        raise
+    except MemoryError as exc:
+        raise ReadError(f"{p}: the {name} reader needs more memory than is available "
+                        "(corrupt size fields?)") from exc
+    except RecursionError as exc:
+        raise ReadError(f"{p}: the {name} reader found a too deeply nested structure") from exc
+    except Exception as exc:  # the contract: no foreign exception escapes load_scan
+        logger.debug("unexpected error in the %s reader", name, exc_info=True)
+        raise ReadError(f"{p}: internal error in the {name} reader while reading this file "
+                        f"({type(exc).__name__}: {exc}); the file is probably corrupt") from exc

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from ..errors import ReadError
 from ..model import Scan
-from . import gwy, hdf5, nanoscope, session
+from . import asylum, gwy, hdf5, nanonis, nanoscope, nanosurf, ntmdt, park, session
 from ._common import check_readable
 
 __all__ = [
@@ -167,6 +167,31 @@ FORMATS: tuple[ScanFormat, ...] = (
         description="Gwyddion 1.x file (GWYO; recognised, refused)",
         suffixes=(".gwy",), sniff=_sniff_gwy_old, read=_refuse(_GWYO_REASON), library="-",
         refused_reason=_GWYO_REASON),
+    ScanFormat(
+        name="park-tiff", vendor="Park Systems",
+        description="SmartScan / XEI TIFF with Park's private tags (one channel per file)",
+        suffixes=(".tiff", ".tif"), sniff=park.sniff_park_tiff, read=park.read_park_tiff,
+        library="tifffile"),
+    ScanFormat(
+        name="asylum-ibw", vendor="Asylum Research",
+        description="Igor binary wave image (MFP-3D, Cypher, Jupiter), one channel per layer",
+        suffixes=(".ibw",), sniff=asylum.sniff_ibw, read=asylum.read_asylum_ibw,
+        library="igor2"),
+    ScanFormat(
+        name="ntmdt-mdt", vendor="NT-MDT",
+        description="MDT file (MDA and scanned-data image frames, XML parameters, bias)",
+        suffixes=(".mdt",), sniff=ntmdt.sniff_mdt, read=ntmdt.read_ntmdt,
+        library="own parser (numpy)"),
+    ScanFormat(
+        name="nanonis-sxm", vendor="SPECS Nanonis",
+        description="SXM scan file (every channel, forward and backward)",
+        suffixes=(".sxm",), sniff=nanonis.sniff_sxm, read=nanonis.read_nanonis_sxm,
+        library="own parser (numpy)"),
+    ScanFormat(
+        name="nanosurf-nid", vendor="Nanosurf",
+        description="NID file (INI header + binary), scan groups forward and backward",
+        suffixes=(".nid",), sniff=nanosurf.sniff_nid, read=nanosurf.read_nanosurf_nid,
+        library="own parser (numpy)"),
     # ---- acquire's session files (afmcurrent/io/session.py): the session reader goes HERE,
     # ---- before "hdf5" (both sniff the HDF5 magic; the first match in this order wins when
     # ---- the suffix does not decide). Only the io-registry owners edit this tuple.
