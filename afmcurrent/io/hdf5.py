@@ -48,7 +48,7 @@ from ._meta import check_scan_numbers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_hdf5", "read_hdf5", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["write_hdf5", "read_hdf5", "read_hdf5_isolated", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "afmcurrent"
 FORMAT_VERSION = 1
@@ -302,4 +302,21 @@ def _attr_pair(v: Any, what: str, p: Path) -> tuple[float, float]:
     return float(arr[0]), float(arr[1])
 
 
+def read_hdf5_isolated(path: str | Path) -> Scan:
+    """:func:`read_hdf5` in a forked child with a time limit (used by ``load_scan``).
 
+    libhdf5 can loop for ever or crash on a corrupt file inside a single call (seen: a
+    damaged global heap read for a variable-length string attribute); the child is killed at
+    5 s + 1 s per 20 MB of file, and a crash or overrun becomes a :class:`ReadError`. See
+    :mod:`afmcurrent.io._isolate` (in a multi-threaded process the read runs in-process).
+
+    Raises
+    ------
+    ReadError
+        As :func:`read_hdf5`, or when the child overruns its time limit or dies.
+    """
+    from ._isolate import call_isolated
+
+    p = check_readable(path)
+    timeout = 5.0 + p.stat().st_size / 20e6
+    return call_isolated(read_hdf5, p, timeout, "HDF5")

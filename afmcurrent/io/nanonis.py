@@ -172,6 +172,9 @@ def read_nanonis_sxm(path: str | Path) -> Scan:
             images.append((name, "trace"))
         if d in ("both", "backward"):
             images.append((name, "retrace"))
+    if not images:
+        raise ReadError(f"{p}: :DATA_INFO: lists no channel with a direction both / forward / "
+                        "backward")
     n = nx * ny
     need = len(images) * n * dtype.itemsize
     if start + need > size:

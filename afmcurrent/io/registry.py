@@ -204,7 +204,7 @@ FORMATS: tuple[ScanFormat, ...] = (
     ScanFormat(
         name="hdf5", vendor="afmcurrent",
         description="afmcurrent HDF5 scan / result file (written by afmcurrent)",
-        suffixes=(".h5", ".hdf5"), sniff=_sniff_hdf5, read=hdf5.read_hdf5,
+        suffixes=(".h5", ".hdf5"), sniff=_sniff_hdf5, read=hdf5.read_hdf5_isolated,
         write=hdf5.write_hdf5, library="h5py"),
 )
 
