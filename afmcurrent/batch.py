@@ -584,8 +584,10 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 def _short(source: Any) -> str:
-    if isinstance(source, dict) and "pairs" in source and len(source) == 1:
-        return f"a list of {len(source['pairs'])} pairs"
+    if isinstance(source, dict) and isinstance(source.get("pairs"), list) and len(source) == 1:
+        names = [p[0] for p in source["pairs"] if isinstance(p, list) and p]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return f"pairs {shown or 'none'}"
     return json.dumps(source, default=str)
 
 
