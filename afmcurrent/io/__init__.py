@@ -15,6 +15,9 @@ read_gwy(path) -> Scan, write_gwy(path, scan, overwrite=False) -> Path
     Gwyddion ``.gwy`` (see :mod:`afmcurrent.io.gwy`).
 read_hdf5(path) -> Scan, write_hdf5(path, scan, attrs=None, overwrite=False, dtypes=None) -> Path
     The project's own HDF5 layout (see :mod:`afmcurrent.io.hdf5`).
+read_park_tiff, read_asylum_ibw, read_ntmdt, read_nanonis_sxm, read_nanosurf_nid (path) -> Scan
+    Park Systems TIFF, Asylum Research IBW, NT-MDT MDT, Nanonis SXM, Nanosurf NID (see their
+    modules and ``docs/formats.md``).
 
 Every reader raises :class:`~afmcurrent.errors.ReadError` (message naming the file and the
 problem) on a missing, unknown, corrupt, truncated or inconsistent file; no library traceback
@@ -29,9 +32,14 @@ from pathlib import Path
 from ..errors import ReadError
 from ..model import Scan
 from ._common import check_readable
+from .asylum import read_asylum_ibw
 from .gwy import read_gwy, write_gwy
 from .hdf5 import read_hdf5, write_hdf5
+from .nanonis import read_nanonis_sxm
 from .nanoscope import read_nanoscope, read_nanoscope_header, write_nanoscope
+from .nanosurf import read_nanosurf_nid
+from .ntmdt import read_ntmdt
+from .park import read_park_tiff
 from .registry import FORMATS, ScanFormat, detect_format, matches_suffix
 
 __all__ = [
@@ -43,6 +51,11 @@ __all__ = [
     "write_gwy",
     "read_hdf5",
     "write_hdf5",
+    "read_park_tiff",
+    "read_asylum_ibw",
+    "read_ntmdt",
+    "read_nanonis_sxm",
+    "read_nanosurf_nid",
     "SUPPORTED_FORMATS",
     "FORMATS",
     "ScanFormat",

@@ -244,8 +244,10 @@ def read_nanoscope_header(path: str | Path) -> dict[str, Any]:
         ``(section name, {key: value})`` in file order), ``"globals"`` (dict of every entry of
         the non-image sections, keys as described in the module docstring), ``"images"``
         (list of dicts, one per image section, in file order) and ``"normalised"`` (the
-        normalised keys of the module docstring: ``bias_V``, ``scan_rate_hz``...). Keys are
-        the header keys without the leading backslash; values are the raw strings.
+        normalised keys of the module docstring: ``bias_V``, ``scan_rate_hz``...; with
+        ``scan_width_m``, ``scan_height_m``, ``lines`` and ``samples_per_line`` of the image
+        as :func:`read_nanoscope` would read it, when the header and the file size give it).
+        Keys are the header keys without the leading backslash; values are the raw strings.
 
     Raises
     ------
@@ -254,6 +256,18 @@ def read_nanoscope_header(path: str | Path) -> dict[str, Any]:
     """
     p = check_readable(path)
     h = _parse_header(p)
+    if h["kind"] == "image":
+        # the image geometry by the reader's rules (no pixel is read); absent when the header
+        # alone cannot give it (header-only file, inconsistent sizes)
+        try:
+            layouts, _ = _layouts(h, p)
+        except ReadError:
+            layouts = []
+        if layouts:
+            norm = h["normalised"]
+            norm["samples_per_line"], norm["lines"] = layouts[0]["cols"], layouts[0]["rows"]
+            _meta.put(norm, "scan_height_m", layouts[0]["size"][0])
+            _meta.put(norm, "scan_width_m", layouts[0]["size"][1])
     return {
         "normalised": h["normalised"],
         "path": str(p),
@@ -705,6 +719,57 @@ def read_nanoscope(path: str | Path) -> Scan:
     """
     p = check_readable(path)
     h = _parse_header(p)
+    layouts, skipped = _layouts(h, p)
+    channels: list[Channel] = []
+    used: set[str] = set()
+    try:
+        fh = open(p, "rb")
+    except OSError as exc:
+        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
+    with fh:
+        for lay in layouts:
+            n = lay["rows"] * lay["cols"]
+            fh.seek(lay["offset"])
+            buf = fh.read(n * lay["bpp"])
+            if len(buf) != n * lay["bpp"]:
+                raise ReadError(f"{p}: truncated file while reading image {lay['name']!r}")
+            dtype = {1: "i1", 2: "<i2", 4: "<i4"}[lay["bpp"]]
+            data = np.frombuffer(buf, dtype=dtype).reshape(lay["rows"], lay["cols"])
+            data = data[::-1].astype(np.float64)  # stored bottom row first (Gwyddion: top)
+            data *= lay["factor"] / float(256 ** lay["qbpp"])
+            name = lay["name"] if lay["direction"] == "trace" else f"{lay['name']} (retrace)"
+            base, k = name, 2
+            while name in used:
+                name = f"{base} #{k}"
+                k += 1
+            used.add(name)
+            meta = dict(lay["section"].named)
+            meta["gwyddion_title"] = lay["gwy_title"]
+            meta["sample_bytes"] = lay["bpp"]
+            channels.append(Channel(name=name, data=data, unit=lay["unit"],
+                                    direction=lay["direction"], quantity=lay["name"],
+                                    metadata=meta))
+    height, width = layouts[0]["size"]
+    meta_s: dict[str, Any] = dict(h["globals"])
+    meta_s.update(h["normalised"])
+    if skipped:
+        meta_s["skipped_channels"] = skipped
+    meta_s["samples_per_line"], meta_s["lines"] = layouts[0]["cols"], layouts[0]["rows"]
+    _meta.put(meta_s, "scan_width_m", width)
+    _meta.put(meta_s, "scan_height_m", height)
+    meta_s.setdefault("scan_size_m", width)
+    offset = (meta_s.get("y_offset_m", 0.0), meta_s.get("x_offset_m", 0.0))
+    bias = meta_s.get("bias_V")
+    _meta.check_scan_numbers(p, (height, width), offset, bias)
+    return Scan(channel_list=channels, size=(height, width), bias=bias, offset=offset, path=p,
+                format="nanoscope", metadata=meta_s)
+
+
+def _layouts(h: dict[str, Any], p: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Validate every image section against the file (no pixel read); Gwyddion's rules.
+
+    Returns the kept image layouts (one shape) and the names of the images skipped.
+    """
     kind = h["kind"]
     if kind == "force":
         raise ReadError(f"{p}: Bruker force-curve file, not an image: afmcurrent reads image "
@@ -827,49 +892,7 @@ def read_nanoscope(path: str | Path) -> Scan:
         logger.warning("%s: images of different sizes in one file; reading the %dx%d ones, "
                        "skipping %s", p, keep[0], keep[1], ", ".join(skipped))
         layouts = [lay for lay in layouts if (lay["rows"], lay["cols"]) == keep]
-    channels: list[Channel] = []
-    used: set[str] = set()
-    try:
-        fh = open(p, "rb")
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
-    with fh:
-        for lay in layouts:
-            n = lay["rows"] * lay["cols"]
-            fh.seek(lay["offset"])
-            buf = fh.read(n * lay["bpp"])
-            if len(buf) != n * lay["bpp"]:
-                raise ReadError(f"{p}: truncated file while reading image {lay['name']!r}")
-            dtype = {1: "i1", 2: "<i2", 4: "<i4"}[lay["bpp"]]
-            data = np.frombuffer(buf, dtype=dtype).reshape(lay["rows"], lay["cols"])
-            data = data[::-1].astype(np.float64)  # stored bottom row first (Gwyddion: top)
-            data *= lay["factor"] / float(256 ** lay["qbpp"])
-            name = lay["name"] if lay["direction"] == "trace" else f"{lay['name']} (retrace)"
-            base, k = name, 2
-            while name in used:
-                name = f"{base} #{k}"
-                k += 1
-            used.add(name)
-            meta = dict(lay["section"].named)
-            meta["gwyddion_title"] = lay["gwy_title"]
-            meta["sample_bytes"] = lay["bpp"]
-            channels.append(Channel(name=name, data=data, unit=lay["unit"],
-                                    direction=lay["direction"], quantity=lay["name"],
-                                    metadata=meta))
-    height, width = layouts[0]["size"]
-    meta_s: dict[str, Any] = dict(h["globals"])
-    meta_s.update(h["normalised"])
-    if skipped:
-        meta_s["skipped_channels"] = skipped
-    meta_s["samples_per_line"], meta_s["lines"] = layouts[0]["cols"], layouts[0]["rows"]
-    _meta.put(meta_s, "scan_width_m", width)
-    _meta.put(meta_s, "scan_height_m", height)
-    meta_s.setdefault("scan_size_m", width)
-    offset = (meta_s.get("y_offset_m", 0.0), meta_s.get("x_offset_m", 0.0))
-    bias = meta_s.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias)
-    return Scan(channel_list=channels, size=(height, width), bias=bias, offset=offset, path=p,
-                format="nanoscope", metadata=meta_s)
+    return layouts, skipped
 
 
 def _make_lookup(scanner: _Section | None, scanlist: _Section | None):
