@@ -291,21 +291,21 @@ def _parse_header(p: Path) -> dict[str, Any]:
     if not (first.startswith(("\\*", "?*")) and first.lower().endswith("file list")):
         raise ReadError(f"{p}: not a Nanoscope file (first line {first[:40]!r})")
     sections = _parse_sections(text)
-    kind = "image"
-    if first.startswith("?*"):
-        kind = "text"
-    elif "force" in first.lower():
-        kind = "force"
-    force_volume = False
+    # Gwyddion's rules: the title line gives a first guess, every "Operating mode" entry
+    # (the last one wins) and the start context refine it
+    state = "text" if first.startswith("?*") else "force" if "force" in first.lower() \
+        else "image"
     version = 0
     start_context = None
     for s in sections:
         mode = s.get("Operating mode")
         if mode is not None:
             if mode == "Force Volume":
-                force_volume = True
+                state = "force_volume"
             elif mode == "Force":
-                kind = "force" if kind != "text" else kind
+                state = "force"
+            elif mode == "Image" and state != "text":
+                state = "image"
         if s.name.lower() in _FILE_SECTIONS:
             v = s.get("Version")
             if v is not None:
@@ -314,12 +314,14 @@ def _parse_header(p: Path) -> dict[str, Any]:
             if sc is not None:
                 start_context = sc.strip()
     if start_context:
-        if start_context == "FVOL" and kind == "image":
-            force_volume = True
-        if start_context == "FOL" and force_volume:
-            kind, force_volume = "force", False
-        elif start_context.endswith("VAR") and kind == "image":
-            kind = "profiles"
+        if start_context == "FVOL" and state == "image":
+            state = "force_volume"
+        if start_context == "FOL" and state == "force_volume":
+            state = "force"
+        elif start_context.endswith("VAR") and state == "image":
+            state = "profiles"
+    force_volume = state == "force_volume"
+    kind = "image" if force_volume else state
     globals_: dict[str, str] = {}
     gcount: dict[str, int] = {}
     for s in sections:

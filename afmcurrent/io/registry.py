@@ -138,7 +138,8 @@ def _refuse(reason: str) -> Callable[[Path], Scan]:
 
 
 _FORCE_REASON = ("Bruker force-curve file ('\\*Force file list'), not an image: afmcurrent "
-                 "reads image scans only")
+                 "reads image scans only (a force-volume file's image channels are read, as "
+                 "Gwyddion does)")
 _GWYO_REASON = ("old Gwyddion 1.x file format (GWYO magic), which afmcurrent cannot read; "
                 "open it in a current Gwyddion (2.x) and save it again (File > Save As, .gwy)")
 
@@ -156,7 +157,8 @@ FORMATS: tuple[ScanFormat, ...] = (
         name="nanoscope-force", vendor="Bruker",
         description="Nanoscope force-curve file (recognised, refused)",
         suffixes=(".spm", ".###", ".pfc"), sniff=_sniff_nanoscope_force,
-        read=_refuse(_FORCE_REASON), library="-", refused_reason=_FORCE_REASON),
+        read=nanoscope.read_nanoscope, library="own parser (numpy)",
+        refused_reason=_FORCE_REASON),
     ScanFormat(
         name="gwyddion", vendor="Gwyddion",
         description="Gwyddion native file (GWYP), every 2-D data field",
