@@ -135,19 +135,21 @@ _DEGREE_UNITS = ("\u00ba", "\u00b0", "deg")
 class _Section:
     """One ``\\*...`` section: entries in file order, renamed duplicates, last-wins lookup."""
 
-    __slots__ = ("name", "entries", "named", "last", "_count")
+    __slots__ = ("name", "named", "last", "_count")
 
     def __init__(self, name: str) -> None:
         self.name = name
-        self.entries: list[tuple[str, str]] = []
         self.named: dict[str, str] = {}  # key (renamed " #n" when a value differs) -> value
         self.last: dict[str, str] = {}  # casefolded key -> last value (Gwyddion's lookup)
         self._count: dict[str, int] = {}
 
     def add(self, key: str, value: str) -> None:
-        self.entries.append((key, value))
         self.last[key.casefold()] = value
-        _add_renamed(self.named, self._count, key, value)
+        named = self.named
+        if key not in named:
+            named[key] = value
+        elif named[key] != value:
+            _add_renamed(named, self._count, key, value)
 
     def get(self, key: str) -> str | None:
         return self.last.get(key.casefold())
@@ -190,32 +192,29 @@ def _read_header_bytes(path: Path) -> tuple[bytes, int, int]:
     return buf[:end], end, size
 
 
-def _split_entry(body: str) -> tuple[str, str]:
-    # "@2:Image Data: ..." has a colon after the group number; skip it when splitting
-    start = 3 if len(body) > 2 and body[0] == "@" and body[1].isdigit() and body[2] == ":" else 0
-    j = body.find(":", start)
-    if j < 0:
-        return body.strip(), ""
-    return body[:j].strip(), body[j + 1:].strip()
-
-
 def _parse_sections(text: str) -> list[_Section]:
     sections: list[_Section] = []
     current: _Section | None = None
     for raw in text.splitlines():
         line = raw.strip()
-        if not line:
-            continue
-        if line.startswith("\\*"):
+        if len(line) < 2 or line[0] != "\\":
+            continue  # empty line or stray text
+        if line[1] == "*":
             name = line[2:].strip()
             if name.lower() == "file list end":
                 break
             current = _Section(name)
             sections.append(current)
             continue
-        if not line.startswith("\\") or current is None:
-            continue  # stray text
-        key, value = _split_entry(line[1:])
+        if current is None:
+            continue
+        # "@2:Image Data: ..." has a colon after the group number; skip it when splitting
+        start = 4 if line[1] == "@" and line[2:3].isdigit() and line[3:4] == ":" else 1
+        j = line.find(":", start)
+        if j < 0:
+            key, value = line[1:].strip(), ""
+        else:
+            key, value = line[1:j].strip(), line[j + 1:].strip()
         if key:
             current.add(key, value)
     return sections
@@ -492,15 +491,19 @@ def _length_m(text: str | None) -> float | None:
 # ----------------------------------------------------------------------------------------------
 # normalised metadata
 # ----------------------------------------------------------------------------------------------
-def _first(sections: list[_Section], key: str, kinds: tuple[str, ...] | None = None
-           ) -> str | None:
-    for s in sections:
-        if kinds is not None and s.name.lower() not in kinds:
-            continue
-        v = s.get(key)
-        if v is not None:
-            return v
-    return None
+class _First:
+    """First-occurrence lookup over some sections (case-insensitive), built once."""
+
+    __slots__ = ("d",)
+
+    def __init__(self, sections: list[_Section]) -> None:
+        d: dict[str, str] = {}
+        for sec in reversed(sections):
+            d.update(sec.last)
+        self.d = d
+
+    def __call__(self, key: str) -> str | None:
+        return self.d.get(key.casefold())
 
 
 def _global_lookup(sections: list[_Section]):
@@ -521,23 +524,24 @@ def _global_lookup(sections: list[_Section]):
 def _normalised(sections: list[_Section], first_image: _Section | None, version: int
                 ) -> dict[str, Any]:
     out: dict[str, Any] = {"vendor": "Bruker"}
-    nongl = [s for s in sections
-             if s.name.lower() not in _IMAGE_SECTIONS + _FORCE_IMAGE_SECTIONS]
-    v = _first(nongl, "Version")
+    nongl_secs = [s for s in sections
+                  if s.name.lower() not in _IMAGE_SECTIONS + _FORCE_IMAGE_SECTIONS]
+    nongl = _First(nongl_secs)
+    scan = _First([s for s in sections if s.name.lower() in _SCAN_SECTIONS])
+    v = nongl("Version")
     if v:
         out["nanoscope_version"] = v
-    inst = _first(nongl, "Microscope") or _first(nongl, "Description")
+    inst = nongl("Microscope") or nongl("Description")
     if inst:
         out["instrument"] = inst
-    mode = _bracketed(_first(nongl, "@MicroscopeList"))
-    mode_q = _quoted(_first(nongl, "@MicroscopeList"))
+    mode = _bracketed(nongl("@MicroscopeList"))
+    mode_q = _quoted(nongl("@MicroscopeList"))
     if mode_q or mode:
         out["operating_mode"] = mode_q or mode
-    scan_lists = [s for s in sections if s.name.lower() in _SCAN_SECTIONS]
-    _meta.put(out, "scan_size_m", _length_m(_first(scan_lists, "Scan size")
-                                            or _first(nongl, "Scan size")))
+    _meta.put(out, "scan_size_m", _length_m(scan("Scan size")
+                                            or nongl("Scan size")))
     for key, name in (("Samps/line", "samples_per_line"), ("Lines", "lines")):
-        nu = _number_unit(_first(scan_lists, key) or _first(nongl, key))
+        nu = _number_unit(scan(key) or nongl(key))
         if nu is not None and math.isfinite(nu[0]):
             _meta.put(out, name, int(nu[0]))
     if first_image is not None:
@@ -545,19 +549,19 @@ def _normalised(sections: list[_Section], first_image: _Section | None, version:
             nu = _number_unit(first_image.get(key))
             if nu is not None and math.isfinite(nu[0]):  # the image's own size wins
                 _meta.put(out, name, int(nu[0]))
-    nu = _number_unit(_first(scan_lists, "Scan rate") or _first(nongl, "Scan rate"))
+    nu = _number_unit(scan("Scan rate") or nongl("Scan rate"))
     if nu is not None:
         _meta.put(out, "scan_rate_hz", nu[0])
-    d = _first(nongl, "Date")
+    d = nongl("Date")
     if d:
         iso = _parse_date(d)
         out["date"] = iso if iso else d
-    nu = _number_unit(_first(scan_lists, "Rotate Ang.") or _first(nongl, "Rotate Ang."))
+    nu = _number_unit(scan("Rotate Ang.") or nongl("Rotate Ang."))
     if nu is not None:
         _meta.put(out, "scan_angle_deg", math.degrees(nu[0]))
     for key, name in (("X offset", "x_offset_m"), ("Y offset", "y_offset_m")):
-        _meta.put(out, name, _length_m(_first(scan_lists, key) or _first(nongl, key)))
-    fd = _first(scan_lists, "Frame direction") or _first(nongl, "Frame direction") or (
+        _meta.put(out, name, _length_m(scan(key) or nongl(key)))
+    fd = scan("Frame direction") or nongl("Frame direction") or (
         first_image.get("Frame direction") if first_image is not None else None)
     if fd and fd.strip().lower() in ("up", "down"):
         out["slow_scan_direction"] = fd.strip().lower()
@@ -565,7 +569,7 @@ def _normalised(sections: list[_Section], first_image: _Section | None, version:
     bias = src = None
     first_zero: tuple[float, str] | None = None
     for key in _BIAS_KEYS:
-        volts = _to_volts(_at_value(_first(nongl, key)), lookup)
+        volts = _to_volts(_at_value(nongl(key)), lookup)
         if volts is None:
             continue
         if volts != 0.0:
@@ -574,7 +578,7 @@ def _normalised(sections: list[_Section], first_image: _Section | None, version:
         if first_zero is None:
             first_zero = (0.0, key)
     if bias is None:
-        tip = _to_volts(_at_value(_first(nongl, _TIP_BIAS_KEY)), lookup)
+        tip = _to_volts(_at_value(nongl(_TIP_BIAS_KEY)), lookup)
         if tip is not None and tip != 0.0:
             bias, src = -tip, f"-{_TIP_BIAS_KEY}"
         elif first_zero is not None:
@@ -585,7 +589,7 @@ def _normalised(sections: list[_Section], first_image: _Section | None, version:
         _meta.put(out, "bias_V", bias)
         out["bias_source"] = src
     for key in _CURRENT_SENS_KEYS:
-        e = _at_value(lookup(key) or _first(nongl, key))
+        e = _at_value(lookup(key) or nongl(key))
         if e is not None and e["value"] is not None:
             num = e["unit"].split("/")[0]
             f = si_factor(num, ("A",))
