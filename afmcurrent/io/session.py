@@ -46,6 +46,7 @@ Lines not recorded
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import logging
 import math
@@ -350,9 +351,19 @@ def _open(path: Path) -> Any:
     import h5py
 
     try:
-        f = h5py.File(path, "r", libver="latest", swmr=True)
+        f = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
-        raise ReadError(f"{path}: cannot open the session file: {exc}") from None
+        # Still open for writing: a writer at work, or one that was killed (the superblock's
+        # flag stays set). SWMR read opens both without h5clear. Only then: SWMR read retries
+        # every metadata block whose checksum fails (with sleeps), which on a damaged file
+        # lasts until the time limit.
+        text = str(exc)
+        if not any(k in text for k in ("open for write", "h5clear", "lock")):
+            raise ReadError(f"{path}: cannot open the session file: {exc}") from None
+        try:
+            f = h5py.File(path, "r", libver="latest", swmr=True)
+        except (OSError, ValueError) as exc2:
+            raise ReadError(f"{path}: cannot open the session file: {exc2}") from None
     try:
         fmt = _text(f.attrs.get("format", ""))
     except (OSError, ValueError, TypeError, KeyError) as exc:
@@ -468,6 +479,19 @@ def _scan_keys(f: Any, path: Path) -> list[tuple[int, str]]:
     return sorted(keys)
 
 
+def _isolated(fn: Any, path: Path) -> Any:
+    """``fn(path)`` in a forked child with a time limit (:mod:`afmcurrent.io._isolate`):
+    libhdf5 can crash or loop for ever on a damaged file inside one call; that becomes a
+    ReadError naming the file. (In a process running other threads, in-process.)"""
+    from ._isolate import call_isolated
+
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    return call_isolated(fn, path, 10.0 + size / 20e6, "HDF5 (session)")
+
+
 def _guard(path: Path, fn: Any) -> Any:
     """Run ``fn()`` turning any library error of a damaged file into a ReadError."""
     try:
@@ -496,10 +520,14 @@ def read_session(path: str | Path) -> Session:
     ------
     ReadError
         Missing file, not a session file, or a damaged one (the message names the file and
-        what is wrong).
+        what is wrong; a file on which libhdf5 crashes or hangs included: the read runs in a
+        forked child with a time limit).
     """
     p = check_readable(path)
+    return _isolated(_read_session, p)
 
+
+def _read_session(p: Path) -> Session:
     def read() -> Session:
         with _open(p) as f:
             attrs = {k: _attr_value(v) for k, v in f.attrs.items()
@@ -562,7 +590,12 @@ def read_session_scan(path: str | Path, index: int, *, allow_partial: bool = Fal
         :data:`MIN_LINES` lines recorded.
     """
     p = check_readable(path)
+    return _isolated(functools.partial(_read_session_scan, index=index,
+                                       allow_partial=allow_partial, rows=rows), p)
 
+
+def _read_session_scan(p: Path, index: int, allow_partial: bool,
+                       rows: tuple[int, int] | None) -> Scan:
     def read() -> Scan:
         with _open(p) as f:
             keys = dict(_scan_keys(f, p))
@@ -645,8 +678,14 @@ def load_session_pair(path: str | Path, pair: tuple[int, int] | None = None, *,
         unusable); a chosen scan that does not exist, has the wrong bias sign, or is not
         complete (unless ``allow_partial``).
     """
-    session = read_session(path)
-    p = session.path
+    p = check_readable(path)
+    return _isolated(functools.partial(_load_session_pair, pair=pair,
+                                       allow_partial=allow_partial), p)
+
+
+def _load_session_pair(p: Path, pair: tuple[int, int] | None, allow_partial: bool
+                       ) -> SessionPair:
+    session = _read_session(p)
     if pair is None:
         pairs = session.pairs() or (session.pairs(allow_partial=True) if allow_partial else [])
         if not pairs:
@@ -683,9 +722,8 @@ def load_session_pair(path: str | Path, pair: tuple[int, int] | None = None, *,
         why = "; ".join(s.describe() for s in (sp, sm) if not s.complete)
         notes.append(f"partial pair ({why}): both scans cropped to rows {rows[0]}-"
                      f"{rows[1] - 1} of {sp.lines}, the lines recorded in both")
-        logger.warning(notes[-1])
-    plus = read_session_scan(p, ip, allow_partial=allow_partial, rows=rows)
-    minus = read_session_scan(p, im, allow_partial=allow_partial, rows=rows)
+    plus = _read_session_scan(p, ip, allow_partial, rows)
+    minus = _read_session_scan(p, im, allow_partial, rows)
     return SessionPair(plus=plus, minus=minus, plus_index=ip, minus_index=im,
                        calibration=session.calibration, rows=rows, notes=tuple(notes))
 
