@@ -206,6 +206,27 @@ def _parse_iso(text: Any) -> _dt.datetime | None:
     return d
 
 
+def _nanoscope_header(path: Path) -> ScanHeader | None:
+    """A Nanoscope file's pairing fields from its text header alone (no pixel data), when the
+    header gives the image geometry as the reader reads it; else None (the file is read)."""
+    from .io.nanoscope import read_nanoscope_header
+
+    h = read_nanoscope_header(path)
+    n = h["normalised"]
+    keys = ("lines", "samples_per_line", "scan_height_m", "scan_width_m")
+    if h.get("kind") != "image" or any(n.get(k) is None for k in keys):
+        return None
+    return ScanHeader(
+        path=Path(path),
+        bias=n.get("bias_V"),
+        size=(float(n["scan_height_m"]), float(n["scan_width_m"])),
+        shape=(int(n["lines"]), int(n["samples_per_line"])),
+        offset=(float(n.get("y_offset_m", 0.0)), float(n.get("x_offset_m", 0.0))),
+        date=_parse_iso(n.get("date")),
+        format="nanoscope",
+    )
+
+
 def _header_task(path: Path) -> tuple[str, Any]:
     """What discovery needs from one file, read in a child process; never raises.
 
@@ -222,6 +243,10 @@ def _header_task(path: Path) -> tuple[str, Any]:
             return "session", read_session(path)
         if fmt.refused_reason:
             return "error", fmt.refused_reason
+        if fmt.name == "nanoscope":
+            header = _nanoscope_header(path)
+            if header is not None:
+                return "scan", header
         return "scan", _from_scan(fmt.read(path))
     except AfmcurrentError as exc:
         return "error", str(exc)
