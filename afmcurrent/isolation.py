@@ -22,6 +22,7 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import signal
 import sys
 import time
@@ -70,21 +71,28 @@ def _worker_main(conn: Any, parent: int, initializer: Callable[[], Any] | None) 
         initializer()
     while True:
         try:
-            msg = conn.recv()
+            data = conn.recv_bytes()
         except (EOFError, OSError):
             return
-        if msg is None:
-            return
-        fn, args = msg
         try:
-            out: tuple[str, Any] = ("ok", fn(*args))
+            msg = pickle.loads(data)
         except Exception as exc:
-            out = ("err", exc)
+            out: tuple[str, Any] = ("err", TaskFailed(f"task cannot be read in the worker "
+                                                      f"process: {type(exc).__name__}: {exc}"))
+        else:
+            if msg is None:
+                return
+            fn, args = msg
+            try:
+                out = ("ok", fn(*args))
+            except Exception as exc:
+                out = ("err", exc)
         try:
-            conn.send(out)
+            blob = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # a value or exception that cannot be pickled
-            conn.send(("err", TaskFailed(f"result of {getattr(fn, '__name__', fn)} cannot be "
-                                         f"sent back: {type(exc).__name__}: {exc}")))
+            blob = pickle.dumps(("err", TaskFailed(
+                f"result cannot be sent back: {type(exc).__name__}: {exc}")))
+        conn.send_bytes(blob)
 
 
 def _signal_name(code: int | None) -> str:
@@ -104,12 +112,14 @@ class Handle:
     def __init__(self, pool: IsolatedPool | None, fn: Callable[..., Any], args: tuple[Any, ...],
                  timeout: float | None) -> None:
         self._pool, self.fn, self.args, self.timeout = pool, fn, args, timeout
+        self._blob: bytes | None = None
         self._done = False
         self._value: Any = None
         self._error: BaseException | None = None
 
     def _set(self, value: Any = None, error: BaseException | None = None) -> None:
         self._value, self._error, self._done = value, error, True
+        self._blob = None
 
     def done(self) -> bool:
         """Whether the task has finished (or failed)."""
@@ -143,7 +153,8 @@ class _Worker:
                                    daemon=True)
         self.process.start()
         child.close()
-        self.task: Handle | None = None
+        #: tasks sent, in order: the first runs, the next waits in the pipe
+        self.tasks: collections.deque[Handle] = collections.deque()
         self.deadline = float("inf")
 
     def kill(self) -> None:
@@ -151,6 +162,11 @@ class _Worker:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
+
+
+#: A second task is sent to a busy child only when its message is this small, so that it
+#: waits in the pipe's buffer (sending never blocks while the child computes).
+_PREFETCH_BYTES = 32 << 10
 
 
 class IsolatedPool:
@@ -216,36 +232,57 @@ class IsolatedPool:
         return self.as_completed([self.submit(fn, *t, timeout=timeout) for t in tasks])
 
     # -- the engine -------------------------------------------------------------------------
-    def _send(self, w: _Worker, h: Handle) -> bool:
-        try:
-            w.conn.send((h.fn, h.args))
-        except (OSError, EOFError, BrokenPipeError):
-            return False  # the child is gone: found by the next _pump
-        except Exception as exc:  # the task cannot be pickled: it fails alone
-            h._set(error=TaskFailed(f"task {getattr(h.fn, '__name__', h.fn)} cannot be sent "
-                                    f"to a worker process: {type(exc).__name__}: {exc}"))
-            return True
-        w.task = h
-        w.deadline = time.monotonic() + h.timeout if h.timeout else float("inf")
-        return True
+    @staticmethod
+    def _message(h: Handle) -> bytes | None:
+        """The pickled task (None, and the task failed, when it cannot be pickled)."""
+        if h._blob is None:
+            try:
+                h._blob = pickle.dumps((h.fn, h.args), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception as exc:
+                h._set(error=TaskFailed(f"task {getattr(h.fn, '__name__', h.fn)} cannot be sent "
+                                        f"to a worker process: {type(exc).__name__}: {exc}"))
+                return None
+        return h._blob
 
     def _dispatch(self) -> None:
-        for w in list(self._workers):
-            if not self._queue:
-                return
-            if w.task is not None:
-                continue
-            if not w.process.is_alive():  # died while idle (e.g. the out-of-memory killer)
-                w = self._replace(w, None)
-            h = self._queue.popleft()
-            if not self._send(w, h):
-                self._queue.appendleft(h)
-                self._replace(w, None)
+        """Give a task to every idle child, then a second small one to each busy child (so
+        that it starts at once when the first ends, without waiting for this process)."""
+        for depth in (0, 1):
+            for w in list(self._workers):
+                while self._queue and self._queue[0].done():  # failed to pickle
+                    self._queue.popleft()
+                if not self._queue:
+                    return
+                if len(w.tasks) != depth:
+                    continue
+                if not w.tasks and not w.process.is_alive():  # died while idle (OOM killer)
+                    w = self._lost(w, None)
+                h = self._queue[0]
+                blob = self._message(h)
+                if blob is None or (depth and len(blob) > _PREFETCH_BYTES):
+                    continue
+                try:
+                    w.conn.send_bytes(blob)
+                except (OSError, EOFError):
+                    if not w.tasks:  # gone while idle; a busy one is found dead by _pump
+                        self._lost(w, None)
+                    continue
+                self._queue.popleft()
+                if not w.tasks:
+                    w.deadline = time.monotonic() + h.timeout if h.timeout else float("inf")
+                w.tasks.append(h)
 
-    def _replace(self, w: _Worker, error: BaseException | None) -> _Worker:
-        if w.task is not None and error is not None:
-            w.task._set(error=error)
-        w.task = None
+    def _lost(self, w: _Worker, error: BaseException | None) -> _Worker:
+        """Replace a child; its running task fails with ``error``, the ones waiting in its
+        pipe go back to the front of the queue."""
+        if w.tasks:
+            head = w.tasks.popleft()
+            if error is not None:
+                head._set(error=error)
+            else:
+                w.tasks.appendleft(head)
+        self._queue.extendleft(reversed(w.tasks))
+        w.tasks.clear()
         w.kill()
         if self.before_fork is not None:
             self.before_fork()
@@ -257,7 +294,7 @@ class IsolatedPool:
     def _pump(self) -> None:
         """Hand out queued tasks, then wait for one event: a result, a death or a deadline."""
         self._dispatch()
-        busy = [w for w in self._workers if w.task is not None]
+        busy = [w for w in self._workers if w.tasks]
         if not busy:
             if self._queue:  # every child died before taking a task: replaced in _dispatch
                 return
@@ -268,38 +305,40 @@ class IsolatedPool:
         ready = multiprocessing.connection.wait(objs, timeout=max(0.0, min(wait, 3600.0)))
         now = time.monotonic()
         for w in busy:
-            h = w.task
-            assert h is not None
+            h = w.tasks[0]
+            name = getattr(h.fn, "__name__", h.fn)
             if w.conn in ready:
                 try:
-                    status, payload = w.conn.recv()
+                    data = w.conn.recv_bytes()
                 except (EOFError, OSError):
                     w.process.join(1)
-                    self._replace(w, WorkerDied(
-                        f"the worker process died running this task "
-                        f"({_signal_name(w.process.exitcode)})"))
+                    self._lost(w, WorkerDied(f"the worker process died running this task "
+                                             f"({_signal_name(w.process.exitcode)})"))
                     continue
-                except Exception as exc:  # a result that cannot be unpickled
-                    w.task = None
+                w.tasks.popleft()
+                try:
+                    status, payload = pickle.loads(data)
+                except Exception as exc:  # a result that cannot be unpickled here
                     h._set(error=TaskFailed(f"result cannot be read: {type(exc).__name__}: "
                                             f"{exc}"))
-                    continue
-                w.task = None
-                if status == "ok":
-                    h._set(value=payload)
                 else:
-                    h._set(error=payload)
+                    if status == "ok":
+                        h._set(value=payload)
+                    else:
+                        h._set(error=payload)
+                nxt = w.tasks[0].timeout if w.tasks else None
+                w.deadline = now + nxt if nxt else float("inf")
             elif w.process.sentinel in ready:
                 w.process.join(1)
                 code = w.process.exitcode
                 logger.warning("worker process %s died (%s) running %s", w.process.pid,
-                               _signal_name(code), getattr(h.fn, "__name__", h.fn))
-                self._replace(w, WorkerDied(
+                               _signal_name(code), name)
+                self._lost(w, WorkerDied(
                     f"the worker process died running this task ({_signal_name(code)})"))
             elif now >= w.deadline:
                 logger.warning("worker process %s: %s over its time limit (%g s): killed",
-                               w.process.pid, getattr(h.fn, "__name__", h.fn), h.timeout)
-                self._replace(w, TaskTimeout(
+                               w.process.pid, name, h.timeout)
+                self._lost(w, TaskTimeout(
                     f"no result within the time limit of {h.timeout:g} s; the worker process "
                     "was killed"))
         self._dispatch()
@@ -311,13 +350,14 @@ class IsolatedPool:
         while self._queue:
             self._queue.popleft()._set(error=TaskFailed("the pool was closed"))
         for w in self._workers:
-            if w.task is not None or kill:
-                if w.task is not None:
-                    w.task._set(error=TaskFailed("the pool was closed"))
+            if w.tasks or kill:
+                for h in w.tasks:
+                    h._set(error=TaskFailed("the pool was closed"))
+                w.tasks.clear()
                 w.kill()
                 continue
             try:
-                w.conn.send(None)
+                w.conn.send_bytes(pickle.dumps(None))
             except (OSError, EOFError):
                 pass
         for w in self._workers:
