@@ -648,7 +648,7 @@ def _legacy_conflict(outdir: Path, specs: list[PairSpec]) -> str | None:
             stored = [row["plus"], row["minus"]]
         except (OSError, ValueError, KeyError, TypeError):
             return f"pairs/{name}/batch.json is unreadable"
-        if now.get(name) != stored:
+        if sorted(now.get(name) or []) != sorted(stored):  # (+V, -V as the files say)
             return f"it holds pair {name} of other inputs ({stored[0]}, {stored[1]})"
     return None
 
