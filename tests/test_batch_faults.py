@@ -246,6 +246,13 @@ def test_other_batch_in_outdir_is_refused(good, tmp_path, capsys):
     res = run_batch([other], out, opts, workers=0, progress=False, report=False,
                     overwrite=True)
     assert res.rows[0]["status"] == "ok" and not (out / "pairs" / "p").exists()
+    # a folder of an earlier version (no batch.json): its pair folders must be of these pairs
+    (out / "batch.json").unlink()
+    res = run_batch([other], out, opts, workers=0, progress=False, report=False)
+    assert res.rows[0]["status"] == "skipped"
+    (out / "batch.json").unlink()
+    with pytest.raises(OutputExistsError, match="pair q of other inputs"):
+        run_batch([spec], out, opts, workers=0, progress=False, report=False)
     # CLI: another ROOT into the same OUTDIR
     rc = main(["-q", "batch", str(paths["plus"].parent), "-o", str(out), "--workers", "0"])
     assert rc == 1 and "--overwrite" in capsys.readouterr().err
