@@ -18,6 +18,7 @@ spawned.
 from __future__ import annotations
 
 import collections
+import faulthandler
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -67,6 +68,7 @@ def _worker_main(conn: Any, parent: int, initializer: Callable[[], Any] | None) 
     """Loop of a child: receive ``(fn, args)``, send back ``("ok", value)`` or ``("err", exc)``."""
     _die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the caller handles Ctrl-C and ends the pool
+    faulthandler.disable()  # a crash is reported by the parent as the task's failure, once
     if initializer is not None:
         initializer()
     while True:

@@ -29,13 +29,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import OutputExistsError
+from .io._common import atomic_path
 from .model import Channel, Scan
 
 if TYPE_CHECKING:
@@ -65,49 +65,6 @@ def prepare_outdir(outdir: str | Path, overwrite: bool) -> Path:
         )
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-class atomic_path:  # noqa: N801 - used like a function in a with statement
-    """Context manager yielding a new temporary file beside ``path``, renamed onto it on success.
-
-    The temporary file ``.NAME.<random>.partial`` is created here, empty, with
-    ``O_CREAT | O_EXCL | O_NOFOLLOW``: it is a new regular file, never a symlink placed there
-    beforehand (an existing name is never opened, a random one is tried instead), so the
-    writer that opens it by name writes into the output folder only. The final rename
-    replaces ``path`` itself; a symlink at ``path`` is replaced, not followed. On an error the
-    temporary file is removed and ``path`` is left as it was.
-
-    Raises
-    ------
-    OSError
-        If the folder does not exist or is not writable.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.tmp: Path | None = None
-
-    def __enter__(self) -> Path:
-        import secrets
-
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-        for _ in range(100):
-            tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.partial")
-            try:
-                os.close(os.open(tmp, flags, 0o666))
-            except FileExistsError:
-                continue
-            self.tmp = tmp
-            return tmp
-        raise FileExistsError(f"{self.path}: no free temporary name beside it")
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self.tmp is None:
-            return
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 def result_scan(result: PairResult) -> Scan:

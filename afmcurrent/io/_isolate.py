@@ -12,6 +12,7 @@ in-process.
 
 from __future__ import annotations
 
+import faulthandler
 import os
 import pickle
 import select
@@ -51,6 +52,7 @@ def call_isolated(fn: Callable[[Path], Any], path: Path, timeout: float, what: s
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # child: never returns
+        faulthandler.disable()  # a crash becomes the parent's ReadError, not a dump on stderr
         code = 0
         try:
             os.close(r)

@@ -45,7 +45,7 @@ import numpy as np
 
 from ..errors import ReadError
 from ..model import Channel, Scan
-from ._common import check_readable, check_writable, si_factor
+from ._common import atomic_path, check_readable, check_writable, si_factor
 from ._meta import check_scan_numbers
 
 logger = logging.getLogger(__name__)
@@ -339,7 +339,6 @@ def write_gwy(path: str | Path, scan: Scan, overwrite: bool = False) -> Path:
         meta["afmcurrent.bias_V"] = repr(scan.bias) if scan.bias is not None else "None"
         meta["afmcurrent.format"] = scan.format
         obj[f"/{n}/meta"] = GwyContainer(meta)
-    tmp = p.with_name(p.name + ".part")
-    obj.tofile(str(tmp))
-    tmp.replace(p)
+    with atomic_path(p) as tmp:
+        obj.tofile(str(tmp))
     return p

@@ -42,7 +42,7 @@ import numpy as np
 
 from ..errors import ChannelNotFoundError, ReadError
 from ..model import Channel, Scan
-from ._common import check_readable, check_writable
+from ._common import atomic_path, check_readable, check_writable
 from ._h5safe import check_image_dataset, hard_member
 from ._meta import check_scan_numbers
 
@@ -119,8 +119,7 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
     if clash:
         raise ValueError(f"attrs keys reserved by the format: {sorted(clash)}")
     dtypes = dict(dtypes or {})
-    tmp = p.with_name(p.name + ".part")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(p) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["size_m"] = np.asarray(scan.size, dtype=np.float64)
@@ -156,7 +155,6 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
             ds.attrs["direction"] = ch.direction or ""
             ds.attrs["quantity"] = ch.quantity
             ds.attrs["metadata_json"] = _json(ch.metadata)
-    tmp.replace(p)
     return p
 
 

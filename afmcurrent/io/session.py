@@ -489,7 +489,7 @@ def _isolated(fn: Any, path: Path) -> Any:
         size = path.stat().st_size
     except OSError:
         size = 0
-    return call_isolated(fn, path, 10.0 + size / 20e6, "HDF5 (session)")
+    return call_isolated(fn, path, 4.0 + size / 20e6, "HDF5 (session)")
 
 
 def _guard(path: Path, fn: Any) -> Any:
