@@ -10,16 +10,22 @@ Layout of the output folder::
     OUTDIR/summary.png       group comparison figure
     OUTDIR/report.html       static page with every pair's thumbnail and the tables
 
-Executors: ``workers=1`` runs in the calling process; ``workers=N`` a local process pool
-(:class:`concurrent.futures.ProcessPoolExecutor`); ``scheduler="tcp://host:port"`` a running Dask
-distributed cluster (workers must see the same paths). The executor runs the same tasks
+Executors: ``workers=N`` (N >= 1) N persistent child processes
+(:class:`afmcurrent.isolation.IsolatedPool`): a child that crashes (a reading library's
+segfault) or overruns the time limit per pair is killed and replaced, and its pair alone fails
+with the reason; ``workers=0`` the calling process, without that protection;
+``scheduler="tcp://host:port"`` a running Dask distributed cluster (workers must see the same
+paths; a pair whose worker dies fails alone, no time limit). The executor runs the same tasks
 whatever it is (a pair: hash, skip or :func:`run_pair`; then the pooled classification of each
 pair), so the class maps do not depend on the executor.
 
-Resume: a pair's folder is written under a temporary name and renamed into place when complete
-(leftovers of a killed run are removed when the next run starts; run one batch per OUTDIR);
-a pair whose ``batch.json`` holds the content hash of its current inputs and options is skipped
-(``--force`` redoes all). A failing pair fails alone: its row carries the reason.
+Resume: ``OUTDIR/batch.json`` records what the batch is (its source: a folder, a manifest or the
+list of pairs, and the settings); a run into a folder holding another batch's results is refused
+unless ``overwrite`` (which removes them first). A pair's folder is written under a temporary
+name and renamed into place when complete (leftovers of a killed run are removed when the next
+run starts; run one batch per OUTDIR); a pair whose ``batch.json`` holds the content hash of its
+current inputs and options is skipped (``--force`` redoes all). A failing pair fails alone: its
+row carries the reason.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import csv
 import dataclasses
 import functools
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -45,13 +52,14 @@ import numpy as np
 
 from . import __version__
 from .domains import CLASS_NAMES, Thresholds
-from .errors import AfmcurrentError, ConfigError
+from .errors import AfmcurrentError, ConfigError, OutputExistsError
 from .pairing import PairSpec
 
 __all__ = [
     "BatchOptions",
     "BatchResult",
     "SUMMARY_COLUMNS",
+    "PAIR_TIMEOUT",
     "run_batch",
     "run_pair",
     "input_hash",
@@ -60,6 +68,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FRACTION_KEYS = tuple(CLASS_NAMES.values())
+
+#: Default time limit of one pair in a local worker process, s (a reader that loops, a pair
+#: far larger than expected): the worker is killed and the pair fails.
+PAIR_TIMEOUT = 1800.0
+
+#: What a batch writes into OUTDIR (removed by ``overwrite`` when OUTDIR held another batch).
+BATCH_OUTPUTS = ("pairs", "summary.csv", "samples.csv", "pooled.json", "summary.png",
+                 "report.html", "batch.json")
 
 #: Columns of summary.csv, in order (units in the names; fractions are of classified pixels).
 SUMMARY_COLUMNS = (
@@ -94,6 +110,8 @@ class BatchOptions:
         image centre, as the paper's optical images show it, then refined).
     figures : bool
         Render each pair's figure.png.
+    allow_partial : bool
+        Analyse session pairs whose scans did not finish, on the lines recorded in both.
     """
 
     height_channel: str | None = None
@@ -105,14 +123,26 @@ class BatchOptions:
     tip_radius: float | None = None
     optical_pixel_size: float | None = None
     figures: bool = True
+    allow_partial: bool = False
 
     def fingerprint(self) -> dict[str, Any]:
         """The options as they affect results (figures excluded), with file contents hashed."""
         d = dataclasses.asdict(self)
         d.pop("figures")
+        if not d["allow_partial"]:
+            d.pop("allow_partial")  # the hashes of earlier batches stay valid
         for key in ("logamp", "config"):
             if d[key] and Path(d[key]).is_file():
                 d[key] = _file_digest(Path(d[key]))
+        return d
+
+    def settings(self) -> dict[str, Any]:
+        """The options as they identify a batch (files by path, not content; no figures)."""
+        d = dataclasses.asdict(self)
+        d.pop("figures")
+        for key in ("logamp", "config"):
+            if d[key] and Path(d[key]).is_file():
+                d[key] = str(Path(d[key]).resolve())
         return d
 
 
@@ -160,20 +190,25 @@ def input_hash(spec: PairSpec, options: BatchOptions) -> str:
     -------
     str
         Hex SHA-256 over the bytes of the +V, -V (and optical) files, the per-pair biases,
-        the options (calibration and config files by content) and a ``logamp.toml`` found
-        beside the +V file. Missing files hash as "missing", so the pair is retried.
+        the scan numbers of a session pair, the options (calibration and config files by
+        content) and a ``logamp.toml`` found beside the +V file. Missing files hash as
+        "missing", so the pair is retried.
     """
     h = hashlib.sha256()
     beside = spec.plus.parent / "logamp.toml"
-    for p in (spec.plus, spec.minus, spec.optical, beside):
+    files = (spec.plus, None if spec.session and spec.minus == spec.plus else spec.minus,
+             spec.optical, beside)
+    for p in files:
         if p is None:
             h.update(b"none")
         elif p.is_file():
             h.update(_file_digest(p).encode())
         else:
             h.update(b"missing")
-    h.update(json.dumps([spec.bias_plus, spec.bias_minus, options.fingerprint()],
-                        sort_keys=True, default=str).encode())
+    extra = [spec.bias_plus, spec.bias_minus, options.fingerprint()]
+    if spec.session:
+        extra.append([spec.plus_scan, spec.minus_scan])
+    h.update(json.dumps(extra, sort_keys=True, default=str).encode())
     return h.hexdigest()
 
 
@@ -184,7 +219,9 @@ def _row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
     area_um2 = res.plus.size[0] * res.plus.size[1] * 1e12
     row: dict[str, Any] = {
         "name": spec.name, "sample": spec.sample, "group": spec.group,
-        "plus": str(res.plus.path or spec.plus), "minus": str(res.minus.path or spec.minus),
+        "plus": _input_label(spec, "plus") if spec.session else str(res.plus.path or spec.plus),
+        "minus": (_input_label(spec, "minus") if spec.session
+                  else str(res.minus.path or spec.minus)),
         "bias_plus_V": res.bias_plus, "bias_minus_V": res.bias_minus,
         "shift_dy_px": res.registration.shift[0], "shift_dx_px": res.registration.shift[1],
         "confidence": res.registration.confidence,
@@ -212,10 +249,18 @@ def _fallback_bias(scan: Any, *given: float | None) -> float | None:
     return next((b for b in given if b is not None), None)
 
 
+def _input_label(spec: PairSpec, which: str) -> str:
+    """A pair's input as the tables show it: the file, and the scan number in a session."""
+    path, scan = (spec.plus, spec.plus_scan) if which == "plus" else (spec.minus,
+                                                                       spec.minus_scan)
+    return str(path) if scan is None else f"{path} (scan {scan})"
+
+
 def _empty_row(spec: PairSpec) -> dict[str, Any]:
     row = {k: None for k in SUMMARY_COLUMNS}
-    row.update(name=spec.name, sample=spec.sample, group=spec.group, plus=str(spec.plus),
-               minus=str(spec.minus), bias_plus_V=spec.bias_plus, bias_minus_V=spec.bias_minus)
+    row.update(name=spec.name, sample=spec.sample, group=spec.group,
+               plus=_input_label(spec, "plus"), minus=_input_label(spec, "minus"),
+               bias_plus_V=spec.bias_plus, bias_minus_V=spec.bias_minus)
     return row
 
 
@@ -265,21 +310,32 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         optical = {}
         if spec.optical is not None:
             optical = _optical_options(spec.optical, options.optical_pixel_size)
-        from .io import load_scan
+        plus, minus, logamp, notes = spec.plus, spec.minus, options.logamp, ()
+        if spec.session:
+            from .io.session import load_session_pair
 
-        plus_scan, minus_scan = load_scan(spec.plus), load_scan(spec.minus)
+            sp = load_session_pair(spec.plus, (spec.plus_scan, spec.minus_scan),
+                                   allow_partial=options.allow_partial)
+            plus, minus, notes = sp.plus, sp.minus, sp.notes
+            if logamp is None:
+                logamp = sp.calibration
+        else:
+            from .io import load_scan
+
+            plus, minus = load_scan(plus), load_scan(minus)
         res = analyze_pair(
-            plus_scan, minus_scan,
+            plus, minus,
             height_channel=options.height_channel,
             current_channel=options.current_channel,
             # the manifest's and the options' biases are for files that do not record one
-            bias_plus=_fallback_bias(plus_scan, spec.bias_plus, options.bias_plus),
-            bias_minus=_fallback_bias(minus_scan, spec.bias_minus, options.bias_minus),
-            logamp=options.logamp,
+            bias_plus=_fallback_bias(plus, spec.bias_plus, options.bias_plus),
+            bias_minus=_fallback_bias(minus, spec.bias_minus, options.bias_minus),
+            logamp=logamp,
             config=options.config,
             tip_radius=options.tip_radius,
             **optical,
         )
+        res.notes[:0] = list(notes)
         if pooled_samples > 0:
             sample = pair_sample(res.maps.plus_current, res.maps.electronic_current, spec.name,
                                  pooled_samples, seed)
@@ -436,13 +492,16 @@ def _keep_freed_memory() -> None:
 class _Runner:
     """Runs tasks on the chosen executor; one per batch, so the workers start once.
 
-    ``map(fn, tasks)`` runs ``fn(*task)`` for every task and yields the results as they
-    complete; ``submit(fn, *args)`` starts one task and returns a handle whose ``result()``
-    waits for it (run at once when there is no pool).
+    ``map(fn, tasks)`` runs ``fn(*task)`` for every task and yields ``(task, value, error)``
+    as they complete, ``error`` a message (and ``value`` None) when the task raised or its
+    worker was lost (crash, time limit, Dask ``KilledWorker``); ``submit(fn, *args)`` starts
+    one task and returns a handle whose ``result()`` waits for it (run at once when there is
+    no pool).
     """
 
-    def __init__(self, pool: Any = None, client: Any = None) -> None:
-        self.pool, self.client = pool, client
+    def __init__(self, pool: Any = None, client: Any = None, timeout: float | None = None
+                 ) -> None:
+        self.pool, self.client, self.timeout = pool, client, timeout
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         if self.client is not None:
@@ -450,7 +509,7 @@ class _Runner:
             # worker with others; Dask starts its workers with OMP/OPENBLAS_NUM_THREADS=1
             return self.client.submit(fn, *args, pure=False)
         if self.pool is not None:
-            return self.pool.submit(_one_thread, fn, *args)
+            return self.pool.submit(_one_thread, fn, *args, timeout=None)
         from concurrent.futures import Future
 
         fut: Future[Any] = Future()
@@ -460,28 +519,40 @@ class _Runner:
             fut.set_exception(exc)
         return fut
 
-    def map(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]) -> Iterator[Any]:
+    def map(self, fn: Callable[..., Any], tasks: list[tuple[Any, ...]]
+            ) -> Iterator[tuple[tuple[Any, ...], Any, str | None]]:
         if self.client is None and self.pool is None:
             for task in tasks:
-                yield _one_thread(fn, *task)
+                try:
+                    yield task, _one_thread(fn, *task), None
+                except Exception as exc:
+                    yield task, None, f"{type(exc).__name__}: {exc}"
             return
-        futures = [self.submit(fn, *task) for task in tasks]
         if self.client is not None:
             from dask.distributed import as_completed
 
-            for fut in as_completed(futures):
-                yield fut.result()
+            futures = {self.client.submit(fn, *task, pure=False): task for task in tasks}
+            for fut in as_completed(list(futures)):
+                try:
+                    yield futures[fut], fut.result(), None
+                except Exception as exc:  # e.g. KilledWorker: the worker died on this task
+                    yield futures[fut], None, f"{type(exc).__name__}: {exc}"
                 fut.release()
-        else:
-            from concurrent.futures import as_completed
-
-            for fut in as_completed(futures):
-                yield fut.result()
+            return
+        handles = {self.pool.submit(_one_thread, fn, *task, timeout=self.timeout): task
+                   for task in tasks}
+        for h in self.pool.as_completed(list(handles)):
+            err = h.exception()
+            if err is None:
+                yield handles[h], h.result(), None
+            else:
+                yield handles[h], None, f"{type(err).__name__}: {err}"
 
 
 @contextlib.contextmanager
-def _executor(workers: int, scheduler: str | None) -> Iterator[_Runner]:
-    """The executor of a batch: a Dask client, a local process pool or this process."""
+def _executor(workers: int, scheduler: str | None, timeout: float | None,
+              before_fork: Callable[[], Any] | None = None) -> Iterator[_Runner]:
+    """The executor of a batch: a Dask client, isolated local processes or this process."""
     if scheduler:
         try:
             from dask.distributed import Client
@@ -496,13 +567,106 @@ def _executor(workers: int, scheduler: str | None) -> Iterator[_Runner]:
             yield _Runner(client=client)
         finally:
             client.close()
-    elif workers <= 1:
+    elif workers <= 0:
         yield _Runner()
     else:
-        from concurrent.futures import ProcessPoolExecutor
+        from .isolation import IsolatedPool
 
-        with ProcessPoolExecutor(max_workers=workers, initializer=_keep_freed_memory) as pool:
-            yield _Runner(pool=pool)
+        # the pair task's modules, imported once here and inherited by the forked workers
+        importlib.import_module("afmcurrent.pipeline")
+        with IsolatedPool(workers, initializer=_keep_freed_memory, timeout=timeout,
+                          before_fork=before_fork) as pool:
+            yield _Runner(pool=pool, timeout=timeout)
+
+
+def _batch_identity(specs: list[PairSpec], options: BatchOptions, pooled_samples: int,
+                    seed: int, source: dict[str, Any] | None) -> dict[str, Any]:
+    if source is None:
+        source = {"pairs": sorted([s.name, str(s.plus), str(s.minus), s.plus_scan,
+                                   s.minus_scan] for s in specs)}
+    return {"source": source,
+            "settings": {**options.settings(), "pooled_samples": pooled_samples, "seed": seed}}
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    out = []
+    if old.get("source") != new["source"]:
+        out.append(f"inputs {_short(old.get('source'))} (now {_short(new['source'])})")
+    old_s, new_s = old.get("settings") or {}, new["settings"]
+    for key in sorted(set(old_s) | set(new_s)):
+        if old_s.get(key) != new_s.get(key):
+            out.append(f"{key} = {old_s.get(key)!r} (now {new_s.get(key)!r})")
+    return out
+
+
+def _short(source: Any) -> str:
+    if isinstance(source, dict) and isinstance(source.get("pairs"), list) and len(source) == 1:
+        names = [p[0] for p in source["pairs"] if isinstance(p, list) and p]
+        shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+        return f"pairs {shown or 'none'}"
+    return json.dumps(source, default=str)
+
+
+def _claim_outdir(outdir: Path, identity: dict[str, Any], specs: list[PairSpec],
+                  overwrite: bool) -> None:
+    """Make ``outdir`` this batch's folder: refuse (or with ``overwrite`` clear) another's.
+
+    Raises
+    ------
+    OutputExistsError
+        If ``outdir`` holds another batch's results and ``overwrite`` is False.
+    """
+    from .output import atomic_path
+
+    if outdir.exists() and not outdir.is_dir():
+        raise OutputExistsError(f"{outdir}: exists and is not a folder")
+    marker = outdir / "batch.json"
+    problem = None
+    if marker.exists() or marker.is_symlink():
+        try:
+            stored = json.loads(marker.read_text())
+            if not isinstance(stored, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            problem = f"its batch.json is unreadable ({exc})"
+        else:
+            diff = _differences(stored, identity)
+            if diff:
+                problem = "it holds the results of another batch: " + "; ".join(diff)
+    elif (outdir / "pairs").is_dir():  # a batch of an earlier version, without batch.json
+        problem = _legacy_conflict(outdir, specs)
+    if problem is not None:
+        if not overwrite:
+            raise OutputExistsError(
+                f"{outdir}: {problem}; pass --overwrite (overwrite=True) to replace its results, "
+                "or choose another output folder")
+        logger.warning("%s: %s: its results are replaced (--overwrite)", outdir, problem)
+        for name in BATCH_OUTPUTS:
+            p = outdir / name
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.exists() or p.is_symlink():
+                p.unlink()
+    outdir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(marker) as tmp:
+        tmp.write_text(json.dumps({**identity, "version": __version__}, indent=1,
+                                  default=str) + "\n")
+
+
+def _legacy_conflict(outdir: Path, specs: list[PairSpec]) -> str | None:
+    """For a batch folder without batch.json (an earlier version): a stored pair that is not
+    one of these pairs, if any."""
+    now = {s.name: [_input_label(s, "plus"), _input_label(s, "minus")] for s in specs}
+    for marker in sorted((outdir / "pairs").glob("*/batch.json")):
+        name = marker.parent.name
+        try:
+            row = json.loads(marker.read_text())["row"]
+            stored = [row["plus"], row["minus"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return f"pairs/{name}/batch.json is unreadable"
+        if sorted(now.get(name) or []) != sorted(stored):  # (+V, -V as the files say)
+            return f"it holds pair {name} of other inputs ({stored[0]}, {stored[1]})"
+    return None
 
 
 def run_batch(
@@ -517,6 +681,9 @@ def run_batch(
     seed: int = 0,
     progress: bool = True,
     report: bool = True,
+    timeout: float | None = PAIR_TIMEOUT,
+    overwrite: bool = False,
+    source: dict[str, Any] | None = None,
 ) -> BatchResult:
     """Analyse a set of pairs, classify them with one pooled model and write the set's tables.
 
@@ -525,10 +692,13 @@ def run_batch(
     pairs : iterable of PairSpec
         From :func:`afmcurrent.pairing.discover_pairs` or :func:`~afmcurrent.pairing.read_manifest`.
     outdir : str or Path
-        Output folder (created; earlier complete pairs in it are reused unless ``force``).
+        Output folder (created; earlier complete pairs of the same batch in it are reused
+        unless ``force``).
     options : BatchOptions, optional
     workers : int, optional
-        1: in this process; N > 1: a local process pool; default: the number of cores.
+        N >= 1: N local worker processes, a crashing or hanging pair failing alone;
+        0: in this process (no protection from a reader that crashes or hangs);
+        default: the number of cores.
     scheduler : str, optional
         Address of a running Dask distributed scheduler (``tcp://HOST:PORT``); overrides
         ``workers``.
@@ -542,6 +712,16 @@ def run_batch(
         Show a progress bar (tqdm) on stderr.
     report : bool, optional
         Write summary.png and report.html.
+    timeout : float or None, optional
+        Time limit of one pair in a local worker process, s (default :data:`PAIR_TIMEOUT`;
+        None: none); not applied with ``workers=0`` or a Dask scheduler.
+    overwrite : bool, optional
+        Replace the results of another batch found in ``outdir`` (other source or settings
+        in its ``batch.json``) instead of refusing.
+    source : dict, optional
+        What the pairs came from, e.g. ``{"root": "/data/set1"}`` or ``{"manifest": ...}``:
+        recorded in ``OUTDIR/batch.json`` to recognise a rerun of the same batch (whose
+        pair list may have grown). Default: the list of pairs itself.
 
     Returns
     -------
@@ -554,6 +734,8 @@ def run_batch(
     ------
     ConfigError
         If two pairs share a name, or the Dask scheduler cannot be reached.
+    OutputExistsError
+        If ``outdir`` holds another batch's results and ``overwrite`` is False.
     """
     from tqdm import tqdm
 
@@ -568,22 +750,37 @@ def run_batch(
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"pair names repeat: {dup}")
+    _claim_outdir(outdir, _batch_identity(specs, options, pooled_samples, seed, source), specs,
+                  overwrite)
     (outdir / "pairs").mkdir(parents=True, exist_ok=True)
     # Leftovers of a run that was killed while writing a pair: never results, removed. (One
     # batch at a time per OUTDIR.)
     for stale in (outdir / "pairs").glob(".*.partial-*"):
         logger.info("removing incomplete %s left by an interrupted run", stale.name)
         shutil.rmtree(stale, ignore_errors=True)
-    workers = min(workers or os.cpu_count() or 1, max(1, len(specs)))
+    for stale in (*outdir.glob(".*.partial"), *(outdir / "pairs").glob("*/.*.partial")):
+        if stale.is_file() or stale.is_symlink():  # temporary files of atomic writes
+            stale.unlink(missing_ok=True)
+    if workers is None:
+        workers = os.cpu_count() or 1
+    workers = min(workers, max(1, len(specs)))
     rows: dict[str, dict[str, Any]] = {}
     samples: dict[str, np.ndarray] = {}
     pooled = None
     figure = None
     t_start = time.perf_counter()
-    with _executor(workers, scheduler) as runner:
+    with _executor(workers, scheduler, timeout) as runner:
         bar = tqdm(total=len(specs), unit="pair", desc="pairs", disable=not progress or not specs)
         tasks = [(spec, options, str(outdir), force, pooled_samples, seed) for spec in specs]
-        for row, sample in runner.map(_pair_task, tasks):
+        for task, out, error in runner.map(_pair_task, tasks):
+            if error is not None:  # the worker process was lost on this pair
+                row, sample = _empty_row(task[0]), None
+                row.update(status="failed", error=f"worker lost: {error}", seconds=None)
+                logger.error("pair %s failed: %s", task[0].name, row["error"])
+                for stale in (outdir / "pairs").glob(f".{task[0].name}.partial-*"):
+                    shutil.rmtree(stale, ignore_errors=True)
+            else:
+                row, sample = out
             rows[row["name"]] = row
             if sample is not None:
                 samples[row["name"]] = sample
@@ -620,15 +817,23 @@ def run_batch(
             else:
                 logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
         if model is not None:
+            from .output import atomic_path
+
             pooled = model.to_dict()
             pooled["warnings"] = missing_classes(model, ok)
             for w in pooled["warnings"]:
                 logger.warning(w)
-            (outdir / "pooled.json").write_text(json.dumps(pooled, indent=2) + "\n")
+            with atomic_path(outdir / "pooled.json") as tmp:
+                tmp.write_text(json.dumps(pooled, indent=2) + "\n")
             tasks = [(str(outdir / "pairs" / r["name"]), model) for r in ok]
             pbar = tqdm(total=len(tasks), unit="pair", desc="pooled", disable=not progress)
-            for name, stats in runner.map(apply_pooled, tasks):
-                rows[name].update(stats)
+            for task, out, error in runner.map(apply_pooled, tasks):
+                if error is None:
+                    name, stats = out
+                    rows[name].update(stats)
+                else:  # the pair keeps its own classes; its pooled columns stay empty
+                    logger.error("pooled classes of %s not applied: %s", Path(task[0]).name,
+                                 error)
                 pbar.update(1)
             pbar.close()
         t_wait = time.perf_counter()

@@ -87,6 +87,15 @@ def _pair(text: str) -> tuple[float, float]:
     return a, b
 
 
+def _scan_pair(text: str) -> tuple[int, int]:
+    try:
+        a, b = (int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected PLUS,MINUS scan numbers, e.g. 2,1, got {text!r}") from None
+    return a, b
+
+
 def _floats(n: int, what: str) -> Any:
     def parse(text: str) -> tuple[float, ...]:
         try:
@@ -119,10 +128,22 @@ def build_parser() -> argparse.ArgumentParser:
         help="analyse one +V / -V pair",
         description="Analyse one +V / -V pair of scans of the same area: co-register the -V scan "
         "onto the +V scan, separate ionic from electronic current, classify degradation "
-        "domains, and write summary.json, result.h5, domains.csv, result.gwy and figure.png.",
+        "domains, and write summary.json, result.h5, domains.csv, result.gwy and figure.png. "
+        "Given one acquire session file (SESSION.h5) instead of two scans, its first "
+        "consecutive +V/-V pair of complete scans is analysed (--pair to choose) with the "
+        "calibration and biases stored in the session.",
     )
-    a.add_argument("plus", type=Path, help="scan at positive sample bias (ionic + electronic)")
-    a.add_argument("minus", type=Path, help="scan at negative sample bias (electronic only)")
+    a.add_argument("plus", type=Path, help="scan at positive sample bias (ionic + electronic), "
+                   "or an acquire session file")
+    a.add_argument("minus", type=Path, nargs="?",
+                   help="scan at negative sample bias (electronic only); not with a session")
+    a.add_argument("--pair", type=_scan_pair, metavar="PLUS,MINUS",
+                   help="session files: the +V and -V scan numbers as `afmcurrent info "
+                   "SESSION.h5` lists them, e.g. 2,1 (default: the first complete pair)")
+    a.add_argument("--allow-partial", action="store_true",
+                   help="session files: analyse scans that did not finish (aborted, or left "
+                   "by a killed process) on the lines recorded in both; the rows not recorded "
+                   "are cropped (default: such a scan is refused with its reason)")
     a.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
     a.add_argument("--height-channel", help="topography channel (default: first channel in m)")
     a.add_argument(
@@ -187,6 +208,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("file", type=Path, nargs="?")
     i.add_argument("--json", action="store_true", help="machine-readable, with all metadata")
     i.add_argument("--presets", action="store_true", help="list the log-amplifier presets")
+    i.add_argument("--formats", action="store_true",
+                   help="list the file formats afmcurrent reads (and those it refuses)")
 
     r = sub.add_parser(
         "register", help="co-register MOVING onto REF; prints JSON",
@@ -224,7 +247,12 @@ def build_parser() -> argparse.ArgumentParser:
         "scan size, pixels and offsets, same folder, nearest in time) or read them from "
         "--manifest, analyse each as `analyze` does into OUTDIR/pairs/<name>/, classify the set "
         "with one pooled model, and write summary.csv, samples.csv, summary.png and report.html. "
-        "A batch started again skips the pairs already complete with unchanged inputs.",
+        "Acquire session files below ROOT give one pair per consecutive +V/-V pair of complete "
+        "scans. A batch started again skips the pairs already complete with unchanged inputs; "
+        "an OUTDIR holding another batch's results (other ROOT, manifest or settings) is "
+        "refused unless --overwrite. Files are read in child processes: a file that crashes "
+        "or hangs its reader fails its own pair (or is reported unreadable) and the batch "
+        "goes on.",
     )
     b.add_argument("root", type=Path, nargs="?", help="folder tree of scans")
     b.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
@@ -232,7 +260,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pairs from a CSV (columns plus, minus [, sample, group, optical, "
                    "bias_plus, bias_minus]; paths relative to the CSV) instead of discovery")
     b.add_argument("--workers", type=int, metavar="N",
-                   help="1: in this process; N: local processes (default: number of cores)")
+                   help="N >= 1: N local worker processes; a pair whose reading crashes or "
+                   "overruns --timeout fails alone, the worker is replaced (default: number of "
+                   "cores); 0: in this process, which does NOT isolate crashes or hangs (a "
+                   "crashing reader ends the batch; for debugging)")
+    b.add_argument("--timeout", type=float, default=1800.0, metavar="S",
+                   help="time limit of one pair in a worker process, s (default 1800; "
+                   "not with --workers 0 or --scheduler)")
+    b.add_argument("--overwrite", action="store_true",
+                   help="replace the results of another batch found in OUTDIR")
+    b.add_argument("--allow-partial", action="store_true",
+                   help="also analyse session scans that did not finish, on the lines "
+                   "recorded in both scans of a pair (the rest cropped)")
     b.add_argument("--scheduler", metavar="ADDRESS",
                    help="run on a Dask distributed cluster, e.g. tcp://10.0.0.5:8786 "
                    "(needs afmcurrent[dask]; workers must see the same paths)")
@@ -304,15 +343,39 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
     from .output import prepare_outdir
     from .pipeline import analyze_pair
 
+    plus, minus, logamp, notes = args.plus, args.minus, args.logamp, []
+    session = _session_or_none(args.plus)
+    if session is None and (args.pair is not None or args.allow_partial):
+        raise AfmcurrentError("--pair and --allow-partial apply to an acquire session file "
+                              f"only; {args.plus} is not one")
+    if session is None and args.minus is None:
+        raise AfmcurrentError("analyze needs PLUS and MINUS scans, or one acquire session file")
+    if session is not None and args.minus is not None:
+        raise AfmcurrentError(f"{args.plus} is an acquire session file: give it alone "
+                              "(choose its scans with --pair PLUS,MINUS)")
     prepare_outdir(args.outdir, args.overwrite)  # refuse early, before any work
+    if session is not None:
+        from .io.session import load_session_pair
+
+        sp = load_session_pair(args.plus, args.pair, allow_partial=args.allow_partial)
+        plus, minus, notes = sp.plus, sp.minus, list(sp.notes)
+        print(f"session {args.plus}: +V scan {sp.plus_index}, -V scan {sp.minus_index}")
+        if logamp is None:
+            if sp.calibration is None:
+                raise AfmcurrentError(f"{args.plus}: no calibration stored in the session; "
+                                      "give one with --logamp")
+            logamp = sp.calibration
+        else:
+            notes.append(f"log-amplifier calibration from --logamp {args.logamp}, not the "
+                         "one stored in the session")
     result = analyze_pair(
-        args.plus,
-        args.minus,
+        plus,
+        minus,
         height_channel=args.height_channel,
         current_channel=args.current_channel,
         bias_plus=args.bias_plus,
         bias_minus=args.bias_minus,
-        logamp=args.logamp,
+        logamp=logamp,
         config=_no_drift_config(args.config) if args.no_drift else args.config,
         tip_radius=args.tip_radius,
         shift=args.shift,
@@ -327,6 +390,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
         optical_center=args.optical_center,
         profile=args.profile,
     )
+    result.notes[:0] = notes
     for note in result.notes:
         print(f"note: {note}")
     sys.stdout.flush()
@@ -399,7 +463,8 @@ def _median_texts(result: Any) -> dict[str, str]:
 
 
 def _scan_info(scan: Any) -> dict[str, Any]:
-    keys = ("scan_rate_hz", "date", "scan_angle_deg", "samples_per_line", "lines",
+    keys = ("vendor", "instrument", "operating_mode", "date", "bias_source", "scan_rate_hz",
+            "scan_angle_deg", "samples_per_line", "lines", "slow_scan_direction",
             "current_sensitivity_A_per_V")
     return {
         "file": str(scan.path),
@@ -417,7 +482,44 @@ def _scan_info(scan: Any) -> dict[str, Any]:
     }
 
 
+def _print_formats(as_json: bool) -> None:
+    from .io.registry import FORMATS
+
+    rows = [{"name": f.name, "vendor": f.vendor, "description": f.description,
+             "suffixes": [s.replace(".###", ".000-.999") for s in f.suffixes],
+             "library": f.library, "writes": f.write is not None,
+             "refused_reason": f.refused_reason} for f in FORMATS]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        what = "refused: " + r["refused_reason"] if r["refused_reason"] else r["description"]
+        rw = "read/write" if r["writes"] else ("-" if r["refused_reason"] else "read")
+        print(f"{r['name']:<16s} {r['vendor']:<22s} {' '.join(r['suffixes']):<18s} "
+              f"{rw:<10s} {r['library']}")
+        print(f"{'':<16s} {what}")
+
+
+def _session_or_none(path: Path) -> Any:
+    """The session record when ``path`` is an acquire session file, else None."""
+    from .io.registry import detect_format
+
+    try:
+        fmt = detect_format(path)
+    except AfmcurrentError:
+        return None  # missing or unreadable: the reader that follows says why
+    if fmt is None or fmt.name != "acquire-session":
+        return None
+    from .io.session import read_session
+
+    return read_session(path)
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
+    if getattr(args, "formats", False):
+        _print_formats(args.json)
+        if args.file is None and not args.presets:
+            return 0
     if args.presets:
         from .logamp import PRESETS
 
@@ -431,6 +533,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
             return 0
     if args.file is None:
         raise AfmcurrentError("info needs a FILE (or --presets)")
+    session = _session_or_none(args.file)
+    if session is not None:  # several scans: listed with their status
+        print(json.dumps(session.to_dict(), indent=2, default=str) if args.json
+              else session.table())
+        return 0
     from .io import load_scan
 
     scan = load_scan(args.file)
@@ -444,13 +551,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"  {rows} lines x {cols} samples/line, {scan.size[0] * 1e6:.4g} x "
           f"{scan.size[1] * 1e6:.4g} µm, pixel {scan.pixel_size[0] * 1e9:.4g} x "
           f"{scan.pixel_size[1] * 1e9:.4g} nm")
-    print(f"  sample bias: {'not recorded' if scan.bias is None else f'{scan.bias:+g} V'}")
-    for k in ("date", "scan_rate_hz", "scan_angle_deg", "current_sensitivity_A_per_V"):
+    src = f" ({info['bias_source']})" if info.get("bias_source") else ""
+    print(f"  sample bias: {'not recorded' if scan.bias is None else f'{scan.bias:+g} V'}{src}")
+    for k in ("instrument", "operating_mode", "date", "scan_rate_hz", "scan_angle_deg",
+              "current_sensitivity_A_per_V"):
         if k in info:
             print(f"  {k}: {info[k]}")
     print("  channels:")
     for c in info["channels"]:
-        print(f"    {c['name']:<28s} [{c['unit'] or '-'}] {c['direction'] or ''}")
+        kind = "  current" if c["unit"] == "A" else ""
+        print(f"    {c['name']:<28s} [{c['unit'] or '-'}] {c['direction'] or ''}{kind}")
     return 0
 
 
@@ -496,7 +606,15 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
     if (args.root is None) == (args.manifest is None):
         raise AfmcurrentError("batch needs a ROOT folder or --manifest CSV (one of them)")
-    pairing = read_manifest(args.manifest) if args.manifest else discover_pairs(args.root)
+    if args.workers is not None and args.workers < 0:
+        raise AfmcurrentError("--workers must be 0 or more")
+    if args.manifest:
+        pairing = read_manifest(args.manifest)
+        source = {"manifest": str(args.manifest.resolve())}
+    else:
+        pairing = discover_pairs(args.root, workers=args.workers,
+                                 allow_partial=args.allow_partial)
+        source = {"root": str(args.root.resolve())}
     if args.dry_run:
         print(pairing.table())
         return 0
@@ -509,20 +627,22 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         bias_plus=args.bias_plus, bias_minus=args.bias_minus, logamp=args.logamp,
         config=str(args.config) if args.config else None, tip_radius=args.tip_radius,
         optical_pixel_size=args.optical_pixel_size,
-        figures=not args.no_figures,
+        figures=not args.no_figures, allow_partial=args.allow_partial,
     )
-    if args.workers == 1 and not args.scheduler:
+    if args.workers == 0 and not args.scheduler:
         from .batch import _keep_freed_memory
 
         _keep_freed_memory()  # this process analyses every pair: keep freed memory, as workers do
     result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,
                        scheduler=args.scheduler, force=args.force,
                        pooled_samples=args.pooled_samples, seed=args.seed,
-                       progress=not args.quiet)
+                       progress=not args.quiet, timeout=args.timeout if args.timeout > 0
+                       else None, overwrite=args.overwrite, source=source)
     counts = {s: sum(r["status"] == s for r in result.rows) for s in ("ok", "skipped", "failed")}
     print(f"{len(result.rows)} pairs: {counts['ok']} analysed, {counts['skipped']} already "
           f"complete, {counts['failed']} failed; "
-          f"{len(pairing.unpaired) + len(pairing.ambiguous)} files not paired")
+          f"{len(pairing.unpaired) + len(pairing.ambiguous)} files (or session scans) not "
+          "paired")
     dis = [r["pooled_disagreement"] for r in result.rows
            if r.get("pooled_disagreement") is not None]
     if dis:

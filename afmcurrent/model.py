@@ -11,6 +11,7 @@ Conventions (see ``docs/architecture.md``):
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,13 +87,16 @@ class Scan:
     format : str, optional
         Reader that produced it (``"nanoscope"``, ``"gwyddion"``, ``"hdf5"``, ``"memory"``).
     metadata : dict, optional
-        Header entries as read (strings and numbers), plus normalised keys such as
-        ``scan_rate_hz``, ``scan_angle_deg``, ``date``.
+        Header entries as read (strings and numbers), plus the normalised keys documented in
+        ``docs/formats.md`` (``date``, ``bias_V``, ``scan_rate_hz``, ``scan_angle_deg``,
+        ``instrument``, ``operating_mode``...); the properties :attr:`date`,
+        :attr:`scan_rate_hz`, :attr:`scan_angle_deg`, :attr:`instrument` and
+        :attr:`operating_mode` read them.
 
     Raises
     ------
     ValueError
-        If the channels differ in shape or their names repeat.
+        If the channels differ in shape, have no pixel, or their names repeat.
     """
 
     channel_list: list[Channel]
@@ -109,6 +113,8 @@ class Scan:
         shapes = {c.shape for c in self.channel_list}
         if len(shapes) != 1:
             raise ValueError(f"channels of one scan must share a shape, got {sorted(shapes)}")
+        if min(next(iter(shapes))) < 1:
+            raise ValueError(f"a scan needs at least one pixel per axis, got {shapes.pop()}")
         names = [c.name for c in self.channel_list]
         if len(set(names)) != len(names):
             raise ValueError(f"channel names repeat: {names}")
@@ -128,6 +134,40 @@ class Scan:
         """Pixel size ``(dy, dx)`` in m."""
         rows, cols = self.shape
         return (self.size[0] / rows, self.size[1] / cols)
+
+    # -- normalised metadata (see afmcurrent.io._meta / docs/formats.md) -----------------------
+    @property
+    def date(self) -> _dt.datetime | None:
+        """Start of the scan (``metadata["date"]``, ISO 8601) or ``None`` when unknown."""
+        text = self.metadata.get("date")
+        try:
+            return _dt.datetime.fromisoformat(str(text)) if text else None
+        except ValueError:
+            return None
+
+    @property
+    def scan_rate_hz(self) -> float | None:
+        """Lines per second (``metadata["scan_rate_hz"]``) or ``None``."""
+        v = self.metadata.get("scan_rate_hz")
+        return float(v) if isinstance(v, (int, float)) else None
+
+    @property
+    def scan_angle_deg(self) -> float | None:
+        """Scan rotation in degrees (``metadata["scan_angle_deg"]``) or ``None``."""
+        v = self.metadata.get("scan_angle_deg")
+        return float(v) if isinstance(v, (int, float)) else None
+
+    @property
+    def instrument(self) -> str | None:
+        """Microscope / controller as recorded (``metadata["instrument"]``) or ``None``."""
+        v = self.metadata.get("instrument")
+        return str(v) if v else None
+
+    @property
+    def operating_mode(self) -> str | None:
+        """Imaging mode as recorded (``metadata["operating_mode"]``) or ``None``."""
+        v = self.metadata.get("operating_mode")
+        return str(v) if v else None
 
     @property
     def label(self) -> str:

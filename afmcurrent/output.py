@@ -32,13 +32,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import OutputExistsError
+from .io._common import atomic_path
 from .model import Channel, Scan
 
 if TYPE_CHECKING:
@@ -68,24 +68,6 @@ def prepare_outdir(outdir: str | Path, overwrite: bool) -> Path:
         )
     out.mkdir(parents=True, exist_ok=True)
     return out
-
-
-class atomic_path:  # noqa: N801 - used like a function in a with statement
-    """Context manager yielding a temporary path that is renamed onto ``path`` on success."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.partial")
-
-    def __enter__(self) -> Path:
-        self.tmp.unlink(missing_ok=True)
-        return self.tmp
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
 
 
 def result_scan(result: PairResult) -> Scan:

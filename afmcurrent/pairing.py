@@ -6,6 +6,18 @@ same folder; among the candidates, the -V scan nearest in time to the +V scan. A
 polarity (+V, -V, +V) gives one pair per +V scan, the -V scan shared. Files that cannot be paired
 (no bias, no partner, two equally near partners, unreadable) are reported, never guessed.
 
+Files are found by the name endings of the formats in the registry
+(:func:`afmcurrent.io.registry.matches_suffix`) and recognised by their content
+(:func:`~afmcurrent.io.registry.detect_format`), so any mix of formats pairs by the same header
+fields (bias, size, pixels, offsets, date: ``Scan`` typed fields and ``Scan.metadata``). The same
+capture saved in two formats beside itself (``X.spm`` and Gwyddion's ``X.gwy``) is read once.
+Acquire's session files pair inside themselves: each consecutive +V / -V pair of complete scans
+becomes a pair (with ``allow_partial`` also pairs of scans that did not finish).
+
+Headers are read in child processes (:class:`afmcurrent.isolation.IsolatedPool`) with a time
+limit per file: a file that crashes its reading library or makes it loop is reported as
+unreadable, and discovery goes on.
+
 A manifest CSV overrides discovery: columns ``plus`` and ``minus`` (paths relative to the
 manifest) and optionally ``sample``, ``group``, ``optical``, ``bias_plus``, ``bias_minus``.
 """
@@ -15,13 +27,14 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import logging
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AfmcurrentError, ConfigError, ReadError
+from .errors import AfmcurrentError, ConfigError
 
 __all__ = [
     "ScanHeader",
@@ -29,6 +42,7 @@ __all__ = [
     "Unpaired",
     "Pairing",
     "SCAN_SUFFIXES",
+    "HEADER_TIMEOUT",
     "read_scan_header",
     "find_scan_files",
     "pair_scans",
@@ -38,8 +52,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: File name endings looked at during discovery (content decides the format afterwards).
+#: Deprecated: discovery asks the format registry (``afmcurrent.io.registry.matches_suffix``).
 SCAN_SUFFIXES = re.compile(r"\.(spm|gwy|h5|hdf5|\d{3})$", re.IGNORECASE)
+
+#: Time limit for reading one file's header during discovery, s.
+HEADER_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -58,7 +75,9 @@ class ScanHeader:
     offset : tuple of float
         ``(y0, x0)`` in m.
     date : datetime or None
-        Start of the capture.
+        Start of the capture (naive, local time).
+    format : str
+        Registry name of the file's format.
     """
 
     path: Path
@@ -67,6 +86,7 @@ class ScanHeader:
     shape: tuple[int, int]
     offset: tuple[float, float]
     date: _dt.datetime | None
+    format: str = ""
 
 
 @dataclass
@@ -82,6 +102,9 @@ class PairSpec:
     optical : Path or None
     bias_plus, bias_minus : float or None
         Biases to use where the files lack them (V).
+    plus_scan, minus_scan : int or None
+        Scan numbers inside an acquire session file (``plus`` and ``minus`` are then that
+        session file); None for ordinary scan files.
     """
 
     name: str
@@ -92,6 +115,13 @@ class PairSpec:
     optical: Path | None = None
     bias_plus: float | None = None
     bias_minus: float | None = None
+    plus_scan: int | None = None
+    minus_scan: int | None = None
+
+    @property
+    def session(self) -> bool:
+        """Whether the pair is two scans of one acquire session file."""
+        return self.plus_scan is not None and self.minus_scan is not None
 
 
 @dataclass(frozen=True)
@@ -117,7 +147,12 @@ class Pairing:
             bias = ""
             if p.bias_plus is not None or p.bias_minus is not None:
                 bias = f"  (bias {p.bias_plus} / {p.bias_minus} V)"
-            lines.append(f"  {p.name}: {p.plus}  <->  {p.minus}  [{p.sample}/{p.group}]{bias}")
+            if p.session:
+                lines.append(f"  {p.name}: {p.plus} scans {p.plus_scan} (+V) <-> {p.minus_scan} "
+                             f"(-V)  [{p.sample}/{p.group}]{bias}")
+            else:
+                lines.append(f"  {p.name}: {p.plus}  <->  {p.minus}  [{p.sample}/{p.group}]"
+                             f"{bias}")
         for title, items in (("unpaired", self.unpaired), ("ambiguous", self.ambiguous)):
             if items:
                 lines.append(f"{len(items)} {title}:")
@@ -126,7 +161,7 @@ class Pairing:
 
 
 def read_scan_header(path: str | Path) -> ScanHeader:
-    """Read the header fields pairing needs, without the pixel data where the format allows.
+    """Read the header fields pairing needs from a scan file (in this process).
 
     Parameters
     ----------
@@ -139,32 +174,12 @@ def read_scan_header(path: str | Path) -> ScanHeader:
     Raises
     ------
     ReadError
-        If the file cannot be read (see :func:`afmcurrent.io.load_scan`).
+        If the file cannot be read (see :func:`afmcurrent.io.load_scan`), or is an acquire
+        session (several scans: see :func:`afmcurrent.io.session.read_session`).
     """
     from .io import load_scan
-    from .io._common import sniff_format
-    from .io.nanoscope import read_nanoscope_header
 
-    p = Path(path)
-    if p.is_file() and sniff_format(p) == "nanoscope":
-        h = read_nanoscope_header(p)
-        n = h["normalised"]
-        if h.get("kind") != "image" or not h.get("images"):
-            raise ReadError(f"{p}: not an image scan")
-        rows, cols = n.get("lines"), n.get("samples_per_line")
-        side = n.get("scan_size_m")
-        if not (rows and cols and side):
-            # unusual header: fall back to the full reader
-            return _from_scan(load_scan(p))
-        return ScanHeader(
-            path=p,
-            bias=n.get("bias_V"),
-            size=(side * rows / cols, side),
-            shape=(int(rows), int(cols)),
-            offset=(n.get("y_offset_m", 0.0), n.get("x_offset_m", 0.0)),
-            date=_parse_iso(n.get("date")),
-        )
-    return _from_scan(load_scan(p))
+    return _from_scan(load_scan(Path(path)))
 
 
 def _from_scan(scan: Any) -> ScanHeader:
@@ -175,6 +190,7 @@ def _from_scan(scan: Any) -> ScanHeader:
         shape=scan.shape,
         offset=scan.offset,
         date=_parse_iso(scan.metadata.get("date")),
+        format=str(scan.format),
     )
 
 
@@ -182,13 +198,64 @@ def _parse_iso(text: Any) -> _dt.datetime | None:
     if not text:
         return None
     try:
-        return _dt.datetime.fromisoformat(str(text))
-    except ValueError:
+        d = text if isinstance(text, _dt.datetime) else _dt.datetime.fromisoformat(str(text))
+    except (ValueError, TypeError):
         return None
+    if d.tzinfo is not None:  # compared with naive local times of other formats
+        d = d.astimezone().replace(tzinfo=None)
+    return d
+
+
+def _nanoscope_header(path: Path) -> ScanHeader | None:
+    """A Nanoscope file's pairing fields from its text header alone (no pixel data), when the
+    header gives the image geometry as the reader reads it; else None (the file is read)."""
+    from .io.nanoscope import read_nanoscope_header
+
+    h = read_nanoscope_header(path)
+    n = h["normalised"]
+    keys = ("lines", "samples_per_line", "scan_height_m", "scan_width_m")
+    if h.get("kind") != "image" or any(n.get(k) is None for k in keys):
+        return None
+    return ScanHeader(
+        path=Path(path),
+        bias=n.get("bias_V"),
+        size=(float(n["scan_height_m"]), float(n["scan_width_m"])),
+        shape=(int(n["lines"]), int(n["samples_per_line"])),
+        offset=(float(n.get("y_offset_m", 0.0)), float(n.get("x_offset_m", 0.0))),
+        date=_parse_iso(n.get("date")),
+        format="nanoscope",
+    )
+
+
+def _header_task(path: Path) -> tuple[str, Any]:
+    """What discovery needs from one file, read in a child process; never raises.
+
+    Returns ``("scan", ScanHeader)``, ``("session", Session)`` or ``("error", message)``.
+    """
+    try:
+        from .io.registry import detect_format
+        from .io.session import read_session
+
+        fmt = detect_format(path)
+        if fmt is None:
+            return "error", "not a format afmcurrent reads (by its content)"
+        if fmt.name == "acquire-session":
+            return "session", read_session(path)
+        if fmt.refused_reason:
+            return "error", fmt.refused_reason
+        if fmt.name == "nanoscope":
+            header = _nanoscope_header(path)
+            if header is not None:
+                return "scan", header
+        return "scan", _from_scan(fmt.read(path))
+    except AfmcurrentError as exc:
+        return "error", str(exc)
+    except Exception as exc:  # a reader's bug must not end the discovery
+        return "error", f"{type(exc).__name__}: {exc}"
 
 
 def find_scan_files(root: str | Path) -> list[Path]:
-    """Scan files below ``root`` (recursively, sorted), by name ending.
+    """Scan files below ``root`` (recursively, sorted), by the name endings of the registry.
 
     Hidden folders and afmcurrent output folders (holding a ``summary.json``) are skipped.
 
@@ -197,6 +264,8 @@ def find_scan_files(root: str | Path) -> list[Path]:
     ConfigError
         If ``root`` is not a folder.
     """
+    from .io.registry import matches_suffix
+
     root = Path(root)
     if not root.is_dir():
         raise ConfigError(f"{root}: not a folder")
@@ -205,7 +274,7 @@ def find_scan_files(root: str | Path) -> list[Path]:
         rel = p.relative_to(root).parts
         if any(part.startswith(".") for part in rel):
             continue
-        if p.is_file() and SCAN_SUFFIXES.search(p.name):
+        if matches_suffix(p) and p.is_file():
             if (p.parent / "summary.json").exists():
                 continue
             out.append(p)
@@ -310,14 +379,26 @@ def pair_scans(
     return result
 
 
-def discover_pairs(root: str | Path, **tolerances: float) -> Pairing:
+def discover_pairs(root: str | Path, *, workers: int | None = None,
+                   timeout: float | None = HEADER_TIMEOUT, allow_partial: bool = False,
+                   **tolerances: float) -> Pairing:
     """Find scan files below ``root``, read their headers and pair them.
 
-    Unreadable files are reported as unpaired with the reader's message.
+    Unreadable files are reported as unpaired with the reason; so is a file whose reading
+    crashed or did not finish within ``timeout``.
 
     Parameters
     ----------
     root : str or Path
+    workers : int, optional
+        Child processes reading headers (default: the number of cores, at most one per
+        file). 0 reads in this process, without protection against a crashing or hanging
+        reader.
+    timeout : float or None, optional
+        Time limit per file, s (default :data:`HEADER_TIMEOUT`).
+    allow_partial : bool, optional
+        Also pair the scans of acquire sessions that did not finish (analysed on the lines
+        recorded in both).
     **tolerances
         Passed to :func:`pair_scans`.
 
@@ -325,15 +406,98 @@ def discover_pairs(root: str | Path, **tolerances: float) -> Pairing:
     -------
     Pairing
     """
-    headers, bad = [], []
-    for path in find_scan_files(root):
-        try:
-            headers.append(read_scan_header(path))
-        except AfmcurrentError as exc:
-            bad.append(Unpaired(path, f"unreadable: {exc}"))
+    root = Path(root)
+    files = find_scan_files(root)
+    found = dict(zip(files, _read_headers(files, workers, timeout), strict=True))
+    headers, bad, sessions = [], [], []
+    for path, (kind, value) in found.items():
+        if kind == "scan":
+            headers.append(value)
+        elif kind == "session":
+            sessions.append(value)
+        else:
+            bad.append(Unpaired(path, f"unreadable: {value}"))
+    headers, dupes = _drop_duplicate_captures(headers)
     result = pair_scans(headers, root, **tolerances)
-    result.unpaired = bad + result.unpaired
+    for session in sessions:
+        _pair_session(session, root, allow_partial, result)
+    result.unpaired = bad + dupes + result.unpaired
     return result
+
+
+def _read_headers(files: list[Path], workers: int | None, timeout: float | None
+                  ) -> list[tuple[str, Any]]:
+    if not files:
+        return []
+    if workers == 0:
+        return [_header_task(p) for p in files]
+    from . import io  # noqa: F401  (imported once here, inherited by the forked readers)
+    from .isolation import IsolatedPool, TaskFailed
+
+    n = max(1, min(workers or os.cpu_count() or 1, len(files)))
+    out: dict[Path, tuple[str, Any]] = {}
+    with IsolatedPool(n, timeout=timeout) as pool:
+        handles = {pool.submit(_header_task, p): p for p in files}
+        for h in pool.as_completed(list(handles)):
+            try:
+                out[handles[h]] = h.result()
+            except TaskFailed as exc:
+                out[handles[h]] = ("error", f"reading it crashed or hung: {exc}")
+                logger.warning("%s: %s", handles[h], out[handles[h]][1])
+    return [out[p] for p in files]
+
+
+def _drop_duplicate_captures(headers: list[ScanHeader]) -> tuple[list[ScanHeader],
+                                                                   list[Unpaired]]:
+    """Keep one of the files of the same capture in several formats (same folder and stem,
+    same bias, pixels, size and date), the one whose format comes first in the registry."""
+    from .io.registry import FORMATS
+
+    rank = {f.name: i for i, f in enumerate(FORMATS)}
+    groups: dict[tuple[Path, str], list[ScanHeader]] = {}
+    for h in headers:
+        groups.setdefault((h.path.parent, h.path.stem), []).append(h)
+    keep, dupes = [], []
+    for group in groups.values():
+        group.sort(key=lambda h: (rank.get(h.format, len(rank)), str(h.path)))
+        kept: list[ScanHeader] = []
+        for h in group:
+            same = next((k for k in kept if (k.bias, k.shape, k.date) == (h.bias, h.shape, h.date)
+                         and all(abs(a - b) <= 1e-3 * max(abs(a), abs(b))
+                                 for a, b in zip(k.size, h.size, strict=True))), None)
+            if same is None:
+                kept.append(h)
+            else:
+                dupes.append(Unpaired(h.path, f"the same capture as {same.path.name} (bias, "
+                                      "pixels, size and date agree): read once"))
+        keep.extend(kept)
+    keep.sort(key=lambda h: str(h.path))
+    return keep, dupes
+
+
+def _pair_session(session: Any, root: Path, allow_partial: bool, result: Pairing) -> None:
+    """Add the consecutive +V / -V pairs of a session; report the scans left out and why."""
+    path = session.path
+    rel = path.relative_to(root).parts if path.is_relative_to(root) else ()
+    sample = rel[0] if len(rel) > 1 else root.name
+    pairs = session.pairs(allow_partial=allow_partial)
+    used = {i for pair in pairs for i in pair}
+    for p, m in pairs:
+        result.pairs.append(PairSpec(
+            name=f"{_name(path, root)}__scan{p:03d}-{m:03d}", plus=path, minus=path,
+            sample=sample, group=sample, plus_scan=p, minus_scan=m))
+    partial_ok = set() if allow_partial else {i for pair in session.pairs(allow_partial=True)
+                                               for i in pair}
+    for s in session.scans:
+        if s.index in used:
+            continue
+        if not s.complete:
+            why = s.describe()
+            if s.index in partial_ok:
+                why += " (--allow-partial analyses the lines recorded)"
+        else:
+            why = f"{s.describe()}: no consecutive scan of the opposite polarity to pair with"
+        result.unpaired.append(Unpaired(path, why))
 
 
 _MANIFEST_COLUMNS = ("plus", "minus", "sample", "group", "optical", "bias_plus", "bias_minus")

@@ -92,6 +92,41 @@ def test_pairing_with_decoys(tree):
     assert samples == {"cycled", "coated"}
 
 
+def test_pairing_across_formats_and_duplicate_captures(tmp_path):
+    """+V in a Nanoscope file pairs with -V in a .gwy or an afmcurrent .h5 (by bias, size,
+    pixels, offsets and date from the registry's readers); a capture saved beside itself in a
+    second format is read once."""
+    from afmcurrent.io import write_gwy, write_hdf5
+
+    pair = simulate_pair("degraded", seed=5, shape=(PX, PX))
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir(), b.mkdir()
+    write_nanoscope(a / "s1_plus.spm", _at(pair.plus, 0))
+    write_gwy(a / "s1_minus.gwy", _at(pair.minus, 4))
+    write_hdf5(b / "s2_minus.h5", _at(pair.minus, 4))
+    write_nanoscope(b / "s2_plus.spm", _at(pair.plus, 0))
+    write_gwy(b / "s2_plus.gwy", _at(pair.plus, 0))  # Gwyddion's copy of the same capture
+    (b / "notes.txt").write_text("not a scan")  # no registered suffix: not looked at
+    p = discover_pairs(tmp_path, workers=0)
+    got = sorted((x.plus.name, x.minus.name) for x in p.pairs)
+    assert got == [("s1_plus.spm", "s1_minus.gwy"), ("s2_plus.spm", "s2_minus.h5")]
+    why = {u.path.name: u.reason for u in p.unpaired}
+    assert set(why) == {"s2_plus.gwy"} and "same capture as s2_plus.spm" in why["s2_plus.gwy"]
+
+
+def test_nanoscope_header_fast_path_equals_the_reader():
+    """Discovery reads a Nanoscope file's text header only; the fields equal a full read."""
+    from afmcurrent.io import load_scan
+    from afmcurrent.pairing import _from_scan, _nanoscope_header
+
+    real = Path(__file__).resolve().parents[1] / "data_samples" / "real"
+    files = [real / "old_bruker.002", real / "old_bruker.004"]
+    for f in files:
+        assert _nanoscope_header(f) == _from_scan(load_scan(f)), f.name
+    # a header without pixel data: no fast answer, the reader decides
+    assert _nanoscope_header(real / "pyspm_bruker_data_header.000") is None
+
+
 def test_dry_run_prints_pairing(tree, capsys, tmp_path):
     assert main(["batch", str(tree), "-o", str(tmp_path / "o"), "--dry-run"]) == 0
     out = capsys.readouterr().out
@@ -361,7 +396,9 @@ def test_failed_pooled_fit_and_figure_keep_the_tables(manifest_set, tmp_path, mo
     monkeypatch.setattr(afmcurrent.report, "write_summary_figure", no_figure)
     out = tmp_path / "o"
     pairs = read_manifest(manifest_set).pairs[:2]
-    res = run_batch(pairs, out, BatchOptions(figures=False), workers=1, progress=False)
+    # in this process: the patched functions are local objects, which cannot be sent to a
+    # worker process
+    res = run_batch(pairs, out, BatchOptions(figures=False), workers=0, progress=False)
     assert [r["status"] for r in res.rows] == ["ok", "ok"]
     assert res.pooled is None and not (out / "pooled.json").exists()
     with open(out / "summary.csv") as fh:

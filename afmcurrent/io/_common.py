@@ -1,19 +1,16 @@
 """Helpers shared by the afmcurrent file readers and writers (private).
 
-Format detection looks at a file's first bytes (its magic), never only at its extension:
-
-* Bruker Nanoscope: a text header whose first line is ``\\*File list`` (also ``\\*EC File list``
-  and other ``\\*... File list`` variants); ``\\*Force file list`` is a force-curve file;
-* Gwyddion native: ``GWYP`` (current), ``GWYO`` (the pre-2.0 format, refused);
-* HDF5: ``\\x89HDF\\r\\n\\x1a\\n`` (the project's own result / scan format).
+Format detection lives in :mod:`afmcurrent.io.registry`.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import re
+import os
+import secrets
 from pathlib import Path
+from typing import Any
 
 from ..errors import ReadError
 
@@ -21,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "HDF5_MAGIC",
-    "SUPPORTED_FORMATS",
+    "atomic_path",
     "check_readable",
     "check_writable",
     "sniff_format",
@@ -30,11 +27,6 @@ __all__ = [
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 
-SUPPORTED_FORMATS = (
-    "Bruker Nanoscope image files (.spm, .000-.999; header '\\*File list')",
-    "Gwyddion native files (.gwy, 'GWYP')",
-    "afmcurrent HDF5 files (.h5, written by afmcurrent.io.write_hdf5)",
-)
 
 #: SI prefixes used in Nanoscope and Gwyddion unit strings ("~" is Nanoscope's micro).
 _PREFIX = {
@@ -90,39 +82,32 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
     return p
 
 
-_NANOSCOPE_FIRST_LINE = re.compile(rb"^\\\*([A-Za-z0-9 .]*?)\s*file list\s*$", re.IGNORECASE)
+_LEGACY_NAMES = {"nanoscope": "nanoscope", "nanoscope-force": "nanoscope-force",
+                 "gwyddion": "gwy", "gwyddion-old": "gwy-old", "hdf5": "hdf5"}
 
 
 def sniff_format(path: Path) -> str:
-    """Identify a file's format from its first bytes.
+    """Identify a file's format from its first bytes (kept for older callers).
 
-    Parameters
-    ----------
-    path : Path
-        An existing file.
+    Prefer :func:`afmcurrent.io.registry.detect_format`, which returns the registry entry.
 
     Returns
     -------
     str
-        One of ``"nanoscope"``, ``"nanoscope-force"``, ``"gwy"``, ``"gwy-old"``, ``"hdf5"``,
-        ``"unknown"``.
+        ``"nanoscope"``, ``"nanoscope-force"``, ``"gwy"``, ``"gwy-old"``, ``"hdf5"``, the
+        registry name of any other format, or ``"unknown"``.
+
+    Raises
+    ------
+    ReadError
+        If the file cannot be opened.
     """
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(256)
-    except OSError as exc:
-        raise ReadError(f"{path}: cannot open ({exc.strerror or exc})") from exc
-    if head.startswith(HDF5_MAGIC):
-        return "hdf5"
-    if head.startswith(b"GWYP"):
-        return "gwy"
-    if head.startswith(b"GWYO"):
-        return "gwy-old"
-    first = head.split(b"\n", 1)[0].rstrip(b"\r")
-    m = _NANOSCOPE_FIRST_LINE.match(first)
-    if m:
-        return "nanoscope-force" if b"force" in m.group(1).lower() else "nanoscope"
-    return "unknown"
+    from .registry import detect_format
+
+    fmt = detect_format(path)
+    if fmt is None:
+        return "unknown"
+    return _LEGACY_NAMES.get(fmt.name, fmt.name)
 
 
 def parse_length_m(value: float, unit: str) -> float:
@@ -155,3 +140,44 @@ def si_factor(unit: str, base_units: tuple[str, ...] = ("m", "A", "V", "N", "Hz"
 def is_finite(x: float | None) -> bool:
     """True when ``x`` is a finite number (not None, NaN or inf)."""
     return x is not None and math.isfinite(x)
+
+
+class atomic_path:  # noqa: N801 - used like a function in a with statement
+    """Context manager yielding a new temporary file beside ``path``, renamed onto it on success.
+
+    The temporary file ``.NAME.<random>.partial`` is created here, empty, with
+    ``O_CREAT | O_EXCL | O_NOFOLLOW``: it is a new regular file, never a symlink placed there
+    beforehand (an existing name is never opened, a random one is tried instead), so the
+    writer that opens it by name writes into the output folder only. The final rename
+    replaces ``path`` itself; a symlink at ``path`` is replaced, not followed. On an error the
+    temporary file is removed and ``path`` is left as it was.
+
+    Raises
+    ------
+    OSError
+        If the folder does not exist or is not writable.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.tmp: Path | None = None
+
+    def __enter__(self) -> Path:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        for _ in range(100):
+            tmp = self.path.with_name(f".{self.path.name}.{secrets.token_hex(6)}.partial")
+            try:
+                os.close(os.open(tmp, flags, 0o666))
+            except FileExistsError:
+                continue
+            self.tmp = tmp
+            return tmp
+        raise FileExistsError(f"{self.path}: no free temporary name beside it")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if self.tmp is None:
+            return
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)

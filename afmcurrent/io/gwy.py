@@ -50,11 +50,12 @@ import numpy as np
 
 from ..errors import ReadError
 from ..model import Channel, Scan
-from ._common import check_readable, check_writable, si_factor
+from ._common import atomic_path, check_readable, check_writable, si_factor
+from ._meta import check_scan_numbers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_gwy", "write_gwy"]
+__all__ = ["read_gwy", "write_gwy", "validate_gwy_structure"]
 
 _DIV_SLASH = "\u2215"
 _FIELD_KEY = re.compile(r"^/(\d+)/data$")
@@ -100,6 +101,86 @@ def _meta_dict(obj: Any) -> dict[str, str]:
     return out
 
 
+_GWY_FIXED = {"b": 1, "c": 1, "i": 4, "q": 8, "d": 8}
+_GWY_ARRAY = {"C": 1, "I": 4, "Q": 8, "D": 8}
+_GWY_MAX_DEPTH = 32
+_GWY_MAX_ITEMS = 2_000_000
+
+
+def validate_gwy_structure(buf: bytes) -> str | None:
+    """Walk the serialised GWYP object tree with bounds checks; return a problem or None.
+
+    The GWY format (Gwyddion user guide, "GWY file format"): ``GWYP``, then one object: a
+    NUL-terminated type name, a u32 byte size and that many bytes of components; a component
+    is a NUL-terminated name, a type character and a value: ``b``/``c`` 1 byte, ``i`` 4,
+    ``q``/``d`` 8, ``s`` a NUL-terminated string, ``o`` an object, upper case an array (u32
+    count then the items: ``C`` 1, ``I`` 4, ``Q``/``D`` 8 bytes each, ``S`` strings, ``O``
+    objects). Every string must end inside its object and every size must fit in its
+    parent, so that a reader given a checked file cannot run past the data (gwyfile loops for
+    ever on a string without its NUL). Time linear in the number of components, bounded.
+    """
+    items = 0
+
+    def cstring(pos: int, limit: int) -> int:
+        j = buf.find(b"\x00", pos, limit)
+        if j < 0:
+            raise ValueError(f"string at byte {pos} has no terminating NUL inside its object")
+        return j + 1
+
+    def obj(pos: int, limit: int, depth: int) -> int:
+        nonlocal items
+        if depth > _GWY_MAX_DEPTH:
+            raise ValueError("objects nested too deeply")
+        pos = cstring(pos, limit)
+        if pos + 4 > limit:
+            raise ValueError(f"object size field at byte {pos} runs past its parent")
+        size = int.from_bytes(buf[pos:pos + 4], "little")
+        pos += 4
+        end = pos + size
+        if end > limit:
+            raise ValueError(f"object at byte {pos} claims {size} bytes, past its parent")
+        while pos < end:
+            items += 1
+            if items > _GWY_MAX_ITEMS:
+                raise ValueError("too many components")
+            pos = cstring(pos, end)
+            if pos >= end:
+                raise ValueError(f"component type missing at byte {pos}")
+            t = chr(buf[pos])
+            pos += 1
+            if t in _GWY_FIXED:
+                pos += _GWY_FIXED[t]
+            elif t == "s":
+                pos = cstring(pos, end)
+            elif t == "o":
+                pos = obj(pos, end, depth + 1)
+            elif t in _GWY_ARRAY or t in "SO":
+                if pos + 4 > end:
+                    raise ValueError(f"array count at byte {pos} runs past its object")
+                n = int.from_bytes(buf[pos:pos + 4], "little")
+                pos += 4
+                if t in _GWY_ARRAY:
+                    pos += n * _GWY_ARRAY[t]
+                else:
+                    if n > end - pos:
+                        raise ValueError(f"array of {n} items at byte {pos} cannot fit")
+                    for _ in range(n):
+                        pos = cstring(pos, end) if t == "S" else obj(pos, end, depth + 1)
+            else:
+                raise ValueError(f"unknown component type {t!r} at byte {pos - 1}")
+            if pos > end:
+                raise ValueError(f"component value at byte {pos} runs past its object")
+        return end
+
+    if buf[:4] != b"GWYP":
+        return "no GWYP magic"
+    try:
+        obj(4, len(buf), 0)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
 def read_gwy(path: str | Path) -> Scan:
     """Read a Gwyddion ``.gwy`` file (GWYP format) into a :class:`Scan`.
 
@@ -127,9 +208,16 @@ def read_gwy(path: str | Path) -> Scan:
     if magic != b"GWYP":
         raise ReadError(f"{p}: not a Gwyddion file (no GWYP magic)")
     try:
-        import gwyfile
+        buf = p.read_bytes()
+    except OSError as exc:
+        raise ReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    problem = validate_gwy_structure(buf)
+    if problem is not None:
+        raise ReadError(f"{p}: corrupt or truncated Gwyddion file: {problem}")
+    try:
+        from gwyfile.objects import GwyObject
 
-        obj = gwyfile.load(str(p))
+        obj = GwyObject.frombuffer(buf[4:])  # the bytes just checked, not read again
     except ReadError:
         raise
     except Exception as exc:  # gwyfile raises assorted errors on corrupt input
@@ -198,6 +286,7 @@ def read_gwy(path: str | Path) -> Scan:
             logger.warning("%s: unreadable afmcurrent.bias_V %r", p, b)
     if not (geometry[1][0] > 0 and geometry[1][1] > 0):
         raise ReadError(f"{p}: invalid physical size {geometry[1]} of the first data field")
+    check_scan_numbers(p, geometry[1], geometry[2], bias)
     return Scan(channel_list=channels, size=geometry[1], bias=bias, offset=geometry[2],
                 path=p, format="gwyddion", metadata=metadata)
 
@@ -272,7 +361,6 @@ def write_gwy(
         meta["afmcurrent.bias_V"] = repr(scan.bias) if scan.bias is not None else "None"
         meta["afmcurrent.format"] = scan.format
         obj[f"/{n}/meta"] = GwyContainer(meta)
-    tmp = p.with_name(p.name + ".part")
-    obj.tofile(str(tmp))
-    tmp.replace(p)
+    with atomic_path(p) as tmp:
+        obj.tofile(str(tmp))
     return p

@@ -42,11 +42,13 @@ import numpy as np
 
 from ..errors import ChannelNotFoundError, ReadError
 from ..model import Channel, Scan
-from ._common import check_readable, check_writable
+from ._common import atomic_path, check_readable, check_writable
+from ._h5safe import check_image_dataset, hard_member
+from ._meta import check_scan_numbers
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["write_hdf5", "read_hdf5", "FORMAT_NAME", "FORMAT_VERSION"]
+__all__ = ["write_hdf5", "read_hdf5", "read_hdf5_isolated", "FORMAT_NAME", "FORMAT_VERSION"]
 
 FORMAT_NAME = "afmcurrent"
 FORMAT_VERSION = 1
@@ -117,8 +119,7 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
     if clash:
         raise ValueError(f"attrs keys reserved by the format: {sorted(clash)}")
     dtypes = dict(dtypes or {})
-    tmp = p.with_name(p.name + ".part")
-    with h5py.File(tmp, "w") as f:
+    with atomic_path(p) as tmp, h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
         f.attrs["size_m"] = np.asarray(scan.size, dtype=np.float64)
@@ -154,7 +155,6 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
             ds.attrs["direction"] = ch.direction or ""
             ds.attrs["quantity"] = ch.quantity
             ds.attrs["metadata_json"] = _json(ch.metadata)
-    tmp.replace(p)
     return p
 
 
@@ -184,7 +184,10 @@ def read_hdf5(path: str | Path, channels: Sequence[str] | None = None) -> Scan:
     ------
     ReadError
         Missing file, corrupt HDF5, an HDF5 file that is not an afmcurrent file (no
-        ``/maps``), an unsupported ``format_version`` or empty ``/maps``.
+        ``/maps``), an unsupported ``format_version`` or empty ``/maps``, an external or soft
+        link, a virtual dataset or external raw storage (never followed), a dataset that is
+        not a 2-D numeric image of at most 65536 pixels per side (checked before reading),
+        size / offset / bias attributes that are not finite numbers of the right count.
     ChannelNotFoundError
         If one of ``channels`` is not in the file (the message lists those that are).
     """
@@ -193,23 +196,27 @@ def read_hdf5(path: str | Path, channels: Sequence[str] | None = None) -> Scan:
     p = check_readable(path)
     try:
         f = h5py.File(p, "r")
-    except OSError as exc:
-        raise ReadError(f"{p}: corrupt or unreadable HDF5 file ({exc})") from exc
+    except Exception as exc:  # OSError mostly; h5py raises others on corrupt superblocks
+        raise ReadError(f"{p}: corrupt or unreadable HDF5 file ({type(exc).__name__}: {exc})"
+                        ) from exc
     try:
         with f:
-            if "maps" not in f or not isinstance(f["maps"], h5py.Group):
+            if "maps" not in f:
                 raise ReadError(f"{p}: HDF5 file but not an afmcurrent result: no /maps group "
                                 "(expected a file written by afmcurrent.io.write_hdf5)")
-            version = int(f.attrs.get("format_version", -1))
+            maps = hard_member(f, "maps", p)
+            if not isinstance(maps, h5py.Group):
+                raise ReadError(f"{p}: /maps is not a group")
+            version = _attr_int(f.attrs.get("format_version", -1))
             if version != FORMAT_VERSION:
                 raise ReadError(f"{p}: afmcurrent HDF5 format_version {version} is not "
                                 f"supported (this version reads {FORMAT_VERSION})")
-            maps = f["maps"]
             names = list(maps.keys())
             order = names
             if "channel_order" in f.attrs:
                 stored = json.loads(_attr_str(f.attrs["channel_order"]))
-                if sorted(_dsname(n) for n in stored) == sorted(names):
+                if (isinstance(stored, list) and all(isinstance(n, str) for n in stored)
+                        and sorted(_dsname(n) for n in stored) == sorted(names)):
                     order = stored
             if not order:
                 raise ReadError(f"{p}: afmcurrent HDF5 file with an empty /maps group")
@@ -222,18 +229,25 @@ def read_hdf5(path: str | Path, channels: Sequence[str] | None = None) -> Scan:
                 order = list(channels)
             channels = []
             for name in order:
-                ds = maps[_dsname(name)]
+                ds = hard_member(maps, _dsname(name), p)
+                if not isinstance(ds, h5py.Dataset):
+                    raise ReadError(f"{p}: /maps/{name} is not a dataset")
+                check_image_dataset(ds, p)
                 direction = _attr_str(ds.attrs.get("direction", "")) or None
                 if direction not in (None, "trace", "retrace"):
                     direction = None
                 meta = json.loads(_attr_str(ds.attrs.get("metadata_json", "{}")))
+                if not isinstance(meta, dict):
+                    meta = {"metadata_json": meta}
                 channels.append(Channel(name=name, data=ds[()], unit=_attr_str(
                     ds.attrs.get("units", "")), direction=direction,  # type: ignore[arg-type]
                     quantity=_attr_str(ds.attrs.get("quantity", "")), metadata=meta))
-            size = tuple(float(v) for v in f.attrs["size_m"])
-            offset = tuple(float(v) for v in f.attrs.get("offset_m", (0.0, 0.0)))
-            bias = float(f.attrs.get("bias_V", float("nan")))
+            size = _attr_pair(f.attrs.get("size_m"), "size_m", p)
+            offset = _attr_pair(f.attrs.get("offset_m", (0.0, 0.0)), "offset_m", p)
+            bias = _attr_float(f.attrs.get("bias_V", float("nan")), "bias_V", p)
             metadata = json.loads(_attr_str(f.attrs.get("metadata_json", "{}")))
+            if not isinstance(metadata, dict):
+                metadata = {"metadata_json": metadata}
             for key, value in f.attrs.items():
                 if key not in _RESERVED:
                     metadata[key] = _attr_str(value) if isinstance(value, bytes) else (
@@ -242,8 +256,65 @@ def read_hdf5(path: str | Path, channels: Sequence[str] | None = None) -> Scan:
             metadata["format_version"] = version
     except ReadError:  # (ChannelNotFoundError included)
         raise
-    except (KeyError, ValueError, OSError, TypeError) as exc:
+    except RecursionError as exc:
+        raise ReadError(f"{p}: inconsistent afmcurrent HDF5 file (nested too deeply)") from exc
+    except Exception as exc:  # h5py / libhdf5 raise assorted errors on corrupt files
         raise ReadError(f"{p}: inconsistent afmcurrent HDF5 file ({type(exc).__name__}: "
                         f"{exc})") from exc
-    return Scan(channel_list=channels, size=size, bias=None if math.isnan(bias) else bias,
-                offset=offset, path=p, format="hdf5", metadata=metadata)
+    if math.isnan(bias):
+        bias = None
+    check_scan_numbers(p, size, offset, bias)
+    try:
+        return Scan(channel_list=channels, size=size, bias=bias, offset=offset, path=p,
+                    format="hdf5", metadata=metadata)
+    except ValueError as exc:
+        raise ReadError(f"{p}: inconsistent afmcurrent HDF5 file ({exc})") from exc
+
+
+def _attr_int(v: Any) -> int:
+    try:
+        return int(np.asarray(v).reshape(-1)[0])
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return -1
+
+
+def _attr_float(v: Any, what: str, p: Path) -> float:
+    try:
+        arr = np.asarray(v, dtype=np.float64).reshape(-1)
+        if arr.size != 1:
+            raise ValueError(f"{arr.size} values")
+        return float(arr[0])
+    except (TypeError, ValueError) as exc:
+        raise ReadError(f"{p}: attribute {what} is not a number ({exc})") from exc
+
+
+def _attr_pair(v: Any, what: str, p: Path) -> tuple[float, float]:
+    if v is None:
+        raise ReadError(f"{p}: attribute {what} is missing")
+    try:
+        arr = np.asarray(v, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ReadError(f"{p}: attribute {what} is not numeric ({exc})") from exc
+    if arr.size != 2:
+        raise ReadError(f"{p}: attribute {what} holds {arr.size} values, expected 2")
+    return float(arr[0]), float(arr[1])
+
+
+def read_hdf5_isolated(path: str | Path) -> Scan:
+    """:func:`read_hdf5` in a forked child with a time limit (used by ``load_scan``).
+
+    libhdf5 can loop for ever or crash on a corrupt file inside a single call (seen: a
+    damaged global heap read for a variable-length string attribute); the child is killed at
+    5 s + 1 s per 20 MB of file, and a crash or overrun becomes a :class:`ReadError`. See
+    :mod:`afmcurrent.io._isolate` (in a multi-threaded process the read runs in-process).
+
+    Raises
+    ------
+    ReadError
+        As :func:`read_hdf5`, or when the child overruns its time limit or dies.
+    """
+    from ._isolate import call_isolated
+
+    p = check_readable(path)
+    timeout = 5.0 + p.stat().st_size / 20e6
+    return call_isolated(read_hdf5, p, timeout, "HDF5")
