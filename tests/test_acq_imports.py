@@ -151,3 +151,31 @@ def test_afmcurrent_never_imports_acquisition():
             if any(n == "acquisition" or n.startswith("acquisition.") for n in names):
                 offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert not offenders
+
+
+@pytest.mark.parametrize("old, name, new", [
+    ("acquisition.sources", "BiasSource", "acquisition.instruments"),
+    ("acquisition.storage", "read_scan", "acquisition.session"),
+    ("acquisition.storage", "supervisor_report_path", "acquisition.safety.supervisor"),
+    ("acquisition.simulator", "VirtualKeithley", "acquisition.sim"),
+    ("acquisition.controllers", "SimulatedAFM", "acquisition.sim"),
+    ("acquisition.harness", "Moment", "acquisition.sim.harness"),
+])
+def test_documented_old_paths_import_with_a_deprecation_warning(monkeypatch, old, name, new):
+    import importlib
+    import sys
+
+    monkeypatch.delitem(sys.modules, old, raising=False)
+    with pytest.warns(DeprecationWarning, match=new.replace(".", r"\.")):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
+    assert name in module.__all__
+
+
+def test_undocumented_old_paths_are_gone():
+    import importlib
+
+    for old in ("acquisition.link", "acquisition.protocol", "acquisition.state",
+                "acquisition.supervisor", "acquisition.watchdog"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
