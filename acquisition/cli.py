@@ -1,4 +1,9 @@
-"""The ``afmcurrent acquire`` sub-command (registered through the entry-point group)."""
+"""The ``afmcurrent acquire`` sub-command (registered through the entry-point group).
+
+``afmcurrent`` loads :func:`register` for every command line, so this module imports the
+session and safety layers only when ``acquire`` runs (the ``TYPE_CHECKING`` names are for the
+annotations).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    from .safety.supervisor import Supervisor
+    from .session import Instruments, Observer, SessionConfig, SessionResult
 
 __all__ = ["register", "run"]
 
@@ -54,7 +63,8 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 class _Progress:
-    """tqdm bar per scan: lines done of total, bias, elapsed, remaining."""
+    """tqdm bar per scan: lines done of total, bias, elapsed, remaining (the callbacks of
+    :class:`acquisition.session.Observer`)."""
 
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled
@@ -108,8 +118,7 @@ def _say(text: str, file: Any = None) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the session named in ``args``; returns the exit status."""
-    from .protocol import Observer, load_session, open_instruments, run_session
-    from .supervisor import Supervisor
+    from .session import load_session, open_instruments, run_session
 
     cfg = load_session(args.session)
     simulate = bool(args.simulate)
@@ -118,11 +127,6 @@ def run(args: argparse.Namespace) -> int:
               "virtual instruments (--simulate)", file=sys.stderr)
         simulate = True
     progress = _Progress(not args.no_progress)
-    observer = Observer()
-    observer.event = progress.event  # type: ignore[method-assign]
-    observer.scan_started = progress.scan_started  # type: ignore[method-assign]
-    observer.line = progress.line  # type: ignore[method-assign]
-    observer.scan_ended = progress.scan_ended  # type: ignore[method-assign]
     t0 = time.perf_counter()
     sup: Supervisor | None = None
     result = None
@@ -132,31 +136,38 @@ def run(args: argparse.Namespace) -> int:
                 print(f"acquire: simulated instruments (virtual Keithley on {inst.virtual.port}, "
                       f"time x{inst.clock.speed:g})", file=sys.stderr)
             elif cfg.source.get("supervisor", True):
-                assert inst.state is not None
-                lim = cfg.limits
-                sup = Supervisor.start(
-                    port=inst.port, driver=inst.driver, link_options=inst.link_options,
-                    limits={"max_bias": lim.max_bias, "compliance": lim.compliance,
-                            "max_ramp_rate": lim.max_ramp_rate,
-                            "max_ramp_step": lim.max_ramp_step,
-                            "shutdown_deadline": lim.shutdown_deadline},
-                    ramp_step=cfg.ramp_step, ramp_rate=cfg.ramp_rate,
-                    state_file=str(inst.state.path), lock_fd=inst.lock_fd)
-            result = run_session(cfg, args.outdir, inst, observer=observer,
+                sup = _start_supervisor(cfg, inst)
+            result = run_session(cfg, args.outdir, inst, observer=cast("Observer", progress),
                                  analyze=not args.no_analysis)
     finally:
         if sup is not None:  # the link is closed now: the supervisor may use the port
             sup.finish(clean=result is not None and result.safe)
+    _report(cfg, result, time.perf_counter() - t0)
+    return result.exit_status
+
+
+def _start_supervisor(cfg: SessionConfig, inst: Instruments) -> Supervisor:
+    """The supervisor process for this source (before anything touches the instrument)."""
+    from .safety.supervisor import Supervisor  # noqa: F811 - when acquire runs
+
+    assert inst.state is not None
+    return Supervisor.start(
+        port=inst.port, driver=inst.driver, link_options=inst.link_options,
+        limits=cfg.limits.as_dict(), ramp_step=cfg.ramp_step, ramp_rate=cfg.ramp_rate,
+        state_file=str(inst.state.path), lock_fd=inst.lock_fd)
+
+
+def _report(cfg: SessionConfig, result: SessionResult, wall: float) -> None:
+    """What happened, on stdout (files, scans, pairs) and stderr (shutdown, abort, signal)."""
     _say(f"session file: {result.path}")
     for i, (st, why) in enumerate(zip(result.statuses, result.reasons, strict=True)):
         _say(f"  scan {i} at {cfg.biases[i]:+g} V: {st}" + (f" ({why})" if why else ""))
     for (i, j), out in result.outdirs.items():
         _say(f"  pair {i}-{j}: {out}")
-    _say(f"wall time {time.perf_counter() - t0:.1f} s")
+    _say(f"wall time {wall:.1f} s")
     if result.shutdown is not None:
         _say(f"acquire: {result.shutdown.message}", sys.stderr)
     if result.aborted:
         _say(f"acquire: aborted: {result.aborted}", sys.stderr)
     if result.interrupted:
         _say(f"acquire: interrupted ({result.interrupted})", sys.stderr)
-    return result.exit_status

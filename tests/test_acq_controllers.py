@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from acquisition.controllers import CaptureError, NanoscopeCaptureFolder, ScanSettings
+from acquisition.instruments import CaptureError, NanoscopeCaptureFolder, ScanSettings
 from afmcurrent.io.nanoscope import write_nanoscope
 from afmcurrent.simulate import simulate_pair
 

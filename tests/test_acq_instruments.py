@@ -2,10 +2,10 @@
 
 import pytest
 
-from acquisition.link import CommunicationError, InstrumentError, SCPILink
+from acquisition.instruments import Keithley2400, Keithley2450, LimitError, SourceLimits
 from acquisition.safety import SafeBias
-from acquisition.simulator import VirtualKeithley
-from acquisition.sources import Keithley2400, Keithley2450, LimitError, SourceLimits
+from acquisition.sim import VirtualKeithley
+from acquisition.transport import CommunicationError, InstrumentError, SCPILink
 
 LIMITS = SourceLimits(max_bias=1.5, compliance=1e-6, max_ramp_rate=1.0, max_ramp_step=0.1)
 

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from acquisition.link import InstrumentError, SCPILink
-from acquisition.protocol import load_session
-from acquisition.simulator import VirtualKeithley
-from acquisition.sources import Keithley2400, Keithley2450, LimitError, SourceLimits
+from acquisition.instruments import Keithley2400, Keithley2450, LimitError, SourceLimits
+from acquisition.session import load_session
+from acquisition.sim import VirtualKeithley
+from acquisition.transport import InstrumentError, SCPILink
 from afmcurrent.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "session.toml"

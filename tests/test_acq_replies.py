@@ -9,12 +9,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from acquisition.link import ReplyError, SCPILink, parse_number
-from acquisition.protocol import load_session, open_instruments, run_session
+from acquisition.instruments import Keithley2400, SourceLimits
 from acquisition.safety import SafeBias
-from acquisition.simulator import VirtualKeithley
-from acquisition.sources import Keithley2400, SourceLimits
-from acquisition.storage import open_session, read_scan, scan_status
+from acquisition.session import (
+    load_session,
+    open_instruments,
+    open_session,
+    read_scan,
+    run_session,
+    scan_status,
+)
+from acquisition.sim import VirtualKeithley
+from acquisition.transport import ReplyError, SCPILink, parse_number
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "session.toml"
 
@@ -164,7 +170,7 @@ def test_shutdown_has_a_hard_deadline_then_switches_off_directly():
     ("+1.0E-09,+2.0E-09", None), ("", None), ("1e400", None),
 ])
 def test_parse_number_refuses_every_garbage_reply(text, ok):
-    from acquisition.link import NR3_PATTERN
+    from acquisition.transport import NR3_PATTERN
 
     if ok is None:
         with pytest.raises(ValueError):

@@ -8,8 +8,14 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from acquisition.protocol import load_session, open_instruments, run_session
-from acquisition.storage import open_session, read_scan, scan_status
+from acquisition.session import (
+    load_session,
+    open_instruments,
+    open_session,
+    read_scan,
+    run_session,
+    scan_status,
+)
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "session.toml"
 

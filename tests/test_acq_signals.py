@@ -12,12 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from acquisition.harness import Moment, level_steps_ok, start_acquire, write_session
-from acquisition.link import SCPILink
+from acquisition.instruments import Keithley2400, SourceLimits
 from acquisition.safety import SafeBias, Terminated
-from acquisition.simulator import VirtualKeithley
-from acquisition.sources import Keithley2400, SourceLimits
-from acquisition.storage import open_session, read_scan, scan_status
+from acquisition.session import open_session, read_scan, scan_status
+from acquisition.sim import VirtualKeithley
+from acquisition.sim.harness import Moment, level_steps_ok, start_acquire, write_session
+from acquisition.transport import SCPILink
 
 STEP = 0.05
 SIGNALS = [signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM, signal.SIGINT]
@@ -185,8 +185,8 @@ def test_sigterm_as_exit_begins_is_held_not_lost():
 
 ATEXIT_CHILD = """
 import sys
-from acquisition.link import SCPILink
-from acquisition.sources import Keithley2450, SourceLimits
+from acquisition.transport import SCPILink
+from acquisition.instruments import Keithley2450, SourceLimits
 src = Keithley2450(SCPILink(sys.argv[1], timeout=0.3), SourceLimits(1.5, 1e-6, 5.0,
                    max_ramp_step=0.1), ramp_step=0.1)
 src.connect(); src.configure(); src.enable(); src.ramp_to(1.0, 5.0)
@@ -197,7 +197,7 @@ sys.exit(0)  # a normal exit with the output on, no SafeBias: the atexit guard r
 def test_atexit_ramps_down_on_a_normal_exit(tmp_path):
     import subprocess
 
-    from acquisition.harness import REPO_ROOT
+    from acquisition.sim.harness import REPO_ROOT
 
     with VirtualKeithley("2450") as vk:
         env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))

@@ -32,7 +32,7 @@ PX = 64
 
 def write_session(path: Path, scans, calibration, attrs=None) -> Path:
     """Write a session: ``scans`` = [(Scan, status, lines to write, reason)], in order."""
-    from acquisition.storage import HEIGHT, ScanPlan, SessionFile
+    from acquisition.session import HEIGHT, ScanPlan, SessionFile
 
     plans = [ScanPlan(s.bias, s.shape[0], s.shape[1], s.size, s.offset, 2.0) for s, *_ in scans]
     with SessionFile(path, plans, attrs or {"sample": "LICGC", "area": "A1"},
@@ -180,7 +180,7 @@ def test_batch_runs_session_pairs(sessions, capsys, tmp_path):
 CHILD = r"""
 import sys, time
 import numpy as np
-from acquisition.storage import ScanPlan, SessionFile
+from acquisition.session import ScanPlan, SessionFile
 from afmcurrent.logamp import load_calibration
 d = np.load(sys.argv[2])
 plans = [ScanPlan(1.0, *d["h0"].shape, (1e-5, 1e-5)), ScanPlan(-1.0, *d["h1"].shape, (1e-5, 1e-5))]

@@ -72,7 +72,7 @@ def _scan(rows=24, cols=32, seed=0) -> Scan:
 
 def _session_seed(path: Path) -> Path | None:
     try:
-        from acquisition.storage import ScanPlan, SessionFile
+        from acquisition.session import ScanPlan, SessionFile
         from afmcurrent.logamp import PRESETS
     except Exception:
         return None

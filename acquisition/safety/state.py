@@ -3,15 +3,15 @@
 One small JSON file per source (per port) says the last level commanded and whether the output
 was commanded on. :class:`StateFile.write` replaces it atomically (a temporary file in the same
 folder, flushed, then :func:`os.replace`), and the drivers call it *before* each command that
-changes the level or the output (:class:`acquisition.sources.BiasSource` ``journal``), so after
-any crash of the process the file names the level the source was last told, or the one it was
-about to be told, one ramp step apart at most. Output on/off transitions are also
+changes the level or the output (:class:`acquisition.instruments.BiasSource` ``journal``), so
+after any crash of the process the file names the level the source was last told, or the one it
+was about to be told, one ramp step apart at most. Output on/off transitions are also
 ``fsync``-ed, so that a power cut of the PC leaves at least the output state on disk. The
-session file records the same changes as ``bias`` events (:mod:`acquisition.storage`).
+session file records the same changes as ``bias`` events (:mod:`acquisition.session.storage`).
 
-Readers: the supervisor (:mod:`acquisition.supervisor`) when the session process dies, and the
-next start (:meth:`acquisition.sources.BiasSource.connect`), which ramps down from this level
-when the instrument's own reading is not usable.
+Readers: the supervisor (:mod:`acquisition.safety.supervisor`) when the session process dies,
+and the next start (:meth:`acquisition.instruments.BiasSource.connect`), which ramps down from
+this level when the instrument's own reading is not usable.
 
 The lock file beside it (``.lock``, :func:`lock_source`) is held by the session and its
 supervisor, so that a second session cannot drive the same source at the same time.

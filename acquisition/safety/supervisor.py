@@ -2,27 +2,28 @@
 
 ``afmcurrent acquire`` starts one (:meth:`Supervisor.start`) before it touches the instrument:
 a separate Python process in its own session (``setsid``: a Ctrl-C or a closing terminal does not
-reach it), holding the source's lock (:func:`acquisition.state.lock_source`) and the read end of
-a pipe whose write end only the session process holds. It ignores SIGINT, SIGHUP, SIGQUIT and
+reach it), holding the source's lock (:func:`acquisition.safety.state.lock_source`) and the read end
+of a pipe whose write end only the session process holds. It ignores SIGINT, SIGHUP, SIGQUIT and
 SIGTERM and waits for the pipe:
 
 * ``done`` then end of file: the session confirmed 0 V with the output off; the supervisor exits.
 * end of file without ``done`` (the session was killed by SIGKILL or the out-of-memory killer,
   the interpreter crashed, or its own shutdown could not confirm the output off): the kernel has
   closed the session's port; the supervisor opens it, and brings the output to 0 V the way a new
-  start does (:meth:`acquisition.sources.BiasSource.connect`): from the instrument's valid level
-  reply, else from the write-ahead state file (:mod:`acquisition.state`), else by switching the
-  output off directly. It records what it did in the state file (``closed_by = "supervisor"``),
-  in ``<session>.supervisor.json`` beside the session file (HDF5 refuses a second writer on a
-  file left open by a killed process), and in its log ``<state file>.supervisor.log``.
+  start does (:meth:`acquisition.instruments.BiasSource.connect`): from the instrument's valid
+  level reply, else from the write-ahead state file (:mod:`acquisition.safety.state`), else by
+  switching the output off directly. It records what it did in the state file
+  (``closed_by = "supervisor"``), in ``<session>.supervisor.json`` beside the session file
+  (HDF5 refuses a second writer on a file left open by a killed process), and in its log
+  ``<state file>.supervisor.log``.
 
 What it cannot cover: its own death together with the session (a lost PC, a power cut, a kill
 of the whole process group with SIGKILL), and a session process that is alive but frozen. On a
 Keithley 2450 the on-instrument watchdog covers those; on a 2400 only the next start does.
 
-Run as ``python -m acquisition.supervisor CONFIG_JSON``; the configuration names the port, the
-driver, the limits, the ramp, the state file and the file descriptors of the pipe, the lock and
-the readiness pipe.
+Run as ``python -m acquisition.safety.supervisor CONFIG_JSON``; the configuration names the
+port, the driver, the limits, the ramp, the state file and the file descriptors of the pipe, the
+lock and the readiness pipe.
 """
 
 from __future__ import annotations
@@ -41,13 +42,26 @@ from typing import Any
 
 from afmcurrent.errors import AfmcurrentError
 
-__all__ = ["Supervisor", "SupervisorError", "main"]
+from ..instruments import DRIVERS, BiasSource, SourceLimits
+from ..transport import InstrumentError, SCPILink
+from .state import SourceState, StateFile
+
+__all__ = ["Supervisor", "SupervisorError", "main", "supervisor_report_path", "FINISH_WAIT"]
 
 logger = logging.getLogger(__name__)
+
+#: Seconds :meth:`Supervisor.finish` waits for a supervisor told ``done`` to log it and exit.
+FINISH_WAIT = 30.0
 
 
 class SupervisorError(AfmcurrentError):
     """The supervisor did not start (the session must not start either)."""
+
+
+def supervisor_report_path(session_path: str | Path) -> Path:
+    """``<session>.supervisor.json`` beside the session file."""
+    p = Path(session_path)
+    return p.with_name(p.stem + ".supervisor.json")
 
 
 class Supervisor:
@@ -82,31 +96,14 @@ class Supervisor:
         fds = [r, ready_w] + ([lock_fd] if lock_fd is not None else [])
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "acquisition.supervisor", json.dumps(cfg)],
+                [sys.executable, "-m", "acquisition.safety.supervisor", json.dumps(cfg)],
                 pass_fds=fds, start_new_session=True, stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, stderr=open(log, "ab"),  # noqa: SIM115
                 close_fds=True)
         finally:
             os.close(r)
             os.close(ready_w)
-        try:
-            deadline = time.monotonic() + ready_timeout
-            buf = b""
-            os.set_blocking(ready_r, False)
-            while time.monotonic() < deadline and b"ready" not in buf:
-                if proc.poll() is not None:
-                    break
-                try:
-                    chunk = os.read(ready_r, 64)
-                except BlockingIOError:
-                    time.sleep(0.01)
-                    continue
-                if not chunk:
-                    break
-                buf += chunk
-        finally:
-            os.close(ready_r)
-        if b"ready" not in buf:
+        if not _wait_ready(proc, ready_r, ready_timeout):
             os.close(w)
             proc.kill()
             raise SupervisorError(f"the supervisor process did not start (see {log}); not "
@@ -117,7 +114,9 @@ class Supervisor:
         """Tell the supervisor the session ended; ``clean``: 0 V and output off confirmed.
 
         Without ``clean`` the supervisor tries its own ramp-down through the port (call this
-        only after the session's link is closed).
+        only after the session's link is closed). With ``clean`` this waits (at most
+        :data:`FINISH_WAIT` s) until the supervisor has logged the confirmation and exited, so
+        that its log is complete and the source's lock free when the session process ends.
         """
         if self._fd is None:
             return
@@ -130,9 +129,32 @@ class Supervisor:
         self._fd = None
         if clean:
             try:
-                self.proc.wait(timeout=5.0)
+                self.proc.wait(timeout=FINISH_WAIT)
             except subprocess.TimeoutExpired:
-                pass
+                logger.warning("the supervisor (pid %d) has not exited %g s after the session "
+                               "confirmed 0 V; see %s", self.proc.pid, FINISH_WAIT, self.log)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], ready_r: int, timeout: float) -> bool:
+    """Read the readiness pipe until ``ready`` arrives, the process ends or time runs out."""
+    try:
+        deadline = time.monotonic() + timeout
+        buf = b""
+        os.set_blocking(ready_r, False)
+        while time.monotonic() < deadline and b"ready" not in buf:
+            if proc.poll() is not None:
+                break
+            try:
+                chunk = os.read(ready_r, 64)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        os.close(ready_r)
+    return b"ready" in buf
 
 
 # ------------------------------------------------------------------------------------------------
@@ -151,10 +173,7 @@ def _wait_for_worker(fd: int) -> bytes:
 
 
 def _recover(cfg: dict[str, Any]) -> dict[str, Any]:
-    from .link import InstrumentError, SCPILink
-    from .sources import DRIVERS, SourceLimits
-    from .state import StateFile
-
+    """Up to five attempts to reach the source and bring it to 0 V; the report."""
     state = StateFile(cfg["state_file"])
     before = state.read()
     rec_state = copy.copy(before)
@@ -173,26 +192,7 @@ def _recover(cfg: dict[str, Any]) -> dict[str, Any]:
             continue
         try:
             src = driver(link, limits, ramp_step=cfg["ramp_step"])
-
-            def journal(level: float, output: bool, note: str) -> None:
-                if rec_state is None:
-                    return
-                rec_state.level, rec_state.output = level, output
-                rec_state.note, rec_state.closed_by = f"supervisor: {note}", ""
-                state.write(rec_state, sync=True)
-
-            src.journal = journal
-            rec = src.connect(rate=cfg["ramp_rate"], state=before)
-            report.update(found_on=rec.found_on, used_level=rec.used_level,
-                          level_from=rec.source, reading_error=rec.reading_error,
-                          confirmed=rec.confirmed)
-            report["message"] = ("worker process ended without confirming 0 V: supervisor "
-                                 + rec.message)
-            if rec_state is not None:
-                rec_state.level, rec_state.output, rec_state.closed_by = 0.0, False, "supervisor"
-                rec_state.note = report["message"]
-                state.write(rec_state, sync=True)
-            return report
+            return _recover_once(cfg, src, state, before, rec_state, report)
         except InstrumentError as exc:
             last = str(exc)
             logger.error("supervisor attempt %d: %s", attempt + 1, exc)
@@ -203,6 +203,46 @@ def _recover(cfg: dict[str, Any]) -> dict[str, Any]:
                          f"front panel ({last})")
     report["confirmed"] = False
     return report
+
+
+def _recover_once(cfg: dict[str, Any], src: BiasSource, state: StateFile,
+                  before: SourceState | None, rec_state: SourceState | None,
+                  report: dict[str, Any]) -> dict[str, Any]:
+    """Connect as a new start does (recovery ramp-down), recording each change first."""
+
+    def journal(level: float, output: bool, note: str) -> None:
+        if rec_state is None:
+            return
+        rec_state.level, rec_state.output = level, output
+        rec_state.note, rec_state.closed_by = f"supervisor: {note}", ""
+        state.write(rec_state, sync=True)
+
+    src.journal = journal
+    rec = src.connect(rate=cfg["ramp_rate"], state=before)
+    report.update(found_on=rec.found_on, used_level=rec.used_level,
+                  level_from=rec.source, reading_error=rec.reading_error,
+                  confirmed=rec.confirmed)
+    report["message"] = ("worker process ended without confirming 0 V: supervisor "
+                         + rec.message)
+    if rec_state is not None:
+        rec_state.level, rec_state.output, rec_state.closed_by = 0.0, False, "supervisor"
+        rec_state.note = report["message"]
+        state.write(rec_state, sync=True)
+    return report
+
+
+def _write_report(cfg: dict[str, Any], report: dict[str, Any]) -> None:
+    """``<session>.supervisor.json`` beside the session file the state file names."""
+    st = StateFile(cfg["state_file"]).read()
+    if st is None or not st.session_file:
+        return
+    try:
+        dest = supervisor_report_path(st.session_file)
+        tmp = dest.with_name(dest.name + ".tmp")
+        tmp.write_text(json.dumps(report, indent=1, default=str))
+        os.replace(tmp, dest)
+    except OSError as exc:
+        logger.error("cannot write the report beside %s: %s", st.session_file, exc)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,18 +264,7 @@ def main(argv: list[str] | None = None) -> int:
                     "taking over the port", cfg["worker"])
     report = _recover(cfg)
     logger.critical("%s", report["message"])
-    from .state import StateFile
-    from .storage import supervisor_report_path
-
-    st = StateFile(cfg["state_file"]).read()
-    if st is not None and st.session_file:
-        try:
-            dest = supervisor_report_path(st.session_file)
-            tmp = dest.with_name(dest.name + ".tmp")
-            tmp.write_text(json.dumps(report, indent=1, default=str))
-            os.replace(tmp, dest)
-        except OSError as exc:
-            logger.error("cannot write the report beside %s: %s", st.session_file, exc)
+    _write_report(cfg, report)
     return 0 if report.get("confirmed") else 2
 
 

@@ -1,13 +1,14 @@
 """Whatever ends the session, the bias ends at 0 V: signals, exceptions, interpreter exit.
 
 :class:`SafeBias` wraps a session. On entry it takes over every catchable signal whose default
-action ends the process (:data:`TERMINATION_SIGNALS`: SIGHUP when the terminal or SSH session
-closes, SIGINT, SIGQUIT, SIGTERM, SIGUSR1/2, SIGALRM, SIGXCPU, SIGVTALRM, SIGPROF, SIGPWR). The
-first such signal stops the session (``KeyboardInterrupt`` for SIGINT, :class:`Terminated`
-otherwise); every later one, and any signal while the shutdown runs, is held back and noted:
-a signal during the ramp-down never aborts it. On exit the source is shut down
-(:meth:`acquisition.sources.BiasSource.shutdown`: ramp from the level the software set, hard
-deadline), the previous handlers come back, and a held-back signal is raised afterwards.
+action ends the process (:data:`acquisition.signals.TERMINATION_SIGNALS`: SIGHUP when the
+terminal or SSH session closes, SIGINT, SIGQUIT, SIGTERM, SIGUSR1/2, SIGALRM, SIGXCPU,
+SIGVTALRM, SIGPROF, SIGPWR). The first such signal stops the session (``KeyboardInterrupt`` for
+SIGINT, :class:`~acquisition.signals.Terminated` otherwise); every later one, and any signal
+while the shutdown runs, is held back and noted: a signal during the ramp-down never aborts it.
+On exit the source is shut down (:meth:`acquisition.instruments.BiasSource.shutdown`: ramp from
+the level the software set, hard deadline), the previous handlers come back, and a held-back
+signal is raised afterwards.
 
 A Python signal handler runs between two bytecodes of the main thread; if that happens inside a
 ``__del__`` or a callback (an HDF5 object being freed), the exception it raises is printed and
@@ -15,78 +16,41 @@ dropped by the interpreter. So the session also calls :meth:`SafeBias.check` at 
 (each line, each ramp step, every quarter second of a wait), which raises the signal's exception
 again if the body is still running after a signal arrived.
 
+A record that takes several writes (a line of the scan: height, log-amp, time, source current
+and the count of recorded lines; an event; the write-ahead bias record in the session file and
+the state file) is written inside :meth:`SafeBias.atomic`: a stopping signal that arrives
+during it is raised when the record is complete, so the files never hold half a record (a
+line written but not counted, an event row without its message).
+
 The window between the end of the body and the start of the shutdown is closed by the handler
 itself: it looks at the frame the signal interrupted and holds the signal whenever
 :meth:`SafeBias.__exit__` (or a shutdown) is on the stack, so a SIGTERM that arrives just as
 ``__exit__`` begins is held instead of raised past the shutdown.
 
-:func:`register_exit_guard` adds an ``atexit`` hook (registered by
-:meth:`~acquisition.sources.BiasSource.enable`) that shuts down a source whose output is still
-on when the interpreter exits normally.
-
 What no handler can cover (SIGKILL, an out-of-memory kill, a crash of the interpreter, a lost
-PC) is covered by the supervisor process (:mod:`acquisition.supervisor`), the 2450's
-on-instrument watchdog (:mod:`acquisition.watchdog`) and the next start's ramp-down.
+PC) is covered by the supervisor process (:mod:`acquisition.safety.supervisor`), the 2450's
+on-instrument watchdog (:mod:`acquisition.instruments.watchdog`) and the next start's
+ramp-down; an interpreter that exits normally with the output on, by the drivers' exit guard
+(:mod:`acquisition.instruments.exit_guard`).
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import signal
 import threading
-import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .link import CommunicationError
+from ..instruments import BiasSource, ShutdownReport
+from ..instruments.exit_guard import ramp_down_at_exit
+from ..instruments.shutdown import shut_down
+from ..signals import TERMINATION_SIGNALS, Terminated, signal_name
+from ..transport import CommunicationError
 
-if TYPE_CHECKING:
-    from .sources import BiasSource, ShutdownReport
-
-__all__ = ["SafeBias", "Terminated", "TERMINATION_SIGNALS", "signal_name", "held_signals",
-           "register_exit_guard", "exit_status"]
+__all__ = ["SafeBias"]
 
 logger = logging.getLogger(__name__)
-
-#: Catchable signals whose default action ends the process (POSIX; those this platform has).
-#: SIGPIPE and SIGXFSZ are left alone: Python ignores them, and the write that caused them fails
-#: with an exception, which ends the session through the same shutdown.
-TERMINATION_SIGNALS: tuple[int, ...] = tuple(
-    getattr(signal, n) for n in ("SIGHUP", "SIGINT", "SIGQUIT", "SIGTERM", "SIGUSR1", "SIGUSR2",
-                                 "SIGALRM", "SIGXCPU", "SIGVTALRM", "SIGPROF", "SIGPWR")
-    if hasattr(signal, n))
-
-
-def signal_name(signum: int) -> str:
-    """``SIGTERM`` for 15, etc."""
-    try:
-        return signal.Signals(signum).name
-    except ValueError:
-        return f"signal {signum}"
-
-
-def exit_status(signum: int) -> int:
-    """Shell convention for a process ended by a signal: 128 + number (130 SIGINT, 143 SIGTERM)."""
-    return 128 + int(signum)
-
-
-class Terminated(BaseException):  # noqa: N818 - mirrors KeyboardInterrupt
-    """Raised in the main thread when a termination signal (not SIGINT) arrives in SafeBias.
-
-    Attributes
-    ----------
-    signum : int
-    name : str
-        e.g. ``"SIGHUP"``.
-    """
-
-    def __init__(self, signum: int = signal.SIGTERM) -> None:
-        self.signum = int(signum)
-        self.name = signal_name(self.signum)
-        super().__init__(self.name)
 
 
 def _raise_for(signum: int) -> None:
@@ -95,17 +59,15 @@ def _raise_for(signum: int) -> None:
     raise Terminated(signum)
 
 
-def _protected_codes() -> set[Any]:
-    from .sources import BiasSource
-
-    return {SafeBias.__exit__.__code__, BiasSource.shutdown.__code__,
-            _exit_guard.__code__}
+#: Code of the functions during which a signal is held, never raised: the shutdown, and the
+#: start of ``SafeBias.__exit__`` before it (set below the class).
+_PROTECTED: set[Any] = {BiasSource.shutdown.__code__, shut_down.__code__,
+                        ramp_down_at_exit.__code__}
 
 
 def _in_protected(frame: FrameType | None) -> bool:
-    codes = _protected_codes()
     while frame is not None:
-        if frame.f_code in codes:
+        if frame.f_code in _PROTECTED:
             return True
         frame = frame.f_back
     return False
@@ -142,6 +104,8 @@ class SafeBias:
         self._saved: dict[int, Any] = {}
         self._holding = False
         self._exiting = False
+        self._atomic = 0
+        self._pending = False
         self.report: ShutdownReport | None = None
         self.shutdown_error: CommunicationError | None = None
         self.received: list[int] = []
@@ -156,6 +120,9 @@ class SafeBias:
         self.received.append(signum)
         logger.warning("%s: stopping the session and ramping the bias to 0 V",
                        signal_name(signum))
+        if self._atomic:  # a record is being written: raised when the record is whole
+            self._pending = True
+            return
         _raise_for(signum)
 
     def check(self) -> None:
@@ -166,6 +133,17 @@ class SafeBias:
         """
         if self.received and not self._exiting:
             _raise_for(self.received[0])
+
+    def atomic(self) -> _Atomic:
+        """Context manager for a record of several writes: the first signal, if it arrives while
+        the record is written, is raised when the record is complete, not between two writes.
+
+        Nested blocks raise at the end of the outermost one. If the block ends with an exception
+        of its own, the signal's exception replaces it (as if the signal had been raised where
+        it arrived). Once :meth:`__exit__` has begun, signals are held anyway and nothing is
+        raised. Without a signal it changes nothing.
+        """
+        return _Atomic(self)
 
     def __enter__(self) -> BiasSource:
         if threading.current_thread() is threading.main_thread():
@@ -194,47 +172,24 @@ class SafeBias:
         return False
 
 
-@contextmanager
-def held_signals() -> Iterator[list[int]]:
-    """Hold every termination signal back (main thread) while the body runs; yields them."""
-    held: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield held
-        return
-
-    def note(signum: int, frame: Any) -> None:
-        logger.warning("%s held back: bringing the bias to 0 V first", signal_name(signum))
-        held.append(signum)
-
-    saved = {s: signal.signal(s, note) for s in TERMINATION_SIGNALS}
-    try:
-        yield held
-    finally:
-        for s, h in saved.items():
-            signal.signal(s, h)
+_PROTECTED.add(SafeBias.__exit__.__code__)
 
 
-_GUARDED: weakref.WeakSet[Any] = weakref.WeakSet()
-_REGISTERED: list[bool] = [False]
+class _Atomic:
+    """See :meth:`SafeBias.atomic`."""
 
+    def __init__(self, safe: SafeBias) -> None:
+        self.safe = safe
 
-def _exit_guard() -> None:
-    for src in list(_GUARDED):
-        if not (src.output_on or (src.level_known and src.level != 0.0)):
-            continue
-        logger.critical("%s: the interpreter is exiting with the output on at %+.4g V: ramping "
-                        "to 0 V", src.link.url, src.level)
-        with held_signals():
-            try:
-                rep = src.shutdown()
-                logger.critical("%s: %s", src.link.url, rep.message)
-            except CommunicationError as err:
-                logger.critical("%s", err)
+    def __enter__(self) -> None:
+        self.safe._atomic += 1
 
-
-def register_exit_guard(source: BiasSource) -> None:
-    """Shut ``source`` down at interpreter exit if its output is still on then."""
-    if not _REGISTERED[0]:
-        atexit.register(_exit_guard)
-        _REGISTERED[0] = True
-    _GUARDED.add(source)
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        safe = self.safe
+        safe._atomic -= 1
+        if safe._atomic or not safe._pending:
+            return False
+        safe._pending = False
+        if not safe._exiting:
+            _raise_for(safe.received[0])
+        return False

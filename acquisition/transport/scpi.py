@@ -1,11 +1,11 @@
-"""SCPI over a serial line (pyserial URLs): terminations, timeouts, one retry, the error queue.
+"""SCPI over an adapter: terminations, timeouts, one retry, the error queue, validated replies.
 
-A :class:`SCPILink` talks to one instrument through anything
-:func:`serial.serial_for_url` opens: ``COM3``, ``/dev/ttyUSB0``, a pseudo-terminal,
-``socket://host:5025`` (an instrument's raw LAN socket) or ``loop://``. Commands are plain
-SCPI text; the link adds the write termination, reads replies up to the read termination and
-turns every failure into one :class:`InstrumentError` whose message names the port, the
-command and what came back.
+A :class:`SCPILink` talks to one instrument through an :class:`~acquisition.transport.Adapter`
+(a pyserial port or URL by default: ``COM3``, ``/dev/ttyUSB0``, a pseudo-terminal,
+``socket://host:5025``, ``loop://``). Commands are plain SCPI text; the link adds the write
+termination, reads replies up to the read termination and turns every failure into one
+:class:`~acquisition.transport.InstrumentError` whose message names the port, the command and
+what came back.
 
 Rules (SCPI-1999 and the Keithley 2400 / 2450 manuals, "Remote communications"):
 
@@ -16,13 +16,9 @@ Rules (SCPI-1999 and the Keithley 2400 / 2450 manuals, "Remote communications"):
   ``0,"No error"``; any other entry raises :class:`InstrumentError` naming the batch;
 * a port that disappears (cable pulled, USB adapter re-enumerated) raises
   :class:`CommunicationError`; :meth:`SCPILink.reopen` opens the same URL again;
-* a reply is validated before it becomes a value (:func:`parse_number`): SCPI's not-a-number
-  and infinity markers (``9.91E37``, ``+/-9.9E37``; SCPI-1999 vol. 1 "Syntax and Style",
-  special numeric values NAN, INFinity, NINFinity; the Keithley 2400 answers ``+9.91E37`` for
-  an overflowed reading), ``NAN``/``INF``
-  spellings, text that is not one complete number in the instrument's format (a reply cut
-  short, e.g. ``+1.0000`` for ``+1.000000E-09``), and values outside the bounds the caller
-  gives all raise :class:`ReplyError`: an error of the link, never a value;
+* a reply is validated before it becomes a value (:func:`acquisition.transport.parse_number`):
+  not-a-number and infinity markers, text that is not one complete number, values outside the
+  bounds the caller gives all raise :class:`ReplyError`: an error of the link, never a value;
 * the link may be shared by two threads (the heartbeat of an on-instrument watchdog and the
   session): every command and every query with its reply holds one re-entrant lock.
 """
@@ -34,157 +30,41 @@ import math
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-import serial
+from .adapters import Adapter, make_adapter
+from .errors import CommunicationError, InstrumentError, ReplyError
+from .replies import NO_ERROR_CODE, NUMBER_PATTERN, parse_error_entry, parse_number
 
-try:  # POSIX serial ports also fail with termios.error (e.g. EIO when a pty's far end closes)
-    import termios
-
-    _PORT_ERRORS: tuple[type[BaseException], ...] = (
-        serial.SerialException, OSError, termios.error)
-except ImportError:  # pragma: no cover - Windows
-    _PORT_ERRORS = (serial.SerialException, OSError)
-
-from afmcurrent.errors import AfmcurrentError
-
-__all__ = ["InstrumentError", "CommunicationError", "ReplyError", "SCPILink",
-           "parse_error_entry", "parse_number", "SCPI_NAN", "SCPI_INFINITY", "NR3_PATTERN",
-           "NUMBER_PATTERN"]
+__all__ = ["SCPILink"]
 
 logger = logging.getLogger(__name__)
 
-#: Reply of an empty SCPI error queue: code 0 (SCPI-1999 vol. 2, 21.8.8 ``SYSTem:ERRor``).
-NO_ERROR_CODE = 0
-
-
-class InstrumentError(AfmcurrentError):
-    """An instrument refused, failed or answered nonsense; the message names port and command.
-
-    Attributes
-    ----------
-    port : str
-        The pyserial URL of the instrument.
-    command : str
-        The command (or batch) concerned.
-    reply : str
-        What came back (may be empty).
-    """
-
-    def __init__(self, port: str, command: str, problem: str, reply: str = "") -> None:
-        self.port, self.command, self.reply = port, command, reply
-        shown = f"; reply {reply!r}" if reply else ""
-        super().__init__(f"{port}: {command!r}: {problem}{shown}")
-
-
-class CommunicationError(InstrumentError):
-    """No (usable) reply: a timeout after the retry, or the port went away."""
-
-
-class ReplyError(InstrumentError):
-    """A reply came back but is not a valid value: not-a-number, infinity/overflow, not a number
-    at all, cut short, or outside the bounds the caller gave. Never turned into a value."""
-
-
-#: SCPI-1999 vol. 1 ("Syntax and Style", special numeric values): NAN.
-SCPI_NAN = 9.91e37
-#: SCPI-1999 vol. 1 (special numeric values): INFinity / NINFinity are +/-9.9E37; any
-#: magnitude from here on is a marker, not a measurement.
-SCPI_INFINITY = 9.9e37
-#: One complete number in exponent form as Keithley SourceMeters send it (``+1.000000E-09``,
-#: ``-2.5E+00``): a reply cut before or inside its two-digit exponent does not match.
-NR3_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]\d{2,3}$")
-#: Any complete SCPI decimal number (NR1, NR2 or NR3).
-NUMBER_PATTERN = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
-
-
-def parse_number(text: str, *, low: float = -math.inf, high: float = math.inf,
-                 pattern: re.Pattern[str] = NUMBER_PATTERN) -> float:
-    """Parse one numeric reply and validate it.
-
-    Parameters
-    ----------
-    text : str
-        The reply, without termination.
-    low, high : float, optional
-        Inclusive bounds of a plausible value (e.g. the source range for a level).
-    pattern : re.Pattern
-        What a complete number looks like (:data:`NR3_PATTERN` for Keithley SourceMeters).
-
-    Returns
-    -------
-    float
-
-    Raises
-    ------
-    ValueError
-        Naming what is wrong: a NaN / infinity / overflow marker (:data:`SCPI_NAN`,
-        :data:`SCPI_INFINITY`), not one complete number (non-numeric, several fields, cut
-        short), or outside ``[low, high]``.
-    """
-    t = text.strip()
-    if t.upper().lstrip("+-") in ("NAN", "INF", "INFINITY", "NINF"):
-        raise ValueError(f"{t!r} is a not-a-number / infinity marker, not a value")
-    if not pattern.match(t):
-        raise ValueError(f"{t!r} is not one complete number (non-numeric, several fields or "
-                         "cut short)")
-    v = float(t)
-    if not math.isfinite(v) or abs(v) >= SCPI_INFINITY:
-        raise ValueError(f"{t!r} is the SCPI not-a-number / infinity / overflow marker "
-                         f"(9.9E37 and above), not a value")
-    if not low <= v <= high:
-        raise ValueError(f"{t!r} is outside the plausible range [{low:g}, {high:g}]")
-    return v
-
-
-def parse_error_entry(text: str) -> tuple[int, str]:
-    """Split an error-queue entry such as ``-113,"Undefined header"`` into code and message.
-
-    Parameters
-    ----------
-    text : str
-        Reply of ``:SYST:ERR?``.
-
-    Returns
-    -------
-    tuple of (int, str)
-
-    Raises
-    ------
-    ValueError
-        If the entry is not an integer code and a quoted message (garbled or cut short).
-    """
-    code, _, message = text.partition(",")
-    message = message.strip()
-    if len(message) < 2 or not (message.startswith('"') and message.endswith('"')):
-        raise ValueError(f"{text!r} is not an error-queue entry (code,\"message\")")
-    return int(code.strip()), message[1:-1]
-
 
 class SCPILink:
-    """One SCPI instrument on a pyserial URL.
+    """One SCPI instrument behind an adapter.
 
     Parameters
     ----------
-    url : str
-        pyserial port name or URL (``COM3``, ``/dev/ttyUSB0``, ``socket://host:5025``,
-        ``loop://``).
+    resource : str or Adapter
+        A pyserial port name or URL (``COM3``, ``/dev/ttyUSB0``, ``socket://host:5025``,
+        ``loop://``; :func:`~acquisition.transport.make_adapter` picks the adapter), or an
+        adapter made by the caller. It is opened here if it is not open yet.
     baudrate : int, optional
-        Serial rate; the Keithley 2400 RS-232 default is 9600 baud, 8N1.
+        Serial rate when ``resource`` is a port name; the Keithley 2400 RS-232 default is 9600
+        baud, 8N1.
     timeout : float, optional
-        Seconds to wait for a reply line.
+        Seconds to wait for a reply line when ``resource`` is a port name (an adapter brings
+        its own).
     write_termination, read_termination : str, optional
         Line ends; the Keithley RS-232 terminator is set on the front panel (LF here).
     retries : int, optional
         How often an idempotent query is sent again after a timeout (default once).
     error_query : str, optional
         The error-queue query, ``:SYST:ERR?``.
-    opener : callable, optional
-        ``opener(url, **kwargs) -> serial.SerialBase``; default :func:`serial.serial_for_url`.
     number_pattern : re.Pattern, optional
         What a complete numeric reply looks like (default any SCPI number; the Keithley drivers
-        use :data:`NR3_PATTERN`).
+        use :data:`~acquisition.transport.NR3_PATTERN`).
 
     Raises
     ------
@@ -194,7 +74,7 @@ class SCPILink:
 
     def __init__(
         self,
-        url: str,
+        resource: str | Adapter,
         *,
         baudrate: int = 9600,
         timeout: float = 1.0,
@@ -202,26 +82,31 @@ class SCPILink:
         read_termination: str = "\n",
         retries: int = 1,
         error_query: str = ":SYST:ERR?",
-        opener: Callable[..., Any] | None = None,
         number_pattern: re.Pattern[str] = NUMBER_PATTERN,
     ) -> None:
-        self.url = url
+        if isinstance(resource, Adapter):
+            self.adapter = resource
+        else:
+            self.adapter = make_adapter(resource, baudrate=baudrate, timeout=timeout)
+        self.url = self.adapter.url
         self.number_pattern = number_pattern
         #: Held by every command and every query with its reply (re-entrant).
         self.lock = threading.RLock()
-        self.baudrate = baudrate
-        self.timeout = timeout
         self.write_termination = write_termination
         self.read_termination = read_termination
         self.retries = retries
         self.error_query = error_query
-        self._opener = opener or serial.serial_for_url
         #: Every line sent (``">"``) and received (``"<"``), in order, for logs and tests.
         self.transcript: list[tuple[str, str]] = []
-        self._port: Any = None
-        self.open()
+        if not self.adapter.is_open:
+            self.open()
 
-    # -- port -----------------------------------------------------------------------------------
+    @property
+    def timeout(self) -> float:
+        """Seconds to wait for a reply line (the adapter's)."""
+        return self.adapter.timeout
+
+    # -- port --------------------------------------------------------------------------------------
     def open(self) -> None:
         """Open the port (again).
 
@@ -231,12 +116,8 @@ class SCPILink:
             If it cannot be opened.
         """
         try:
-            self._port = self._opener(
-                self.url, baudrate=self.baudrate, timeout=self.timeout,
-                write_timeout=self.timeout,
-            )
-        except (*_PORT_ERRORS, ValueError) as exc:
-            self._port = None
+            self.adapter.open()
+        except OSError as exc:
             raise CommunicationError(self.url, "open", f"cannot open port: {exc}") from None
 
     def reopen(self) -> None:
@@ -246,17 +127,12 @@ class SCPILink:
 
     def close(self) -> None:
         """Close the port (idempotent)."""
-        if self._port is not None:
-            try:
-                self._port.close()
-            except _PORT_ERRORS:
-                pass
-            self._port = None
+        self.adapter.close()
 
     @property
     def is_open(self) -> bool:
         """True while the port is open."""
-        return self._port is not None
+        return self.adapter.is_open
 
     def __enter__(self) -> SCPILink:
         return self
@@ -264,11 +140,11 @@ class SCPILink:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    # -- lines ----------------------------------------------------------------------------------
-    def _require(self, command: str) -> Any:
-        if self._port is None:
+    # -- lines -------------------------------------------------------------------------------------
+    def _require(self, command: str) -> Adapter:
+        if not self.adapter.is_open:
             raise CommunicationError(self.url, command, "port is not open (connection lost)")
-        return self._port
+        return self.adapter
 
     def write(self, command: str) -> None:
         """Send one command line.
@@ -279,21 +155,20 @@ class SCPILink:
             If the port is gone or the write times out.
         """
         with self.lock:
-            port = self._require(command)
+            adapter = self._require(command)
             self.transcript.append((">", command))
             try:
-                port.write((command + self.write_termination).encode("ascii"))
-                port.flush()
-            except _PORT_ERRORS as exc:
+                adapter.write((command + self.write_termination).encode("ascii"))
+            except OSError as exc:
                 self.close()
                 raise CommunicationError(self.url, command, f"write failed: {exc}") from None
 
     def _read_line(self, command: str) -> str:
-        port = self._require(command)
+        adapter = self._require(command)
         term = self.read_termination.encode("ascii")
         try:
-            raw = port.read_until(term)
-        except _PORT_ERRORS as exc:
+            raw = adapter.read_until(term)
+        except OSError as exc:
             self.close()
             raise CommunicationError(self.url, command, f"read failed: {exc}") from None
         if not raw.endswith(term):
@@ -353,7 +228,8 @@ class SCPILink:
 
     def query_float(self, command: str, *, idempotent: bool = True, low: float = -math.inf,
                     high: float = math.inf, what: str = "number") -> float:
-        """A query whose reply is one number, validated (:func:`parse_number`).
+        """A query whose reply is one number, validated
+        (:func:`~acquisition.transport.parse_number`).
 
         Parameters
         ----------
@@ -393,13 +269,13 @@ class SCPILink:
         return reply == "1"
 
     def _discard_input(self) -> None:
-        if self._port is not None:
+        if self.adapter.is_open:
             try:
-                self._port.reset_input_buffer()
-            except _PORT_ERRORS:
+                self.adapter.discard_input()
+            except OSError:
                 pass
 
-    # -- error queue ----------------------------------------------------------------------------
+    # -- error queue -------------------------------------------------------------------------------
     def errors(self, max_entries: int = 32) -> list[tuple[int, str]]:
         """Read the error queue until it is empty.
 
@@ -448,21 +324,17 @@ class SCPILink:
     def _drain(self, max_lines: int = 4) -> None:
         """Read and drop lines until twice the timeout passes with nothing arriving (the
         first copy's reply comes at most one reply delay after the retry's)."""
-        port = self._port
-        if port is None:
+        if not self.adapter.is_open:
             return
-        port.timeout = 2 * self.timeout
+        term = self.read_termination.encode("ascii")
         try:
             for _ in range(max_lines):
-                raw = port.read_until(self.read_termination.encode("ascii"))
+                raw = self.adapter.read_until(term, timeout=2 * self.timeout)
                 if not raw:
                     return
                 logger.debug("%s: dropped late reply %r", self.url, raw)
-        except _PORT_ERRORS:
+        except OSError:
             return
-        finally:
-            if self._port is not None:
-                self._port.timeout = self.timeout
 
     def settle_read_buffer(self, wait: float = 0.05) -> None:
         """Discard stale input (late replies after a timeout), waiting ``wait`` s first."""

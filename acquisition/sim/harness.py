@@ -1,6 +1,6 @@
 """Fault-injection harness: ``afmcurrent acquire`` in a child process, the instrument in this one.
 
-The virtual Keithley (:class:`acquisition.simulator.VirtualKeithley`) runs in the calling process
+The virtual Keithley (:class:`acquisition.sim.VirtualKeithley`) runs in the calling process
 on a real pseudo-terminal; the session runs as a real child process (the ``afmcurrent acquire``
 command, with its supervisor) that opens the pty as its serial port. Because the instrument
 lives outside the session, it keeps its state when the session is killed, as a real one does,
@@ -22,11 +22,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .simulator import VirtualKeithley
+from .virtual_keithley import VirtualKeithley
 
 __all__ = ["write_session", "start_acquire", "Moment", "level_steps_ok", "REPO_ROOT"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 _CHILD = ("import sys\nfrom afmcurrent.cli import main\n"
           "sys.exit(main(['acquire', sys.argv[1], '-o', sys.argv[2], '--no-analysis', "
