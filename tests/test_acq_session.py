@@ -33,6 +33,7 @@ def _cfg(tmp_path, extra="", lines=64, order='["+", "-"]', speed=4000, analysis=
     return load_session(p)
 
 
+@pytest.mark.slow
 def test_example_session_end_to_end(tmp_path):
     cfg = load_session(EXAMPLE)
     t0 = time.perf_counter()
@@ -109,6 +110,7 @@ def test_injected_fault_ends_at_zero_volts(tmp_path, name, arm, reason):
     assert st[1]["status"] == "planned"
 
 
+@pytest.mark.slow
 def test_slow_replies_are_survived(tmp_path):
     res, (output, level) = _run_fault(tmp_path, {"delay": 0.008})
     assert res.exit_status == 0 and output is False and level == 0.0
