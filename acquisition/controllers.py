@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from afmcurrent.errors import AfmcurrentError, ConfigError
-from afmcurrent.logamp import LogAmpCalibration
-from afmcurrent.model import Scan
-from afmcurrent.simulate import SimulatedAmplifier, record_log_amp, simulate_pair
+from afmcurrent.core.errors import AfmcurrentError, ConfigError
+from afmcurrent.core.model import Scan
+from afmcurrent.pair.logamp import LogAmpCalibration
+from afmcurrent.sim import SimulatedAmplifier, record_log_amp, simulate_pair
 
 from .clock import Clock
 

@@ -47,7 +47,7 @@ try:  # POSIX serial ports also fail with termios.error (e.g. EIO when a pty's f
 except ImportError:  # pragma: no cover - Windows
     _PORT_ERRORS = (serial.SerialException, OSError)
 
-from afmcurrent.errors import AfmcurrentError
+from afmcurrent.core.errors import AfmcurrentError
 
 __all__ = ["InstrumentError", "CommunicationError", "ReplyError", "SCPILink",
            "parse_error_entry", "parse_number", "SCPI_NAN", "SCPI_INFINITY", "NR3_PATTERN",

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from afmcurrent.config import read_toml
-from afmcurrent.errors import AfmcurrentError, ConfigError
-from afmcurrent.logamp import LogAmpCalibration, load_calibration
+from afmcurrent.core.config import read_toml
+from afmcurrent.core.errors import AfmcurrentError, ConfigError
+from afmcurrent.pair.logamp import LogAmpCalibration, load_calibration
 
 from .clock import Clock
 from .controllers import NanoscopeCaptureFolder, ScanController, ScanSettings, SimulatedAFM

@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from afmcurrent.errors import ConfigError
+from afmcurrent.core.errors import ConfigError
 
 from .link import NR3_PATTERN, CommunicationError, InstrumentError, ReplyError, SCPILink
 

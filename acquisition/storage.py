@@ -61,9 +61,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from afmcurrent.errors import ReadError
-from afmcurrent.logamp import LogAmpCalibration
-from afmcurrent.model import Channel, Scan
+from afmcurrent.core.errors import ReadError
+from afmcurrent.core.model import Channel, Scan
+from afmcurrent.pair.logamp import LogAmpCalibration
 
 __all__ = ["ScanPlan", "SessionFile", "open_session", "read_scan", "scan_status", "FORMAT",
            "HEIGHT", "LOGAMP", "new_session_path", "format_bias_event", "parse_bias_event",

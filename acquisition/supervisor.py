@@ -39,7 +39,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from afmcurrent.errors import AfmcurrentError
+from afmcurrent.core.errors import AfmcurrentError
 
 __all__ = ["Supervisor", "SupervisorError", "main"]
 

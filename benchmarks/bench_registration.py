@@ -13,7 +13,7 @@ import time
 import numpy as np
 from scipy import ndimage as ndi
 
-from afmcurrent.registration import apply_registration, register
+from afmcurrent.pair.registration import apply_registration, register
 
 
 def make_pair(size: int, seed: int = 0):

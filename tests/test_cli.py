@@ -234,7 +234,7 @@ def test_cli_prints_bounds_warnings_and_density(pair_dir, tmp_path, capsys):
 
 def test_register_says_why_it_exits_3(tmp_path, capsys):
     from afmcurrent.io.nanoscope import write_nanoscope
-    from afmcurrent.simulate import simulate_pair
+    from afmcurrent.sim import simulate_pair
 
     pair = simulate_pair("degraded", seed=2, shape=(64, 64))
     rng = np.random.default_rng(0)

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.batch import SUMMARY_COLUMNS
 from afmcurrent.cli import build_parser
-from afmcurrent.report import aggregate_samples
-from afmcurrent.simulate import simulate_optical, simulate_pair
+from afmcurrent.sets.batch import SUMMARY_COLUMNS
+from afmcurrent.sets.report import aggregate_samples
+from afmcurrent.sim import simulate_optical, simulate_pair
 
 PINNED = json.loads((Path(__file__).parent / "contract" / "pinned.json").read_text())
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.correlate import (
+from afmcurrent.core.errors import ConfigError
+from afmcurrent.pair.correlate import (
     connectivity,
     crosstalk,
     fraction_convergence,
@@ -15,8 +16,7 @@ from afmcurrent.correlate import (
     spearman,
     topography_by_class,
 )
-from afmcurrent.errors import ConfigError
-from afmcurrent.simulate import gaussian_field, simulate_pair
+from afmcurrent.sim import gaussian_field, simulate_pair
 
 PS = (20e-9, 20e-9)
 
@@ -136,7 +136,7 @@ def test_pair_summary_keys_and_simulated_physics(tmp_path):
 def test_average_ranks_equal_scipy_rankdata_with_ties():
     from scipy.stats import rankdata
 
-    from afmcurrent.correlate import average_ranks
+    from afmcurrent.pair.correlate import average_ranks
 
     rng = np.random.default_rng(5)
     for x in (rng.normal(size=1000), rng.integers(0, 7, 500).astype(float),
@@ -145,7 +145,7 @@ def test_average_ranks_equal_scipy_rankdata_with_ties():
 
 
 def test_gradient_at_subgrid_equals_numpy_gradient():
-    from afmcurrent.correlate import _gradient_at, _subgrid
+    from afmcurrent.pair.correlate import _gradient_at, _subgrid
 
     a = np.random.default_rng(2).normal(size=(61, 47))
     g = _subgrid(a.shape, 300)
@@ -156,7 +156,7 @@ def test_gradient_at_subgrid_equals_numpy_gradient():
 
 
 def test_summed_area_table_window_sums():
-    from afmcurrent._sat import summed_area_table
+    from afmcurrent.core.arrays import summed_area_table
 
     rng = np.random.default_rng(4)
     a = rng.normal(size=(2, 23, 31))
@@ -171,7 +171,7 @@ def test_summed_area_table_window_sums():
 
 
 def test_curvature_on_subgrid_equals_full_map():
-    from afmcurrent.correlate import _subgrid, curvature_map, rank_correlations
+    from afmcurrent.pair.correlate import _subgrid, curvature_map, rank_correlations
 
     h = gaussian_field(np.random.default_rng(8), (90, 70), 4.0) * 1e-8
     h[10, 20] = np.nan
@@ -193,8 +193,8 @@ def test_connectivity_equals_per_class_labelling():
     """One labelling pass for all classes gives what one scipy.ndimage.label per class gave."""
     from scipy import ndimage
 
-    from afmcurrent.correlate import connectivity
-    from afmcurrent.domains import CLASS_NAMES
+    from afmcurrent.pair.correlate import connectivity
+    from afmcurrent.pair.domains import CLASS_NAMES
 
     four = ndimage.generate_binary_structure(2, 1)
     rng = np.random.default_rng(12)

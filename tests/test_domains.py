@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from afmcurrent.config import ClassifySettings, DomainSettings, TransportSettings
-from afmcurrent.domains import (
+from afmcurrent.core.config import ClassifySettings, DomainSettings, TransportSettings
+from afmcurrent.pair.domains import (
     Thresholds,
     area_fractions,
     classify,
     find_domains,
     thresholds_from_reference,
 )
-from afmcurrent.transport import separate
+from afmcurrent.pair.transport import separate
 
 # Currents (A) of the paper's states at +/-1 V (SCIENCE.md).
 STATES = {
@@ -121,7 +121,7 @@ def test_domain_csv(tmp_path):
 
 
 def test_group_medians_skip_nan_like_nanmedian():
-    from afmcurrent.domains import _Groups
+    from afmcurrent.pair.domains import _Groups
 
     rng = np.random.default_rng(9)
     labels = rng.integers(0, 6, (30, 40)).astype(np.int32)
@@ -163,7 +163,7 @@ def _domains_per_class(class_map, connectivity, min_px):
 def test_domains_equal_per_class_labelling(connectivity):
     from scipy import ndimage
 
-    from afmcurrent.domains import find_domains, same_class_components
+    from afmcurrent.pair.domains import find_domains, same_class_components
 
     rng = np.random.default_rng(connectivity)
     cm = ndimage.median_filter(rng.integers(0, 5, (70, 90)), 3).astype(np.uint8)

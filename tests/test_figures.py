@@ -8,15 +8,15 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.errors import ConfigError
-from afmcurrent.plotting import (
+from afmcurrent.core.errors import ConfigError
+from afmcurrent.outputs.figures import (
     FigureScales,
     _nice_length,
     plot_optical_classes,
     plot_paper,
     shared_scales,
 )
-from afmcurrent.simulate import simulate_optical, simulate_pair
+from afmcurrent.sim import simulate_optical, simulate_pair
 
 
 @pytest.fixture(scope="module")

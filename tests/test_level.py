@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from afmcurrent.level import (
+from afmcurrent.pair.level import (
     align_rows,
     detect_scars,
     level_topography,
@@ -126,7 +126,7 @@ def test_detect_scars_finds_streak_only():
 
 
 def test_masked_row_median_equals_nanmedian():
-    from afmcurrent.level import align_rows
+    from afmcurrent.pair.level import align_rows
 
     rng = np.random.default_rng(11)
     z = rng.normal(size=(40, 31))

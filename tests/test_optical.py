@@ -7,15 +7,15 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.errors import ConfigError, ReadError
-from afmcurrent.optical import (
+from afmcurrent.core.errors import ConfigError, ReadError
+from afmcurrent.pair.optical import (
     analyze_optical,
     contingency_table,
     cramers_v,
     initial_box,
     read_optical,
 )
-from afmcurrent.simulate import simulate_optical, simulate_pair
+from afmcurrent.sim import simulate_optical, simulate_pair
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_analyze_pair_with_optical_file(tmp_path, scene):
 
 def test_cli_optical_centre_and_profile(tmp_path, scene):
     from afmcurrent.cli import main
-    from afmcurrent.simulate import write_pair
+    from afmcurrent.sim import write_pair
 
     pair, so = scene
     paths = write_pair(tmp_path / "pair", pair, prefix="p")

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.domains import CLASS_NAMES
-from afmcurrent.errors import CalibrationError, ConfigError, RegistrationError
-from afmcurrent.model import Channel
-from afmcurrent.simulate import simulate_pair
+from afmcurrent.core.errors import CalibrationError, ConfigError, RegistrationError
+from afmcurrent.core.model import Channel
+from afmcurrent.pair.domains import CLASS_NAMES
+from afmcurrent.sim import simulate_pair
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_biases_given_by_hand():
 
 
 def test_same_file_twice_refused(tmp_path):
-    from afmcurrent.simulate import write_pair
+    from afmcurrent.sim import write_pair
 
     pair = simulate_pair("degraded", seed=2, shape=(48, 48))
     paths = write_pair(tmp_path, pair, prefix="p")
@@ -211,7 +211,7 @@ def test_same_file_twice_refused(tmp_path):
 def test_lag_widens_intervals_where_bandwidth_is_short():
     """A slow amplifier (1e16 Hz/A: 50 Hz at 5 fA against 512 px/s): with the bandwidth model
     the lagging pixels are reported and classified only where certain anyway."""
-    from afmcurrent.simulate import SimulatedAmplifier
+    from afmcurrent.sim import SimulatedAmplifier
 
     pair = simulate_pair("degraded", seed=7, shape=(96, 96),
                          amplifier=SimulatedAmplifier(hz_per_amp=1e16))

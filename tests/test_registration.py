@@ -16,15 +16,15 @@ import pytest
 from regpairgen import make_pair
 from scipy import ndimage as ndi
 
-from afmcurrent.errors import RegistrationError
-from afmcurrent.level import level_topography
-from afmcurrent.registration import (
+from afmcurrent.core.errors import RegistrationError
+from afmcurrent.pair.level import level_topography
+from afmcurrent.pair.registration import (
     Registration,
     apply_registration,
     apply_registration_mask,
     register,
 )
-from afmcurrent.registration._resample import inside_mask
+from afmcurrent.pair.registration._resample import inside_mask
 
 ROWS = COLS = 256
 Y0, X0 = 40, 40  # origin of the reference window in the canvas

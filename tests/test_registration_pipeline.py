@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from afmcurrent.cli import main
-from afmcurrent.pipeline import analyze_pair
-from afmcurrent.registration._resample import inside_mask
-from afmcurrent.simulate import simulate_pair
+from afmcurrent.pair.pipeline import analyze_pair
+from afmcurrent.pair.registration._resample import inside_mask
+from afmcurrent.sim import simulate_pair
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from scipy import ndimage, optimize
 from skimage.filters import window
 from skimage.registration import phase_cross_correlation
 
-from afmcurrent.errors import ConfigError
-from afmcurrent.logamp import convert_channel, lagging_mask, load_calibration
-from afmcurrent.simulate import (
+from afmcurrent.core.errors import ConfigError
+from afmcurrent.pair.logamp import convert_channel, lagging_mask, load_calibration
+from afmcurrent.sim import (
     PRESETS,
     SimulatedAmplifier,
     apply_bandwidth_lag,
@@ -209,7 +209,7 @@ def test_lag_only_along_the_fast_axis_and_after_drops_to_low_current():
     cur = np.full((4, 40), 1e-10)
     cur[:, 20:] = 1e-15                     # a drop to the floor along the fast axis
     cur[:, 30:] = 1e-10                     # and back up
-    from afmcurrent.simulate import default_calibration
+    from afmcurrent.sim import default_calibration
     cal = default_calibration()
     v = cal.to_voltage(cur)
     lagged = apply_bandwidth_lag(v, cur, dt, hz)

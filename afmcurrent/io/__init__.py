@@ -29,8 +29,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import ReadError
-from ..model import Scan
+from ..core.errors import ReadError
+from ..core.model import Scan
 from ._common import check_readable
 from .asylum import read_asylum_ibw
 from .gwy import read_gwy, write_gwy

@@ -12,7 +12,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReadError
+from ..core.errors import ReadError
 
 logger = logging.getLogger(__name__)
 

@@ -41,7 +41,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReadError
+from ..core.errors import ReadError
 
 logger = logging.getLogger(__name__)
 

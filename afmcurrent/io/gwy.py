@@ -48,8 +48,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
 from ._common import atomic_path, check_readable, check_writable, si_factor
 from ._meta import check_scan_numbers
 

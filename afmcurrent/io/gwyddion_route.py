@@ -25,8 +25,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import ReadError
-from ..model import Scan
+from ..core.errors import ReadError
+from ..core.model import Scan
 from ._common import check_readable
 
 logger = logging.getLogger(__name__)

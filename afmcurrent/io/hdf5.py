@@ -40,8 +40,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ChannelNotFoundError, ReadError
-from ..model import Channel, Scan
+from ..core.errors import ChannelNotFoundError, ReadError
+from ..core.model import Channel, Scan
 from ._common import atomic_path, check_readable, check_writable
 from ._h5safe import check_image_dataset, hard_member
 from ._meta import check_scan_numbers

@@ -43,8 +43,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
 from . import _meta
 from ._common import check_readable, si_factor
 

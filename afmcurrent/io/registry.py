@@ -29,8 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ReadError
-from ..model import Scan
+from ..core.errors import ReadError
+from ..core.model import Scan
 from . import asylum, gwy, hdf5, nanonis, nanoscope, nanosurf, ntmdt, park, session
 from ._common import check_readable
 

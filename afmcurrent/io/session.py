@@ -57,8 +57,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
 from ._common import check_readable
 
 __all__ = [

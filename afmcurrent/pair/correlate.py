@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from ._sat import summed_area_table
+from ..core.arrays import summed_area_table
+from ..core.errors import ConfigError
 from .domains import CLASS_NAMES, ELECTRONIC_SHUNT, IONIC_CONDUCTING, same_class_components
-from .errors import ConfigError
 
 __all__ = [
     "CROSSTALK_STRONG",
@@ -806,7 +806,7 @@ def line_profile(
 # ------------------------------------------------------------------------------------------------
 def _retrace_log_current(result: Any) -> np.ndarray | None:
     """log10 of the +V scan's retrace current, when the file has one (same frame as trace)."""
-    from .errors import AfmcurrentError
+    from ..core.errors import AfmcurrentError
     from .logamp import convert_channel
 
     try:

@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..core.errors import ConfigError, ReadError, RegistrationError
 from .domains import CLASS_NAMES
-from .errors import ConfigError, ReadError, RegistrationError
 
 __all__ = [
     "LUMA_WEIGHTS",

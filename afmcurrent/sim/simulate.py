@@ -47,10 +47,10 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage
 
-from .errors import ConfigError
-from .logamp import PRESETS as LOGAMP_PRESETS
-from .logamp import LogAmpCalibration, load_calibration
-from .model import Channel, Scan
+from ..core.errors import ConfigError
+from ..core.model import Channel, Scan
+from ..pair.logamp import PRESETS as LOGAMP_PRESETS
+from ..pair.logamp import LogAmpCalibration, load_calibration
 
 __all__ = [
     "ClassProperties",
@@ -794,7 +794,7 @@ def write_pair(
         If a target file exists and ``overwrite`` is false (the message lists them and names
         ``overwrite=True`` / ``--overwrite``).
     """
-    from .io.nanoscope import write_nanoscope
+    from ..io.nanoscope import write_nanoscope
 
     outdir = Path(outdir)
     prefix = prefix or f"{pair.truth.preset}_seed{pair.truth.seed}"

@@ -21,8 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .config import AnalysisConfig, load_config
+from ..core.config import AnalysisConfig, load_config
+from ..core.errors import AfmcurrentError, ChannelNotFoundError, ConfigError, RegistrationError
+from ..core.model import Channel, Scan
+from ..core.version import __version__
 from .domains import (
     DomainTable,
     Thresholds,
@@ -31,7 +33,6 @@ from .domains import (
     find_domains,
     thresholds_from_reference,
 )
-from .errors import AfmcurrentError, ChannelNotFoundError, ConfigError, RegistrationError
 from .level import level_topography
 from .logamp import (
     CurrentMap,
@@ -41,7 +42,6 @@ from .logamp import (
     load_calibration,
     pixel_rate_hz,
 )
-from .model import Channel, Scan
 from .optical import OpticalResult
 from .registration import Registration, apply_registration, apply_registration_mask, register
 from .transport import TransportMaps, _log10, current_density, resampling_uncertainty, separate
@@ -361,7 +361,7 @@ class PairResult:
         OutputExistsError
             If ``outdir`` holds files and ``overwrite`` is False.
         """
-        from .output import write_result
+        from ..outputs.writers import write_result
 
         return write_result(self, outdir, figures=figures, overwrite=overwrite,
                             figure_format=figure_format, scales=scales)
@@ -422,7 +422,7 @@ def _medians_with_bounds(maps: TransportMaps) -> tuple[dict[str, float | None], 
 def _load(scan: str | Path | Scan) -> Scan:
     if isinstance(scan, Scan):
         return scan
-    from .io import load_scan
+    from ..io import load_scan
 
     return load_scan(scan)
 

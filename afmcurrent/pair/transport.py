@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import TransportSettings
+from ..core.config import TransportSettings
 
 __all__ = [
     "TransportMaps", "separate", "current_density", "log_bounds", "resampling_uncertainty",

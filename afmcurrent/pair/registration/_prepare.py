@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..errors import RegistrationError
+from ...core.errors import RegistrationError
 from ..level import level_topography
 
 _CLIP_SIGMA = 6.0  # values beyond this many standard deviations are clipped (spikes, debris)

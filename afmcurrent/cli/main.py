@@ -17,8 +17,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import __version__
-from .errors import AfmcurrentError
+from ..core.errors import AfmcurrentError
+from ..core.version import __version__
 
 __all__ = ["main", "build_parser", "parse_length"]
 
@@ -334,14 +334,14 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def _no_drift_config(path: Path | None) -> Any:
     """The settings of ``path`` (or the defaults) with ``[registration] estimate_drift`` off."""
-    from .config import load_config
+    from ..core.config import load_config
 
     return load_config(path, registration={"estimate_drift": False})
 
 
 def _cmd_analyze(args: argparse.Namespace) -> int:
-    from .output import prepare_outdir
-    from .pipeline import analyze_pair
+    from ..outputs.writers import prepare_outdir
+    from ..pair.pipeline import analyze_pair
 
     plus, minus, logamp, notes = args.plus, args.minus, args.logamp, []
     session = _session_or_none(args.plus)
@@ -355,7 +355,7 @@ def _cmd_analyze(args: argparse.Namespace) -> int:
                               "(choose its scans with --pair PLUS,MINUS)")
     prepare_outdir(args.outdir, args.overwrite)  # refuse early, before any work
     if session is not None:
-        from .io.session import load_session_pair
+        from ..io.session import load_session_pair
 
         sp = load_session_pair(args.plus, args.pair, allow_partial=args.allow_partial)
         plus, minus, notes = sp.plus, sp.minus, list(sp.notes)
@@ -483,7 +483,7 @@ def _scan_info(scan: Any) -> dict[str, Any]:
 
 
 def _print_formats(as_json: bool) -> None:
-    from .io.registry import FORMATS
+    from ..io.registry import FORMATS
 
     rows = [{"name": f.name, "vendor": f.vendor, "description": f.description,
              "suffixes": [s.replace(".###", ".000-.999") for s in f.suffixes],
@@ -502,7 +502,7 @@ def _print_formats(as_json: bool) -> None:
 
 def _session_or_none(path: Path) -> Any:
     """The session record when ``path`` is an acquire session file, else None."""
-    from .io.registry import detect_format
+    from ..io.registry import detect_format
 
     try:
         fmt = detect_format(path)
@@ -510,7 +510,7 @@ def _session_or_none(path: Path) -> Any:
         return None  # missing or unreadable: the reader that follows says why
     if fmt is None or fmt.name != "acquire-session":
         return None
-    from .io.session import read_session
+    from ..io.session import read_session
 
     return read_session(path)
 
@@ -521,7 +521,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         if args.file is None and not args.presets:
             return 0
     if args.presets:
-        from .logamp import PRESETS
+        from ..pair.logamp import PRESETS
 
         for name, cal in sorted(PRESETS.items()):
             bw = (f", bandwidth {cal.hz_per_amp:g} Hz/A" if cal.hz_per_amp
@@ -538,7 +538,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         print(json.dumps(session.to_dict(), indent=2, default=str) if args.json
               else session.table())
         return 0
-    from .io import load_scan
+    from ..io import load_scan
 
     scan = load_scan(args.file)
     info = _scan_info(scan)
@@ -565,9 +565,9 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_register(args: argparse.Namespace) -> int:
-    from .errors import ChannelNotFoundError
-    from .io import load_scan
-    from .registration import register
+    from ..core.errors import ChannelNotFoundError
+    from ..io import load_scan
+    from ..pair.registration import register
 
     ref, mov = load_scan(args.ref), load_scan(args.moving)
     kw = {"estimate_drift": not args.no_drift, "expected_shift": args.expect_shift,
@@ -601,8 +601,8 @@ def _cmd_register(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from .batch import BatchOptions, run_batch
-    from .pairing import discover_pairs, read_manifest
+    from ..sets.batch import BatchOptions, run_batch
+    from ..sets.pairing import discover_pairs, read_manifest
 
     if (args.root is None) == (args.manifest is None):
         raise AfmcurrentError("batch needs a ROOT folder or --manifest CSV (one of them)")
@@ -630,7 +630,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         figures=not args.no_figures, allow_partial=args.allow_partial,
     )
     if args.workers == 0 and not args.scheduler:
-        from .batch import _keep_freed_memory
+        from ..sets.batch import _keep_freed_memory
 
         _keep_freed_memory()  # this process analyses every pair: keep freed memory, as workers do
     result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,
@@ -655,7 +655,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from .simulate import simulate_pair, write_pair
+    from ..sim.simulate import simulate_pair, write_pair
 
     pair = simulate_pair(args.preset, seed=args.seed, shape=(args.pixels, args.pixels))
     paths = write_pair(args.outdir, pair, prefix=args.prefix, overwrite=args.overwrite)

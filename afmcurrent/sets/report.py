@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .domains import CLASS_LABELS, CLASS_NAMES
+from ..pair.domains import CLASS_LABELS, CLASS_NAMES
 
 if TYPE_CHECKING:
     from .batch import BatchResult
@@ -97,8 +97,8 @@ def write_summary_figure(
     """
     from matplotlib.figure import Figure
 
-    from .output import atomic_path
-    from .plotting import CLASS_COLORS
+    from ..outputs.figures import CLASS_COLORS
+    from ..outputs.writers import atomic_path
 
     rows = [r for r in result.rows if r["status"] in ("ok", "skipped")]
     samples = samples or {}
@@ -159,9 +159,9 @@ def write_report(path: Path, result: BatchResult, sample_rows: list[dict[str, An
     -------
     Path
     """
+    from ..outputs.figures import CLASS_COLORS
+    from ..outputs.writers import atomic_path
     from .batch import SUMMARY_COLUMNS
-    from .output import atomic_path
-    from .plotting import CLASS_COLORS
 
     def table(rows: Sequence[dict[str, Any]], cols: Sequence[str]) -> str:
         head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import RegistrationError
+from ...core.errors import RegistrationError
 
 
 def centre_value(curve: np.ndarray) -> tuple[float, float]:

@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import OutputExistsError
-from .io._common import atomic_path
-from .model import Channel, Scan
+from ..core.errors import OutputExistsError
+from ..core.model import Channel, Scan
+from ..io._common import atomic_path
 
 if TYPE_CHECKING:
-    from .pipeline import PairResult
+    from ..pair.pipeline import PairResult
 
 __all__ = ["write_result", "result_scan", "gwy_channels", "prepare_outdir", "atomic_path"]
 
@@ -215,13 +215,13 @@ def write_result(
     ConfigError
         If ``figure_format`` is not png, pdf or svg.
     """
-    from .io.gwy import write_gwy
+    from ..io.gwy import write_gwy
 
     if figure_format not in ("png", "pdf", "svg"):
-        from .errors import ConfigError
+        from ..core.errors import ConfigError
 
         raise ConfigError(f"figure format must be png, pdf or svg, got {figure_format!r}")
-    from .io.hdf5 import write_hdf5
+    from ..io.hdf5 import write_hdf5
 
     out = prepare_outdir(outdir, overwrite)
     written: dict[str, Path] = {}
@@ -260,7 +260,7 @@ def write_result(
     written["profile.csv"] = out / "profile.csv"
 
     if figures:
-        from .plotting import plot_optical_classes, plot_pair, plot_paper, plot_profile
+        from .figures import plot_optical_classes, plot_pair, plot_paper, plot_profile
 
         formats = ["png"] if figure_format == "png" else ["png", figure_format]
         plots = [("figure", plot_pair), ("figure_paper", plot_paper), ("profile", plot_profile)]

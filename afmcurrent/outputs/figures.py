@@ -21,14 +21,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .domains import CLASS_LABELS
+from ..pair.domains import CLASS_LABELS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .correlate import Profile
-    from .pipeline import PairResult
+    from ..pair.correlate import Profile
+    from ..pair.pipeline import PairResult
 
 __all__ = [
     "plot_pair",

@@ -50,9 +50,9 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
-from .domains import CLASS_NAMES, Thresholds
-from .errors import AfmcurrentError, ConfigError, OutputExistsError
+from ..core.errors import AfmcurrentError, ConfigError, OutputExistsError
+from ..core.version import __version__
+from ..pair.domains import CLASS_NAMES, Thresholds
 from .pairing import PairSpec
 
 __all__ = [
@@ -295,7 +295,7 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
     ``pooled_samples`` is 0 or the pair failed), so the pooled fit does not read every
     ``result.h5`` back.
     """
-    from .pipeline import analyze_pair
+    from ..pair.pipeline import analyze_pair
     from .pooled import pair_sample
 
     t0 = time.perf_counter()
@@ -312,7 +312,7 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
             optical = _optical_options(spec.optical, options.optical_pixel_size)
         plus, minus, logamp, notes = spec.plus, spec.minus, options.logamp, ()
         if spec.session:
-            from .io.session import load_session_pair
+            from ..io.session import load_session_pair
 
             sp = load_session_pair(spec.plus, (spec.plus_scan, spec.minus_scan),
                                    allow_partial=options.allow_partial)
@@ -320,7 +320,7 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
             if logamp is None:
                 logamp = sp.calibration
         else:
-            from .io import load_scan
+            from ..io import load_scan
 
             plus, minus = load_scan(plus), load_scan(minus)
         res = analyze_pair(
@@ -394,7 +394,7 @@ def _skip_or_run(spec: PairSpec, options: BatchOptions, outdir: str, force: bool
     if done is not None:
         if pooled_samples <= 0:
             return done, None
-        from .io.hdf5 import read_hdf5
+        from ..io.hdf5 import read_hdf5
 
         try:
             stored = read_hdf5(Path(outdir) / "pairs" / spec.name / "result.h5",
@@ -410,7 +410,7 @@ def _skip_or_run(spec: PairSpec, options: BatchOptions, outdir: str, force: bool
 
 def _optical_options(path: Path, pixel_size: float | None) -> dict[str, Any]:
     """analyze_pair options for an optical image with the scan area at its centre."""
-    from .optical import read_optical
+    from ..pair.optical import read_optical
 
     if pixel_size is None:
         raise ConfigError(f"{path}: an optical image needs --optical-pixel-size")
@@ -423,7 +423,7 @@ def _thumbnail(class_map: np.ndarray, path: Path) -> None:
     """A small class-map image (one pixel per 4 x 4 block at most) for the report."""
     import imageio.v3 as iio
 
-    from .plotting import CLASS_COLORS  # "#rrggbb"
+    from ..outputs.figures import CLASS_COLORS  # "#rrggbb"
 
     step = max(1, max(class_map.shape) // 128)
     lut = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in CLASS_COLORS], np.uint8)
@@ -573,7 +573,7 @@ def _executor(workers: int, scheduler: str | None, timeout: float | None,
         from .isolation import IsolatedPool
 
         # the pair task's modules, imported once here and inherited by the forked workers
-        importlib.import_module("afmcurrent.pipeline")
+        importlib.import_module("afmcurrent.pair.pipeline")
         with IsolatedPool(workers, initializer=_keep_freed_memory, timeout=timeout,
                           before_fork=before_fork) as pool:
             yield _Runner(pool=pool, timeout=timeout)
@@ -616,7 +616,7 @@ def _claim_outdir(outdir: Path, identity: dict[str, Any], specs: list[PairSpec],
     OutputExistsError
         If ``outdir`` holds another batch's results and ``overwrite`` is False.
     """
-    from .output import atomic_path
+    from ..outputs.writers import atomic_path
 
     if outdir.exists() and not outdir.is_dir():
         raise OutputExistsError(f"{outdir}: exists and is not a folder")
@@ -739,7 +739,7 @@ def run_batch(
     """
     from tqdm import tqdm
 
-    from .config import load_config
+    from ..core.config import load_config
     from .pooled import apply_pooled, fit_pooled, missing_classes
     from .report import aggregate_samples, write_report, write_summary_figure
 
@@ -817,7 +817,7 @@ def run_batch(
             else:
                 logger.info("pooled model fitted in %.1f s", time.perf_counter() - t_fit)
         if model is not None:
-            from .output import atomic_path
+            from ..outputs.writers import atomic_path
 
             pooled = model.to_dict()
             pooled["warnings"] = missing_classes(model, ok)
@@ -861,7 +861,7 @@ def run_batch(
 
 def write_csv(path: Path, rows: list[dict[str, Any]], columns: Iterable[str]) -> Path:
     """Write rows as CSV atomically (empty cells for None / NaN); returns the path."""
-    from .output import atomic_path
+    from ..outputs.writers import atomic_path
 
     columns = list(columns)
     with atomic_path(Path(path)) as tmp:

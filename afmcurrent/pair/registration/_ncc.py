@@ -6,7 +6,7 @@ import numpy as np
 from scipy import fft as sfft
 from scipy import ndimage as ndi
 
-from ..errors import RegistrationError
+from ...core.errors import RegistrationError
 
 #: 1 - (second peak / main peak) at which a peak counts as fully distinct
 DISTINCT_SPAN = 0.3

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from ..errors import RegistrationError
+from ...core.errors import RegistrationError
 
 if TYPE_CHECKING:
     from ._model import Registration

@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-from .config import ClassifySettings, DomainSettings
+from ..core.config import ClassifySettings, DomainSettings
 from .transport import TransportMaps
 
 __all__ = [

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import AfmcurrentError, ConfigError
+from ..core.errors import AfmcurrentError, ConfigError
 
 __all__ = [
     "ScanHeader",
@@ -177,7 +177,7 @@ def read_scan_header(path: str | Path) -> ScanHeader:
         If the file cannot be read (see :func:`afmcurrent.io.load_scan`), or is an acquire
         session (several scans: see :func:`afmcurrent.io.session.read_session`).
     """
-    from .io import load_scan
+    from ..io import load_scan
 
     return _from_scan(load_scan(Path(path)))
 
@@ -209,7 +209,7 @@ def _parse_iso(text: Any) -> _dt.datetime | None:
 def _nanoscope_header(path: Path) -> ScanHeader | None:
     """A Nanoscope file's pairing fields from its text header alone (no pixel data), when the
     header gives the image geometry as the reader reads it; else None (the file is read)."""
-    from .io.nanoscope import read_nanoscope_header
+    from ..io.nanoscope import read_nanoscope_header
 
     h = read_nanoscope_header(path)
     n = h["normalised"]
@@ -233,8 +233,8 @@ def _header_task(path: Path) -> tuple[str, Any]:
     Returns ``("scan", ScanHeader)``, ``("session", Session)`` or ``("error", message)``.
     """
     try:
-        from .io.registry import detect_format
-        from .io.session import read_session
+        from ..io.registry import detect_format
+        from ..io.session import read_session
 
         fmt = detect_format(path)
         if fmt is None:
@@ -264,7 +264,7 @@ def find_scan_files(root: str | Path) -> list[Path]:
     ConfigError
         If ``root`` is not a folder.
     """
-    from .io.registry import matches_suffix
+    from ..io.registry import matches_suffix
 
     root = Path(root)
     if not root.is_dir():
@@ -431,7 +431,7 @@ def _read_headers(files: list[Path], workers: int | None, timeout: float | None
         return []
     if workers == 0:
         return [_header_task(p) for p in files]
-    from . import io  # noqa: F401  (imported once here, inherited by the forked readers)
+    from .. import io  # noqa: F401  (imported once here, inherited by the forked readers)
     from .isolation import IsolatedPool, TaskFailed
 
     n = max(1, min(workers or os.cpu_count() or 1, len(files)))
@@ -451,7 +451,7 @@ def _drop_duplicate_captures(headers: list[ScanHeader]) -> tuple[list[ScanHeader
                                                                    list[Unpaired]]:
     """Keep one of the files of the same capture in several formats (same folder and stem,
     same bias, pixels, size and date), the one whose format comes first in the registry."""
-    from .io.registry import FORMATS
+    from ..io.registry import FORMATS
 
     rank = {f.name: i for i, f in enumerate(FORMATS)}
     groups: dict[tuple[Path, str], list[ScanHeader]] = {}

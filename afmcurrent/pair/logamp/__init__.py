@@ -34,9 +34,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import read_toml
-from .errors import CalibrationError, ConfigError
-from .model import Channel
+from ...core.config import read_toml
+from ...core.errors import CalibrationError, ConfigError
+from ...core.model import Channel
 
 __all__ = [
     "LogAmpCalibration",

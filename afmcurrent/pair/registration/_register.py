@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import RegistrationError
+from ...core.errors import RegistrationError
 from ._bands import BandResult, band_layout, rematch_bands, search_bands
 from ._curve import CurveFit, fit_curve
 from ._model import Registration, centre_value

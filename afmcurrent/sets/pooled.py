@@ -25,8 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from .config import load_config
-from .domains import (
+from ..core.config import load_config
+from ..core.errors import AfmcurrentError
+from ..pair.domains import (
     CLASS_NAMES,
     ELECTRONIC_SHUNT,
     IONIC_BLOCKED_INSULATING,
@@ -34,7 +35,6 @@ from .domains import (
     IONIC_CONDUCTING,
     Thresholds,
 )
-from .errors import AfmcurrentError
 
 __all__ = [
     "PooledModel", "rule_class", "rule_classes", "features", "draw_sample", "pair_sample",
@@ -362,7 +362,7 @@ def sample_pixels(
     dict of str to ndarray
         Pair name -> features ``(n, 2)``: (log10 I(+V), log10 I_e(+V)), A.
     """
-    from .io.hdf5 import read_hdf5
+    from ..io.hdf5 import read_hdf5
 
     out = {}
     for d in pair_dirs:
@@ -501,9 +501,9 @@ def apply_pooled(pair_dir: str | Path, model: PooledModel) -> tuple[str, dict[st
         ``pooled_<class>`` area fractions over the pooled-classified pixels and
         ``pooled_disagreement``: the share of pixels classified by both whose classes differ.
     """
-    from .io.hdf5 import read_hdf5, write_hdf5
-    from .model import Channel
-    from .output import atomic_path
+    from ..core.model import Channel
+    from ..io.hdf5 import read_hdf5, write_hdf5
+    from ..outputs.writers import atomic_path
 
     pair_dir = Path(pair_dir)
     ref = read_hdf5(pair_dir / "result.h5", channels=RESULT_CHANNELS)
