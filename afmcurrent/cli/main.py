@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
-import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..core import units
 from ..core.errors import AfmcurrentError
 from ..core.version import __version__
 
@@ -24,27 +23,12 @@ __all__ = ["main", "build_parser", "parse_length"]
 
 logger = logging.getLogger("afmcurrent")
 
-_LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "µm": 1e-6, "nm": 1e-9, "pm": 1e-12}
-_LENGTH_FORMS = "e.g. 100nm, 0.5um, 1e-7m (units: m, mm, um or µm, nm, pm)"
-
 
 def _length(text: str, positive: bool) -> float:
-    mt = re.fullmatch(r"\s*([-+0-9.eE]+)\s*([a-zµ]*)\s*", text)
-    if mt and mt.group(2) == "":
-        raise argparse.ArgumentTypeError(
-            f"{text!r} has no unit: a length needs one, {_LENGTH_FORMS}"
-        )
-    if not mt or mt.group(2) not in _LENGTH_UNITS:
-        raise argparse.ArgumentTypeError(f"not a length: {text!r} ({_LENGTH_FORMS})")
     try:
-        value = float(mt.group(1)) * _LENGTH_UNITS[mt.group(2)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a length: {text!r} ({_LENGTH_FORMS})") from None
-    if not math.isfinite(value) or (positive and not value > 0):
-        raise argparse.ArgumentTypeError(
-            f"length must be {'positive and ' if positive else ''}finite: {text!r}"
-        )
-    return value
+        return units.parse_length(text, positive=positive)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_length(text: str) -> float:

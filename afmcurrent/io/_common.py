@@ -6,7 +6,6 @@ Format detection lives in :mod:`afmcurrent.io.registry`.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 from pathlib import Path
@@ -22,28 +21,9 @@ __all__ = [
     "check_readable",
     "check_writable",
     "sniff_format",
-    "parse_length_m",
 ]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-#: SI prefixes used in Nanoscope and Gwyddion unit strings ("~" is Nanoscope's micro).
-_PREFIX = {
-    "": 1.0,
-    "p": 1e-12,
-    "n": 1e-9,
-    "u": 1e-6,
-    "~": 1e-6,
-    "\u00b5": 1e-6,
-    "\u03bc": 1e-6,
-    "m": 1e-3,
-    "k": 1e3,
-    "M": 1e6,
-    "f": 1e-15,
-    "a": 1e-18,
-    "G": 1e9,
-}
 
 
 def check_readable(path: str | Path) -> Path:
@@ -108,38 +88,6 @@ def sniff_format(path: Path) -> str:
     if fmt is None:
         return "unknown"
     return _LEGACY_NAMES.get(fmt.name, fmt.name)
-
-
-def parse_length_m(value: float, unit: str) -> float:
-    """Convert a length ``value`` given in ``unit`` (``"nm"``, ``"~m"``, ``"um"``, ...) to m.
-
-    Raises
-    ------
-    ValueError
-        If the unit is not a (prefixed) metre.
-    """
-    unit = unit.strip()
-    if not unit.endswith("m") or unit[:-1] not in _PREFIX:
-        raise ValueError(f"not a length unit: {unit!r}")
-    return float(value) * _PREFIX[unit[:-1]]
-
-
-def si_factor(unit: str, base_units: tuple[str, ...] = ("m", "A", "V", "N", "Hz", "Pa", "s")
-              ) -> tuple[float, str] | None:
-    """Split a prefixed unit (``"nA"``, ``"mV"``, ``"~m"``) into (factor to SI, SI unit).
-
-    Returns ``None`` when ``unit`` is not a prefixed form of one of ``base_units``.
-    """
-    unit = unit.strip()
-    for base in sorted(base_units, key=len, reverse=True):
-        if unit.endswith(base) and unit[: -len(base)] in _PREFIX:
-            return _PREFIX[unit[: -len(base)]], base
-    return None
-
-
-def is_finite(x: float | None) -> bool:
-    """True when ``x`` is a finite number (not None, NaN or inf)."""
-    return x is not None and math.isfinite(x)
 
 
 class atomic_path:  # noqa: N801 - used like a function in a with statement

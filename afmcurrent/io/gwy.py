@@ -50,7 +50,8 @@ import numpy as np
 
 from ..core.errors import ReadError
 from ..core.model import Channel, Scan
-from ._common import atomic_path, check_readable, check_writable, si_factor
+from ..core.units import si_factor
+from ._common import atomic_path, check_readable, check_writable
 from ._meta import check_scan_numbers
 
 logger = logging.getLogger(__name__)

@@ -96,8 +96,9 @@ import numpy as np
 
 from ..core.errors import ReadError
 from ..core.model import Channel, Scan
+from ..core.units import parse_length_m, si_factor
 from . import _meta
-from ._common import check_readable, check_writable, parse_length_m, si_factor
+from ._common import check_readable, check_writable
 
 logger = logging.getLogger(__name__)
 

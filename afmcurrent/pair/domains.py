@@ -28,6 +28,16 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..core.classes import (
+    CLASS_LABELS,
+    CLASS_NAMES,
+    ELECTRONIC_SHUNT,
+    IONIC_BLOCKED_INSULATING,
+    IONIC_BLOCKED_LEAKY,
+    IONIC_CONDUCTING,
+    UNDETERMINED,
+    area_fractions,
+)
 from ..core.config import ClassifySettings, DomainSettings
 from .transport import TransportMaps
 
@@ -47,29 +57,6 @@ __all__ = [
     "find_domains",
     "same_class_components",
 ]
-
-UNDETERMINED = 0
-IONIC_CONDUCTING = 1
-IONIC_BLOCKED_LEAKY = 2
-ELECTRONIC_SHUNT = 3
-IONIC_BLOCKED_INSULATING = 4
-
-#: Keys used for each class in ``summary.json`` and the CSV tables.
-CLASS_NAMES = {
-    IONIC_CONDUCTING: "ionic_conducting",
-    IONIC_BLOCKED_LEAKY: "ionic_blocked_leaky",
-    ELECTRONIC_SHUNT: "electronic_shunt",
-    IONIC_BLOCKED_INSULATING: "ionic_blocked_insulating",
-}
-#: Human-readable labels for figures.
-CLASS_LABELS = {
-    UNDETERMINED: "undetermined",
-    IONIC_CONDUCTING: "1 ionic-conducting",
-    IONIC_BLOCKED_LEAKY: "2 ionic-blocked, electronic leakage",
-    ELECTRONIC_SHUNT: "3 electronic shunt",
-    IONIC_BLOCKED_INSULATING: "4 ionic-blocked, insulating",
-}
-
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -190,28 +177,6 @@ def classify(maps: TransportMaps, thresholds: Thresholds) -> np.ndarray:
         cls[e_hi[e] < log_shunt] = IONIC_BLOCKED_LEAKY
         out[e] = cls
     return out
-
-
-def area_fractions(class_map: np.ndarray) -> dict[str, float]:
-    """Area fraction of each class among the classified pixels (class != 0).
-
-    Parameters
-    ----------
-    class_map : ndarray of uint8, shape (rows, cols)
-
-    Returns
-    -------
-    dict
-        ``{"ionic_conducting": f1, "ionic_blocked_leaky": f2, "electronic_shunt": f3,
-        "ionic_blocked_insulating": f4}``; the values sum to 1, or are all NaN when no pixel is
-        classified.
-    """
-    counts = np.bincount(class_map.ravel(), minlength=5)[:5]
-    total = counts[1:].sum()
-    return {
-        name: (float(counts[code] / total) if total else float("nan"))
-        for code, name in CLASS_NAMES.items()
-    }
 
 
 @dataclass
