@@ -37,7 +37,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "afmcurrent.correlate": ("afmcurrent.pair.correlate",),
     "afmcurrent.optical": ("afmcurrent.pair.optical",),
     "afmcurrent.pipeline": ("afmcurrent.pair.pipeline",),
-    "afmcurrent.simulate": ("afmcurrent.sim.simulate",),
+    "afmcurrent.simulate": ("afmcurrent.sim",),
     "afmcurrent.output": ("afmcurrent.outputs.writers",),
     "afmcurrent.plotting": ("afmcurrent.outputs.figures",),
     "afmcurrent.pooled": ("afmcurrent.sets.pooled",),

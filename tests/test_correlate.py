@@ -145,10 +145,11 @@ def test_average_ranks_equal_scipy_rankdata_with_ties():
 
 
 def test_gradient_at_subgrid_equals_numpy_gradient():
-    from afmcurrent.pair.correlate import _gradient_at, _subgrid
+    from afmcurrent.pair.correlate.crosstalk import _gradient_at
+    from afmcurrent.pair.correlate.ranks import subgrid
 
     a = np.random.default_rng(2).normal(size=(61, 47))
-    g = _subgrid(a.shape, 300)
+    g = subgrid(a.shape, 300)
     gy, gx = np.gradient(a, 0.5, 2.0)
     got = _gradient_at(a, g, (0.5, 2.0))
     np.testing.assert_array_equal(got[0], gy[g])
@@ -171,11 +172,11 @@ def test_summed_area_table_window_sums():
 
 
 def test_curvature_on_subgrid_equals_full_map():
-    from afmcurrent.pair.correlate import _subgrid, curvature_map, rank_correlations
+    from afmcurrent.pair.correlate import curvature_map, rank_correlations, subgrid
 
     h = gaussian_field(np.random.default_rng(8), (90, 70), 4.0) * 1e-8
     h[10, 20] = np.nan
-    g = _subgrid(h.shape, 500)
+    g = subgrid(h.shape, 500)
     full = curvature_map(h, (1e-7, 1e-7))
     sub = curvature_map(h, (1e-7, 1e-7), subgrid=g)
     np.testing.assert_allclose(sub, full[g], rtol=1e-12, atol=1e-6 * np.nanmax(np.abs(full)))

@@ -11,11 +11,11 @@ from afmcurrent import analyze_pair
 from afmcurrent.core.errors import ConfigError
 from afmcurrent.outputs.figures import (
     FigureScales,
-    _nice_length,
     plot_optical_classes,
     plot_paper,
     shared_scales,
 )
+from afmcurrent.outputs.figures.style import nice_length
 from afmcurrent.sim import simulate_optical, simulate_pair
 
 
@@ -54,9 +54,9 @@ def test_shared_scales_cover_both_and_are_applied(results):
 
 
 def test_nice_scale_bar_lengths():
-    assert _nice_length(2.6) == 2
-    assert _nice_length(0.7) == pytest.approx(0.5)
-    assert _nice_length(13) == 10
+    assert nice_length(2.6) == 2
+    assert nice_length(0.7) == pytest.approx(0.5)
+    assert nice_length(13) == 10
 
 
 def test_write_vector_formats(tmp_path, results):

@@ -639,7 +639,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
-    from ..sim.simulate import simulate_pair, write_pair
+    from ..sim import simulate_pair, write_pair
 
     pair = simulate_pair(args.preset, seed=args.seed, shape=(args.pixels, args.pixels))
     paths = write_pair(args.outdir, pair, prefix=args.prefix, overwrite=args.overwrite)

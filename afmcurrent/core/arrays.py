@@ -1,10 +1,13 @@
-"""Summed-area tables (integral images) for window sums in O(1) per window."""
+"""Small array helpers shared by the layers: summed-area tables, NaN-safe floats."""
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 
-__all__ = ["summed_area_table"]
+__all__ = ["summed_area_table", "finite_or_none"]
 
 
 def summed_area_table(a: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
@@ -37,3 +40,24 @@ def summed_area_table(a: np.ndarray, dtype: np.dtype | type | None = None) -> np
     for i in range(2, out.shape[-2]):
         out[..., i, :] += out[..., i - 1, :]
     return out
+
+
+def finite_or_none(v: Any) -> float | None:
+    """``float(v)`` when ``v`` is a finite real number, else None (JSON has no NaN).
+
+    Parameters
+    ----------
+    v : number, numpy scalar or None
+
+    Returns
+    -------
+    float or None
+        None for None, NaN, +/-inf and anything that is not a real number.
+    """
+    if v is None or isinstance(v, (bool, np.bool_)):
+        return None
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
