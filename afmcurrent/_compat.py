@@ -33,7 +33,8 @@ MOVED: dict[str, tuple[str, ...]] = {
     "afmcurrent.logamp": ("afmcurrent.pair.logamp",),
     "afmcurrent.level": ("afmcurrent.pair.level",),
     "afmcurrent.transport": ("afmcurrent.pair.transport",),
-    "afmcurrent.domains": ("afmcurrent.pair.domains",),
+    "afmcurrent.domains": ("afmcurrent.pair.domains", "afmcurrent.pair.classify",
+                           "afmcurrent.core.classes"),
     "afmcurrent.correlate": ("afmcurrent.pair.correlate",),
     "afmcurrent.optical": ("afmcurrent.pair.optical",),
     "afmcurrent.pipeline": ("afmcurrent.pair.pipeline",),
@@ -41,9 +42,12 @@ MOVED: dict[str, tuple[str, ...]] = {
     "afmcurrent.output": ("afmcurrent.outputs.writers",),
     "afmcurrent.plotting": ("afmcurrent.outputs.figures",),
     "afmcurrent.pooled": ("afmcurrent.sets.pooled",),
-    "afmcurrent.pairing": ("afmcurrent.sets.pairing",),
-    "afmcurrent.batch": ("afmcurrent.sets.batch",),
-    "afmcurrent.report": ("afmcurrent.sets.report",),
+    "afmcurrent.pairing": ("afmcurrent.sets.pairing", "afmcurrent.sets.headers",
+                           "afmcurrent.sets.manifest"),
+    "afmcurrent.batch": ("afmcurrent.sets.run", "afmcurrent.sets.tasks", "afmcurrent.sets.tables",
+                         "afmcurrent.sets.executors", "afmcurrent.sets.outdir"),
+    "afmcurrent.report": ("afmcurrent.sets.report", "afmcurrent.sets.summary_figure",
+                          "afmcurrent.sets.tables"),
 }
 #: Old packages whose submodules moved with them: old prefix -> new prefix.
 MOVED_PACKAGES: dict[str, str] = {

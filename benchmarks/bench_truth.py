@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from afmcurrent import analyze_pair
+from afmcurrent.core.classes import CLASS_NAMES
 from afmcurrent.core.config import load_config
-from afmcurrent.pair.domains import CLASS_NAMES, Thresholds
+from afmcurrent.pair.classify import Thresholds
 from afmcurrent.sets.pooled import features, fit_pooled, pair_sample
 from afmcurrent.sim import simulate_pair
 

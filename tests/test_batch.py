@@ -19,8 +19,7 @@ import pytest
 
 from afmcurrent.cli import main
 from afmcurrent.io.nanoscope import write_nanoscope
-from afmcurrent.sets.batch import SUMMARY_COLUMNS, BatchOptions, run_batch
-from afmcurrent.sets.pairing import discover_pairs, read_manifest
+from afmcurrent.sets import SUMMARY_COLUMNS, BatchOptions, discover_pairs, read_manifest, run_batch
 from afmcurrent.sim import simulate_pair, write_pair
 
 PX = 64
@@ -117,7 +116,7 @@ def test_pairing_across_formats_and_duplicate_captures(tmp_path):
 def test_nanoscope_header_fast_path_equals_the_reader():
     """Discovery reads a Nanoscope file's text header only; the fields equal a full read."""
     from afmcurrent.io import load_scan
-    from afmcurrent.sets.pairing import _from_scan, _nanoscope_header
+    from afmcurrent.sets.headers import _from_scan, _nanoscope_header
 
     real = Path(__file__).resolve().parents[1] / "data_samples" / "real"
     files = [real / "old_bruker.002", real / "old_bruker.004"]
@@ -326,7 +325,7 @@ def test_pooled_predict_matches_scikit_learn(serial_run):
     from sklearn.mixture import GaussianMixture
 
     from afmcurrent.core.config import load_config
-    from afmcurrent.pair.domains import Thresholds
+    from afmcurrent.pair.classify import Thresholds
     from afmcurrent.sets.pooled import PooledModel
 
     rng = np.random.default_rng(3)
@@ -382,8 +381,7 @@ def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_pat
 def test_failed_pooled_fit_and_figure_keep_the_tables(manifest_set, tmp_path, monkeypatch,
                                                       caplog):
     """Neither a pooled model that cannot be fitted nor a figure that fails loses the rows."""
-    import afmcurrent.sets.pooled
-    import afmcurrent.sets.report
+    import afmcurrent.sets.run
     from afmcurrent.core.errors import AfmcurrentError
 
     def no_fit(*args, **kwargs):
@@ -392,8 +390,8 @@ def test_failed_pooled_fit_and_figure_keep_the_tables(manifest_set, tmp_path, mo
     def no_figure(*args, **kwargs):
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(afmcurrent.sets.pooled, "fit_pooled", no_fit)
-    monkeypatch.setattr(afmcurrent.sets.report, "write_summary_figure", no_figure)
+    monkeypatch.setattr(afmcurrent.sets.run, "fit_pooled", no_fit)
+    monkeypatch.setattr(afmcurrent.sets.run, "write_summary_figure", no_figure)
     out = tmp_path / "o"
     pairs = read_manifest(manifest_set).pairs[:2]
     # in this process: the patched functions are local objects, which cannot be sent to a
@@ -435,7 +433,7 @@ def test_pooled_model_represents_every_class_deterministically():
     from scipy.stats import multivariate_normal
 
     from afmcurrent.core.config import load_config
-    from afmcurrent.pair.domains import Thresholds
+    from afmcurrent.pair.classify import Thresholds
     from afmcurrent.sets.pooled import fit_pooled, missing_classes, rule_classes
 
     th = Thresholds.from_settings(load_config().classify)
@@ -469,7 +467,7 @@ def test_pooled_class4_on_simulated_set():
     """Simulated degraded maps with 3 % true class 4: the pooled model finds it (issue 9:
     0 % before) and agrees with the truth on most pixels."""
     from afmcurrent.core.config import load_config
-    from afmcurrent.pair.domains import Thresholds
+    from afmcurrent.pair.classify import Thresholds
     from afmcurrent.pair.pipeline import analyze_pair
     from afmcurrent.sets.pooled import features, fit_pooled, pair_sample
     from afmcurrent.sim import simulate_pair

@@ -23,9 +23,8 @@ from afmcurrent.cli import main
 from afmcurrent.core.errors import OutputExistsError
 from afmcurrent.io import write_gwy
 from afmcurrent.outputs.writers import atomic_path
-from afmcurrent.sets.batch import BatchOptions, run_batch
+from afmcurrent.sets import BatchOptions, PairSpec, discover_pairs, read_manifest, run_batch
 from afmcurrent.sets.isolation import IsolatedPool, TaskTimeout, WorkerDied
-from afmcurrent.sets.pairing import PairSpec, discover_pairs, read_manifest
 from afmcurrent.sim import simulate_pair, write_pair
 
 PX = 48

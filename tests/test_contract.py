@@ -11,8 +11,7 @@ import pytest
 
 from afmcurrent import analyze_pair
 from afmcurrent.cli import build_parser
-from afmcurrent.sets.batch import SUMMARY_COLUMNS
-from afmcurrent.sets.report import aggregate_samples
+from afmcurrent.sets.tables import SUMMARY_COLUMNS, aggregate_samples
 from afmcurrent.sim import simulate_optical, simulate_pair
 
 PINNED = json.loads((Path(__file__).parent / "contract" / "pinned.json").read_text())

@@ -194,8 +194,8 @@ def test_connectivity_equals_per_class_labelling():
     """One labelling pass for all classes gives what one scipy.ndimage.label per class gave."""
     from scipy import ndimage
 
+    from afmcurrent.core.classes import CLASS_NAMES
     from afmcurrent.pair.correlate import connectivity
-    from afmcurrent.pair.domains import CLASS_NAMES
 
     four = ndimage.generate_binary_structure(2, 1)
     rng = np.random.default_rng(12)

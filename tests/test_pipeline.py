@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
+from afmcurrent.core.classes import CLASS_NAMES
 from afmcurrent.core.errors import CalibrationError, ConfigError, RegistrationError
 from afmcurrent.core.model import Channel
-from afmcurrent.pair.domains import CLASS_NAMES
 from afmcurrent.sim import simulate_pair
 
 

@@ -585,8 +585,11 @@ def _cmd_register(args: argparse.Namespace) -> int:
 
 
 def _cmd_batch(args: argparse.Namespace) -> int:
-    from ..sets.batch import BatchOptions, run_batch
-    from ..sets.pairing import discover_pairs, read_manifest
+    from ..sets.executors import keep_freed_memory
+    from ..sets.manifest import read_manifest
+    from ..sets.pairing import discover_pairs
+    from ..sets.run import run_batch
+    from ..sets.tasks import BatchOptions
 
     if (args.root is None) == (args.manifest is None):
         raise AfmcurrentError("batch needs a ROOT folder or --manifest CSV (one of them)")
@@ -614,9 +617,7 @@ def _cmd_batch(args: argparse.Namespace) -> int:
         figures=not args.no_figures, allow_partial=args.allow_partial,
     )
     if args.workers == 0 and not args.scheduler:
-        from ..sets.batch import _keep_freed_memory
-
-        _keep_freed_memory()  # this process analyses every pair: keep freed memory, as workers do
+        keep_freed_memory()  # this process analyses every pair: keep freed memory, as workers do
     result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,
                        scheduler=args.scheduler, force=args.force,
                        pooled_samples=args.pooled_samples, seed=args.seed,

@@ -1,23 +1,7 @@
-"""Degradation classification of pixels, connected domains and area fractions.
+"""Connected domains of one class each: their size, position, currents and roughness.
 
-Class codes (``uint8``, DESIGN.md), after C.-S. Jiang et al. (NREL):
-
-=====  ======================================================================================
-code   meaning
-=====  ======================================================================================
-0      undetermined or masked (outside the registration overlap, or a decision within noise)
-1      ionic-conducting: the paper's type 1 (non-degraded)
-2      ionic-blocked with electronic leakage: type 2 (I(+V) ~ I(-V), small)
-3      electronic shunt: type 3 (I(+V) ~ I(-V), 1e2..1e3 pA)
-4      ionic-blocked and insulating: neither current conducts (not in the paper)
-=====  ======================================================================================
-
-Rules (absolute mode, thresholds in :class:`~afmcurrent.config.ClassifySettings`): a pixel is
-ionic-dominated where the ionic fraction ``I_ion / I(+V) >= ionic_fraction_min`` (0.9); among
-those, class 1 where ``I_ion >= ionic_current_min`` (0.1 pA), else class 4. Electronic-dominated
-pixels are class 3 where ``I_e(+V) >= shunt_current_min`` (1 pA), else class 2. Every comparison
-is made on the pixel's uncertainty interval (:mod:`afmcurrent.transport`): a pixel whose interval
-straddles a threshold is class 0, not a guess.
+Pure functions over class maps (:mod:`afmcurrent.core.classes`) in the +V frame; the area
+fractions are :func:`afmcurrent.core.classes.area_fractions`.
 """
 
 from __future__ import annotations
@@ -29,154 +13,18 @@ import numpy as np
 from scipy import ndimage
 
 from ..core.classes import (
-    CLASS_LABELS,
     CLASS_NAMES,
-    ELECTRONIC_SHUNT,
-    IONIC_BLOCKED_INSULATING,
-    IONIC_BLOCKED_LEAKY,
-    IONIC_CONDUCTING,
-    UNDETERMINED,
-    area_fractions,
 )
-from ..core.config import ClassifySettings, DomainSettings
+from ..core.config import DomainSettings
+from ..io.csv_table import write_csv
 from .transport import TransportMaps
 
 __all__ = [
-    "UNDETERMINED",
-    "IONIC_CONDUCTING",
-    "IONIC_BLOCKED_LEAKY",
-    "ELECTRONIC_SHUNT",
-    "IONIC_BLOCKED_INSULATING",
-    "CLASS_NAMES",
-    "CLASS_LABELS",
-    "Thresholds",
-    "thresholds_from_reference",
-    "classify",
-    "area_fractions",
     "DomainTable",
+    "LabelGroups",
     "find_domains",
     "same_class_components",
 ]
-
-@dataclass(frozen=True)
-class Thresholds:
-    """Numeric thresholds of the classification, in SI units.
-
-    Attributes
-    ----------
-    ionic_fraction_min : float
-        Ionic-dominated where ``I_ion / I(+V)`` is at or above this.
-    ionic_current_min : float
-        A; class 1 above, class 4 below (ionic-dominated pixels).
-    shunt_current_min : float
-        A; class 3 above, class 2 below (electronic-dominated pixels).
-    source : str
-        ``"absolute"`` or a description of the reference pair.
-    """
-
-    ionic_fraction_min: float
-    ionic_current_min: float
-    shunt_current_min: float
-    source: str = "absolute"
-
-    @classmethod
-    def from_settings(cls, settings: ClassifySettings) -> Thresholds:
-        """Absolute thresholds straight from the ``[classify]`` settings."""
-        return cls(
-            settings.ionic_fraction_min,
-            settings.ionic_current_min,
-            settings.shunt_current_min,
-            "absolute",
-        )
-
-    @property
-    def log_ratio_min(self) -> float:
-        """``log10(I(+V)/I_e)`` (decades) equivalent to ``ionic_fraction_min``."""
-        return float(-np.log10(1.0 - self.ionic_fraction_min))
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-safe dict with units in the keys."""
-        return {
-            "ionic_fraction_min": self.ionic_fraction_min,
-            "ionic_current_min_A": self.ionic_current_min,
-            "shunt_current_min_A": self.shunt_current_min,
-            "source": self.source,
-        }
-
-
-def thresholds_from_reference(
-    reference_plus_median: float, settings: ClassifySettings, description: str = "reference pair"
-) -> Thresholds:
-    """Thresholds relative to a pristine reference pair.
-
-    Parameters
-    ----------
-    reference_plus_median : float
-        Median |I(+V)| of the pristine reference pair, in A.
-    settings : ClassifySettings
-        ``reference_ionic_decades`` and ``reference_shunt_decades`` place the two current
-        thresholds at ``reference_plus_median * 10**decades``.
-    description : str, optional
-        Recorded in :attr:`Thresholds.source`.
-
-    Returns
-    -------
-    Thresholds
-
-    Raises
-    ------
-    ValueError
-        If the reference median is not a positive finite current.
-    """
-    m = float(reference_plus_median)
-    if not (np.isfinite(m) and m > 0):
-        raise ValueError(f"reference median current must be positive and finite, got {m}")
-    return Thresholds(
-        settings.ionic_fraction_min,
-        m * 10.0**settings.reference_ionic_decades,
-        m * 10.0**settings.reference_shunt_decades,
-        f"{description}: median I(+V) = {m:.3g} A",
-    )
-
-
-def classify(maps: TransportMaps, thresholds: Thresholds) -> np.ndarray:
-    """Classify every pixel of a pair into the degradation classes 0-4.
-
-    Parameters
-    ----------
-    maps : TransportMaps
-        Output of :func:`afmcurrent.transport.separate` (bounds of log I(+V), log I_e and their
-        ratio at the chosen confidence).
-    thresholds : Thresholds
-
-    Returns
-    -------
-    ndarray of uint8, shape (rows, cols)
-        Class codes; 0 where the pixel is invalid or its interval straddles a threshold.
-    """
-    r_lo, r_hi = maps.log_ratio_bounds
-    p_lo, p_hi = maps.log_plus_bounds
-    e_lo, e_hi = maps.log_electronic_bounds
-    out = np.zeros(r_lo.shape, np.uint8)
-    with np.errstate(invalid="ignore", over="ignore"):
-        ionic_dom = (r_lo >= thresholds.log_ratio_min) & maps.valid
-        electronic_dom = (r_hi < thresholds.log_ratio_min) & maps.valid
-        # I_ion interval: [I+_lo - Ie_hi, I+_hi - Ie_lo] (10**-inf = 0, 10**inf = inf).
-        i = np.nonzero(ionic_dom)
-        ion_lo = 10.0 ** p_lo[i] - 10.0 ** e_hi[i]
-        ion_hi = 10.0 ** p_hi[i] - 10.0 ** e_lo[i]
-        cls = np.zeros(ion_lo.shape, np.uint8)
-        cls[ion_lo >= thresholds.ionic_current_min] = IONIC_CONDUCTING
-        cls[ion_hi < thresholds.ionic_current_min] = IONIC_BLOCKED_INSULATING
-        out[i] = cls
-        # Electronic current bounds compared in log space.
-        e = np.nonzero(electronic_dom)
-        log_shunt = np.log10(thresholds.shunt_current_min)
-        cls = np.zeros(e[0].shape, np.uint8)
-        cls[e_lo[e] >= log_shunt] = ELECTRONIC_SHUNT
-        cls[e_hi[e] < log_shunt] = IONIC_BLOCKED_LEAKY
-        out[e] = cls
-    return out
 
 
 @dataclass
@@ -204,27 +52,13 @@ class DomainTable:
         return {name: int(np.sum(cls == code)) for code, name in CLASS_NAMES.items()}
 
     def to_csv(self, path: Any) -> None:
-        """Write the table as CSV (one row per domain, header with units)."""
-        import csv
-
+        """Write the table as CSV (one row per domain, header with units;
+        :func:`afmcurrent.io.csv_table.write_csv`)."""
         names = list(self.columns)
-        with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(names)
-            for i in range(len(self)):
-                row = []
-                for n in names:
-                    v = self.columns[n][i]
-                    if isinstance(v, (bool, np.bool_)):
-                        row.append(str(bool(v)).lower())
-                    elif isinstance(v, (float, np.floating)):
-                        row.append("" if not np.isfinite(v) else f"{float(v):.6g}")
-                    else:
-                        row.append(v)
-                writer.writerow(row)
+        write_csv(path, names, ([self.columns[n][i] for n in names] for i in range(len(self))))
 
 
-class _Groups:
+class LabelGroups:
     """Pixels grouped by domain label (one stable integer sort, shared by every quantity)."""
 
     def __init__(self, labels: np.ndarray, n: int) -> None:
@@ -376,7 +210,7 @@ def find_domains(
         "centroid_y_um": (cy + 0.5) * dy * 1e6,
     }
     if maps is not None:
-        groups = _Groups(labels, n)
+        groups = LabelGroups(labels, n)
         for key, arr in (
             ("median_plus_current_pA", maps.plus_current),
             ("median_minus_current_pA", maps.minus_current),

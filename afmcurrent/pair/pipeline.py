@@ -21,18 +21,13 @@ from typing import Any
 
 import numpy as np
 
+from ..core.classes import area_fractions
 from ..core.config import AnalysisConfig, load_config
 from ..core.errors import AfmcurrentError, ChannelNotFoundError, ConfigError, RegistrationError
 from ..core.model import Channel, Scan
 from ..core.version import __version__
-from .domains import (
-    DomainTable,
-    Thresholds,
-    area_fractions,
-    classify,
-    find_domains,
-    thresholds_from_reference,
-)
+from .classify import Thresholds, classify, thresholds_from_reference
+from .domains import DomainTable, find_domains
 from .level import level_topography
 from .logamp import (
     CurrentMap,
@@ -158,9 +153,9 @@ class PairResult:
                 if len(values) == len(self.domains):
                     cols[key] = values
             if self.optical is not None and len(self.domains):
-                from .domains import _Groups
+                from .domains import LabelGroups
 
-                cols["median_optical_brightness"] = _Groups(
+                cols["median_optical_brightness"] = LabelGroups(
                     self.domains.labels, len(self.domains)).median(self.optical.patch)
             self._correlation = corr
         return self._correlation

@@ -1,4 +1,4 @@
-"""Finding the +V / -V pairs in a folder tree of scans, or reading them from a manifest.
+"""Pairing the scans of a folder tree into +V / -V pairs by their headers.
 
 Two scans form a pair when their headers say they image the same area at opposite sample-bias
 polarities: opposite bias sign, the same scan size and pixels, offsets within a tolerance, in the
@@ -14,79 +14,37 @@ capture saved in two formats beside itself (``X.spm`` and Gwyddion's ``X.gwy``) 
 Acquire's session files pair inside themselves: each consecutive +V / -V pair of complete scans
 becomes a pair (with ``allow_partial`` also pairs of scans that did not finish).
 
-Headers are read in child processes (:class:`afmcurrent.isolation.IsolatedPool`) with a time
-limit per file: a file that crashes its reading library or makes it loop is reported as
-unreadable, and discovery goes on.
+Headers are read in child processes (:mod:`.headers`, through
+:class:`afmcurrent.sets.isolation.IsolatedPool`) with a time limit per file: a file that
+crashes its reading library or makes it loop is reported as unreadable, and discovery goes on.
 
-A manifest CSV overrides discovery: columns ``plus`` and ``minus`` (paths relative to the
-manifest) and optionally ``sample``, ``group``, ``optical``, ``bias_plus``, ``bias_minus``.
+A manifest CSV overrides discovery (:mod:`.manifest`).
 """
 
 from __future__ import annotations
 
-import csv
 import datetime as _dt
 import logging
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import AfmcurrentError, ConfigError
+from .. import io  # noqa: F401  (imported once here, inherited by the forked readers)
+from ..io.registry import FORMATS
+from .headers import HEADER_TIMEOUT, ScanHeader, find_scan_files, read_headers
 
 __all__ = [
-    "ScanHeader",
     "PairSpec",
     "Unpaired",
     "Pairing",
-    "SCAN_SUFFIXES",
-    "HEADER_TIMEOUT",
-    "read_scan_header",
-    "find_scan_files",
     "pair_scans",
     "discover_pairs",
-    "read_manifest",
+    "pair_name",
 ]
 
 logger = logging.getLogger(__name__)
-
-#: Deprecated: discovery asks the format registry (``afmcurrent.io.registry.matches_suffix``).
-SCAN_SUFFIXES = re.compile(r"\.(spm|gwy|h5|hdf5|\d{3})$", re.IGNORECASE)
-
-#: Time limit for reading one file's header during discovery, s.
-HEADER_TIMEOUT = 60.0
-
-
-@dataclass(frozen=True)
-class ScanHeader:
-    """What pairing needs from a scan file's header.
-
-    Attributes
-    ----------
-    path : Path
-    bias : float or None
-        Sample bias in V.
-    size : tuple of float
-        ``(height, width)`` in m.
-    shape : tuple of int
-        ``(rows, cols)``.
-    offset : tuple of float
-        ``(y0, x0)`` in m.
-    date : datetime or None
-        Start of the capture (naive, local time).
-    format : str
-        Registry name of the file's format.
-    """
-
-    path: Path
-    bias: float | None
-    size: tuple[float, float]
-    shape: tuple[int, int]
-    offset: tuple[float, float]
-    date: _dt.datetime | None
-    format: str = ""
 
 
 @dataclass
@@ -160,126 +118,6 @@ class Pairing:
         return "\n".join(lines)
 
 
-def read_scan_header(path: str | Path) -> ScanHeader:
-    """Read the header fields pairing needs from a scan file (in this process).
-
-    Parameters
-    ----------
-    path : str or Path
-
-    Returns
-    -------
-    ScanHeader
-
-    Raises
-    ------
-    ReadError
-        If the file cannot be read (see :func:`afmcurrent.io.load_scan`), or is an acquire
-        session (several scans: see :func:`afmcurrent.io.session.read_session`).
-    """
-    from ..io import load_scan
-
-    return _from_scan(load_scan(Path(path)))
-
-
-def _from_scan(scan: Any) -> ScanHeader:
-    return ScanHeader(
-        path=Path(scan.path),
-        bias=scan.bias,
-        size=scan.size,
-        shape=scan.shape,
-        offset=scan.offset,
-        date=_parse_iso(scan.metadata.get("date")),
-        format=str(scan.format),
-    )
-
-
-def _parse_iso(text: Any) -> _dt.datetime | None:
-    if not text:
-        return None
-    try:
-        d = text if isinstance(text, _dt.datetime) else _dt.datetime.fromisoformat(str(text))
-    except (ValueError, TypeError):
-        return None
-    if d.tzinfo is not None:  # compared with naive local times of other formats
-        d = d.astimezone().replace(tzinfo=None)
-    return d
-
-
-def _nanoscope_header(path: Path) -> ScanHeader | None:
-    """A Nanoscope file's pairing fields from its text header alone (no pixel data), when the
-    header gives the image geometry as the reader reads it; else None (the file is read)."""
-    from ..io.nanoscope import read_nanoscope_header
-
-    h = read_nanoscope_header(path)
-    n = h["normalised"]
-    keys = ("lines", "samples_per_line", "scan_height_m", "scan_width_m")
-    if h.get("kind") != "image" or any(n.get(k) is None for k in keys):
-        return None
-    return ScanHeader(
-        path=Path(path),
-        bias=n.get("bias_V"),
-        size=(float(n["scan_height_m"]), float(n["scan_width_m"])),
-        shape=(int(n["lines"]), int(n["samples_per_line"])),
-        offset=(float(n.get("y_offset_m", 0.0)), float(n.get("x_offset_m", 0.0))),
-        date=_parse_iso(n.get("date")),
-        format="nanoscope",
-    )
-
-
-def _header_task(path: Path) -> tuple[str, Any]:
-    """What discovery needs from one file, read in a child process; never raises.
-
-    Returns ``("scan", ScanHeader)``, ``("session", Session)`` or ``("error", message)``.
-    """
-    try:
-        from ..io.registry import detect_format
-        from ..io.session import read_session
-
-        fmt = detect_format(path)
-        if fmt is None:
-            return "error", "not a format afmcurrent reads (by its content)"
-        if fmt.name == "acquire-session":
-            return "session", read_session(path)
-        if fmt.refused_reason:
-            return "error", fmt.refused_reason
-        if fmt.name == "nanoscope":
-            header = _nanoscope_header(path)
-            if header is not None:
-                return "scan", header
-        return "scan", _from_scan(fmt.read(path))
-    except AfmcurrentError as exc:
-        return "error", str(exc)
-    except Exception as exc:  # a reader's bug must not end the discovery
-        return "error", f"{type(exc).__name__}: {exc}"
-
-
-def find_scan_files(root: str | Path) -> list[Path]:
-    """Scan files below ``root`` (recursively, sorted), by the name endings of the registry.
-
-    Hidden folders and afmcurrent output folders (holding a ``summary.json``) are skipped.
-
-    Raises
-    ------
-    ConfigError
-        If ``root`` is not a folder.
-    """
-    from ..io.registry import matches_suffix
-
-    root = Path(root)
-    if not root.is_dir():
-        raise ConfigError(f"{root}: not a folder")
-    out = []
-    for p in sorted(root.rglob("*")):
-        rel = p.relative_to(root).parts
-        if any(part.startswith(".") for part in rel):
-            continue
-        if matches_suffix(p) and p.is_file():
-            if (p.parent / "summary.json").exists():
-                continue
-            out.append(p)
-    return out
-
 
 def _same_area(a: ScanHeader, b: ScanHeader, size_rtol: float, offset_tol: float) -> bool:
     if a.shape != b.shape:
@@ -291,7 +129,7 @@ def _same_area(a: ScanHeader, b: ScanHeader, size_rtol: float, offset_tol: float
     return all(abs(x - y) <= tol for x, y in zip(a.offset, b.offset, strict=True))
 
 
-def _name(path: Path, root: Path) -> str:
+def pair_name(path: Path, root: Path) -> str:
     rel = path.relative_to(root).with_suffix("") if path.is_relative_to(root) else Path(path.stem)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("_") or "pair"
 
@@ -366,7 +204,7 @@ def pair_scans(
             used[m.path] = used.get(m.path, 0) + 1
             rel = p.path.relative_to(root).parts if p.path.is_relative_to(root) else ()
             sample = rel[0] if len(rel) > 1 else root.name
-            name = _name(p.path, root)
+            name = pair_name(p.path, root)
             if used[m.path] > 1:  # +V, -V, +V: the -V scan again, a repeat of the area
                 name += f"_repeat{used[m.path]}"
             result.pairs.append(PairSpec(
@@ -408,7 +246,7 @@ def discover_pairs(root: str | Path, *, workers: int | None = None,
     """
     root = Path(root)
     files = find_scan_files(root)
-    found = dict(zip(files, _read_headers(files, workers, timeout), strict=True))
+    found = dict(zip(files, read_headers(files, workers, timeout), strict=True))
     headers, bad, sessions = [], [], []
     for path, (kind, value) in found.items():
         if kind == "scan":
@@ -425,33 +263,11 @@ def discover_pairs(root: str | Path, *, workers: int | None = None,
     return result
 
 
-def _read_headers(files: list[Path], workers: int | None, timeout: float | None
-                  ) -> list[tuple[str, Any]]:
-    if not files:
-        return []
-    if workers == 0:
-        return [_header_task(p) for p in files]
-    from .. import io  # noqa: F401  (imported once here, inherited by the forked readers)
-    from .isolation import IsolatedPool, TaskFailed
-
-    n = max(1, min(workers or os.cpu_count() or 1, len(files)))
-    out: dict[Path, tuple[str, Any]] = {}
-    with IsolatedPool(n, timeout=timeout) as pool:
-        handles = {pool.submit(_header_task, p): p for p in files}
-        for h in pool.as_completed(list(handles)):
-            try:
-                out[handles[h]] = h.result()
-            except TaskFailed as exc:
-                out[handles[h]] = ("error", f"reading it crashed or hung: {exc}")
-                logger.warning("%s: %s", handles[h], out[handles[h]][1])
-    return [out[p] for p in files]
-
 
 def _drop_duplicate_captures(headers: list[ScanHeader]) -> tuple[list[ScanHeader],
                                                                    list[Unpaired]]:
     """Keep one of the files of the same capture in several formats (same folder and stem,
     same bias, pixels, size and date), the one whose format comes first in the registry."""
-    from ..io.registry import FORMATS
 
     rank = {f.name: i for i, f in enumerate(FORMATS)}
     groups: dict[tuple[Path, str], list[ScanHeader]] = {}
@@ -484,7 +300,7 @@ def _pair_session(session: Any, root: Path, allow_partial: bool, result: Pairing
     used = {i for pair in pairs for i in pair}
     for p, m in pairs:
         result.pairs.append(PairSpec(
-            name=f"{_name(path, root)}__scan{p:03d}-{m:03d}", plus=path, minus=path,
+            name=f"{pair_name(path, root)}__scan{p:03d}-{m:03d}", plus=path, minus=path,
             sample=sample, group=sample, plus_scan=p, minus_scan=m))
     partial_ok = set() if allow_partial else {i for pair in session.pairs(allow_partial=True)
                                                for i in pair}
@@ -498,75 +314,3 @@ def _pair_session(session: Any, root: Path, allow_partial: bool, result: Pairing
         else:
             why = f"{s.describe()}: no consecutive scan of the opposite polarity to pair with"
         result.unpaired.append(Unpaired(path, why))
-
-
-_MANIFEST_COLUMNS = ("plus", "minus", "sample", "group", "optical", "bias_plus", "bias_minus")
-
-
-def read_manifest(path: str | Path) -> Pairing:
-    """Read a manifest CSV of pairs.
-
-    Parameters
-    ----------
-    path : str or Path
-        CSV with a header row: ``plus``, ``minus`` (required; paths relative to the manifest's
-        folder) and optionally ``sample``, ``group``, ``optical``, ``bias_plus``,
-        ``bias_minus`` (V).
-
-    Returns
-    -------
-    Pairing
-        Pairs in file order; names from the +V file, made unique.
-
-    Raises
-    ------
-    ConfigError
-        If the file is missing, a required column is absent, a column is unknown, or a bias is
-        not a number; the message names the file and the line.
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read manifest: {exc}") from None
-    reader = csv.DictReader(text.splitlines())
-    cols = [c.strip() for c in (reader.fieldnames or [])]
-    missing = [c for c in ("plus", "minus") if c not in cols]
-    if missing:
-        raise ConfigError(f"{path}: manifest lacks column(s) {missing}; columns: {cols}")
-    unknown = [c for c in cols if c not in _MANIFEST_COLUMNS]
-    if unknown:
-        raise ConfigError(f"{path}: unknown manifest column(s) {unknown}; known: "
-                          f"{list(_MANIFEST_COLUMNS)}")
-    base = path.parent
-    result = Pairing()
-    seen: dict[str, int] = {}
-    for lineno, row in enumerate(reader, start=2):
-        row = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-        if not row.get("plus") or not row.get("minus"):
-            raise ConfigError(f"{path}:{lineno}: 'plus' and 'minus' must both be given")
-        biases = []
-        for key in ("bias_plus", "bias_minus"):
-            try:
-                biases.append(float(row[key]) if row.get(key) else None)
-            except ValueError:
-                raise ConfigError(
-                    f"{path}:{lineno}: {key} must be a number in V, got {row[key]!r}") from None
-        plus = base / row["plus"]
-        name = _name(plus, base)
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:
-            name = f"{name}_{seen[name]}"
-        sample = row.get("sample") or (Path(row["plus"]).parts[0]
-                                       if len(Path(row["plus"]).parts) > 1 else base.name)
-        result.pairs.append(PairSpec(
-            name=name,
-            plus=plus,
-            minus=base / row["minus"],
-            sample=sample,
-            group=row.get("group") or sample,
-            optical=base / row["optical"] if row.get("optical") else None,
-            bias_plus=biases[0],
-            bias_minus=biases[1],
-        ))
-    return result

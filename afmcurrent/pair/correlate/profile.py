@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...core.errors import ConfigError
+from ...io.csv_table import write_csv
 
 __all__ = ["Profile", "default_profile_line", "line_profile", "pair_profile"]
 
@@ -40,20 +40,14 @@ class Profile:
     def to_csv(self, path: Any) -> None:
         """Write ``distance_um, x_um, y_um`` and one column per map (currents in pA, height in
         nm, others as they are; empty cells where undefined)."""
-
-
         scale = {"A": (1e12, "pA"), "m": (1e9, "nm")}
         cols = [("distance_um", self.distance * 1e6), ("x_um", self.x * 1e6),
                 ("y_um", self.y * 1e6)]
         for name, v in self.values.items():
             f, unit = scale.get(self.units.get(name, ""), (1.0, ""))
             cols.append((f"{name}_{unit}" if unit else name, v * f))
-        cells = [["" if not math.isfinite(v) else f"{v:.6g}" for v in np.asarray(c[1]).tolist()]
-                 for c in cols]
-        with open(path, "w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow([c[0] for c in cols])
-            w.writerows(zip(*cells, strict=True))
+        values = [np.asarray(c[1], np.float64).tolist() for c in cols]
+        write_csv(path, [c[0] for c in cols], zip(*values, strict=True))
 
 
 def default_profile_line(shape: tuple[int, int],
