@@ -39,7 +39,13 @@ from .logamp import (
 )
 from .optical import OpticalResult
 from .registration import Registration, apply_registration, apply_registration_mask, register
-from .transport import TransportMaps, _log10, current_density, resampling_uncertainty, separate
+from .transport import (
+    TransportMaps,
+    current_density,
+    log10_current,
+    resampling_uncertainty,
+    separate,
+)
 
 __all__ = ["PairResult", "analyze_pair", "select_channels", "resolve_biases"]
 
@@ -746,7 +752,7 @@ def analyze_pair(
     if not np.isfinite(uncertainty):
         uncertainty = DEFAULT_UNCERTAINTY_PX
     uncertainty = max(uncertainty, MIN_UNCERTAINTY_PX)
-    lg_minus = _log10(minus_current)
+    lg_minus = log10_current(minus_current)
     e_sigma, e_below, e_above = resampling_uncertainty(
         lg_minus, uncertainty, ts.noise_decades, ts.confidence_sigma
     )
@@ -922,7 +928,7 @@ def _lag(
         return lag, None, None, None
     kw = {"noise_decades": ts.noise_decades, "confidence_sigma": ts.confidence_sigma,
           "floor_current": calibration.floor_current if calibration else None}
-    *plus_lag, lag_p = lag_decades(_log10(plus_current), hz, rates[0],
+    *plus_lag, lag_p = lag_decades(log10_current(plus_current), hz, rates[0],
                                    direction=c_plus.direction, **kw)
     *minus_lag, lag_m = lag_decades(lg_minus, hz, rates[1], direction=c_minus.direction, **kw)
     lag["checked"] = True
