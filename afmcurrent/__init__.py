@@ -60,7 +60,7 @@ __all__ = [
 _LAZY = {
     "load_scan": "afmcurrent.io",
     "analyze_pair": "afmcurrent.pair.pipeline",
-    "PairResult": "afmcurrent.pair.pipeline",
+    "PairResult": "afmcurrent.pair.result",
     "write_result": "afmcurrent.outputs.writers",
 }
 _SUBPACKAGES = ("cli", "core", "io", "outputs", "pair", "sets", "sim")
@@ -68,7 +68,8 @@ _SUBPACKAGES = ("cli", "core", "io", "outputs", "pair", "sets", "sim")
 if TYPE_CHECKING:
     from .io import load_scan
     from .outputs.writers import write_result
-    from .pair.pipeline import PairResult, analyze_pair
+    from .pair.pipeline import analyze_pair
+    from .pair.result import PairResult
 
 
 def __getattr__(name: str) -> Any:

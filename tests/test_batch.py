@@ -19,6 +19,7 @@ import pytest
 
 from afmcurrent.cli import main
 from afmcurrent.io.nanoscope import write_nanoscope
+from afmcurrent.outputs import write_result
 from afmcurrent.sets import SUMMARY_COLUMNS, BatchOptions, discover_pairs, read_manifest, run_batch
 from afmcurrent.sim import simulate_pair, write_pair
 
@@ -358,7 +359,7 @@ def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_pat
 
     spec = read_manifest(manifest_set).pairs[0]
     res = analyze_pair(spec.plus, spec.minus)
-    res.write(tmp_path / "r", figures=False)
+    write_result(res, tmp_path / "r", figures=False)
     mem, idx_mem = features(res.maps.plus_current, res.maps.electronic_current)
     disk, idx_disk, rule = pair_features(read_hdf5(tmp_path / "r" / "result.h5",
                                                    channels=RESULT_CHANNELS))

@@ -11,6 +11,7 @@ import pytest
 
 from afmcurrent import analyze_pair
 from afmcurrent.cli import build_parser
+from afmcurrent.outputs import write_result
 from afmcurrent.sets.tables import SUMMARY_COLUMNS, aggregate_samples
 from afmcurrent.sim import simulate_optical, simulate_pair
 
@@ -49,7 +50,7 @@ def pair():
 
 
 def _write(result, outdir, **kw):
-    result.write(outdir, **kw)
+    write_result(result, outdir, **kw)
     return outdir
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from afmcurrent import analyze_pair
 from afmcurrent.core.errors import ConfigError
+from afmcurrent.outputs import summary
 from afmcurrent.pair.correlate import (
     connectivity,
     crosstalk,
@@ -117,7 +118,7 @@ def test_pair_summary_keys_and_simulated_physics(tmp_path):
     pair = simulate_pair("degraded", seed=3, shape=(192, 192))
     r = analyze_pair(pair.plus, pair.minus, logamp=pair.calibration,
                      profile=(1e-6, 5e-6, 9e-6, 5e-6))
-    s = r.summary()
+    s = summary(r)
     topo = s["topography"]["by_class"]
     # Preset: type 2 rough (12 nm), type 1 moderately roughened (4 nm).
     assert topo["ionic_blocked_leaky"]["rq_nm"] > 2 * topo["ionic_conducting"]["rq_nm"]

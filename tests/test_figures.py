@@ -9,6 +9,7 @@ import pytest
 
 from afmcurrent import analyze_pair
 from afmcurrent.core.errors import ConfigError
+from afmcurrent.outputs import write_result
 from afmcurrent.outputs.figures import (
     FigureScales,
     plot_optical_classes,
@@ -61,7 +62,7 @@ def test_nice_scale_bar_lengths():
 
 def test_write_vector_formats(tmp_path, results):
     out = tmp_path / "pdf"
-    written = results[0].write(out, figure_format="pdf")
+    written = write_result(results[0], out, figure_format="pdf")
     for stem in ("figure", "figure_paper", "profile", "optical"):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
@@ -69,10 +70,10 @@ def test_write_vector_formats(tmp_path, results):
     s = json.loads((out / "summary.json").read_text())
     assert "figure_paper.pdf" in s["files"] and len(s["optical"]["box_px"]) == 4
     svg = tmp_path / "svg"
-    results[1].write(svg, figure_format="svg", scales=shared_scales(results))
+    write_result(results[1], svg, figure_format="svg", scales=shared_scales(results))
     assert "<svg" in (svg / "figure_paper.svg").read_text()[:500]
     with pytest.raises(ConfigError, match="png, pdf or svg"):
-        results[0].write(tmp_path / "bad", figure_format="tiff")
+        write_result(results[0], tmp_path / "bad", figure_format="tiff")
 
 
 def test_optical_overlay_needs_optical(results):

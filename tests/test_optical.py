@@ -8,6 +8,7 @@ import pytest
 
 from afmcurrent import analyze_pair
 from afmcurrent.core.errors import ConfigError, ReadError
+from afmcurrent.outputs import summary
 from afmcurrent.pair.optical import (
     analyze_optical,
     contingency_table,
@@ -131,7 +132,7 @@ def test_analyze_pair_with_optical_file(tmp_path, scene):
     r = analyze_pair(pair.plus, pair.minus, logamp=pair.calibration, optical=path,
                      optical_pixel_size=so.pixel_size,
                      optical_box=(x0 - 8, y0 + 6, x1 - 8, y1 + 6))
-    s = r.summary()["optical"]
+    s = summary(r)["optical"]
     assert np.abs(np.array(s["box_px"]) - np.array(so.box_px)).max() < 1.0
     assert s["confidence"] > 0.5 and s["cramers_v"] > 0.6
     assert s["contingency"]["ionic_blocked_leaky"]["dark"] > s["contingency"][

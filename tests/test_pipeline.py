@@ -7,6 +7,7 @@ from afmcurrent import analyze_pair
 from afmcurrent.core.classes import CLASS_NAMES
 from afmcurrent.core.errors import CalibrationError, ConfigError, RegistrationError
 from afmcurrent.core.model import Channel
+from afmcurrent.outputs import summary
 from afmcurrent.sim import simulate_pair
 
 
@@ -135,7 +136,7 @@ def test_shunts_get_no_ionic_current_and_floor_pixels_are_bounds(degraded):
     # the summary's medians are taken over the same pixels: ionic never above I(+V)
     med = res.median_currents()
     assert med["ionic_current"] <= med["plus_current"]
-    s = res.summary()
+    s = summary(res)
     assert s["median_current_bounds"] == res.median_current_bounds()
     assert set(s["median_current_density_A_m2"]) == {"ionic_current", "electronic_current"}
     assert s["warnings"] == res.warnings
@@ -230,7 +231,7 @@ def test_lag_widens_intervals_where_bandwidth_is_short():
     assert any("lag" in w for w in res.warnings)
     assert res.maps.lagging.any()
     assert accuracy(res) > accuracy(blind)
-    assert res.summary()["lag"]["lagging_fraction"] == res.lag["lagging_fraction"]
+    assert summary(res)["lag"]["lagging_fraction"] == res.lag["lagging_fraction"]
     # switched off by the setting
     off = analyze_pair(pair.plus, pair.minus, logamp=pair.calibration,
                        config={"transport": {"bandwidth_hz_per_amp": 1e16,

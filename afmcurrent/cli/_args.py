@@ -1,33 +1,41 @@
-"""Argument helpers shared by the sub-commands: typed values (lengths with units, pixel pairs)
+"""Argument helpers shared by the sub-commands: the analysis options as flags, typed values,
 and what an input file is."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..core import units
 from ..core.errors import AfmcurrentError
+from ..core.options import option_fields
 
 __all__ = [
+    "argument_type",
     "parse_length",
-    "lengths",
-    "pixel_pair",
     "scan_pair",
-    "floats",
+    "add_option_flags",
+    "options_given",
     "session_or_none",
 ]
 
 logger = logging.getLogger("afmcurrent")
 
 
-def _length(text: str, positive: bool) -> float:
-    try:
-        return units.parse_length(text, positive=positive)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+def argument_type(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """An argparse ``type``: the parser's ValueError becomes a usage error with its message."""
+
+    def convert(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    convert.__name__ = getattr(parse, "__name__", "value")
+    return convert
 
 
 def parse_length(text: str) -> float:
@@ -36,7 +44,7 @@ def parse_length(text: str) -> float:
     Returns
     -------
     float
-        The length in m.
+        The length in m (:func:`afmcurrent.core.units.parse_length`).
 
     Raises
     ------
@@ -44,33 +52,11 @@ def parse_length(text: str) -> float:
         If the text is not a positive finite length or has no unit (a bare number is refused:
         ``--tip-radius 100`` must not become 100 m); the message shows the accepted forms.
     """
-    return _length(text, positive=True)
-
-
-def lengths(n: int, what: str) -> Any:
-    """Parser of ``n`` comma-separated lengths, each with its unit; returns metres."""
-
-    def parse(text: str) -> tuple[float, ...]:
-        parts = text.split(",")
-        if len(parts) != n:
-            raise argparse.ArgumentTypeError(
-                f"expected {what}: {n} comma-separated lengths with units, e.g. "
-                + ",".join(["1.5um"] * n) + f"; got {text!r}"
-            )
-        return tuple(_length(t, positive=False) for t in parts)
-
-    return parse
-
-
-def pixel_pair(text: str) -> tuple[float, float]:
-    try:
-        a, b = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected DY,DX in pixels, got {text!r}") from None
-    return a, b
+    return argument_type(units.parse_length)(text)
 
 
 def scan_pair(text: str) -> tuple[int, int]:
+    """``"PLUS,MINUS"`` scan numbers of a session -> ``(plus, minus)``."""
     try:
         a, b = (int(v) for v in text.split(","))
     except ValueError:
@@ -79,19 +65,34 @@ def scan_pair(text: str) -> tuple[int, int]:
     return a, b
 
 
-def floats(n: int, what: str) -> Any:
-    def parse(text: str) -> tuple[float, ...]:
-        try:
-            vals = tuple(float(v) for v in text.split(","))
-        except ValueError:
-            vals = ()
-        if len(vals) != n:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return vals
+def add_option_flags(parser: argparse.ArgumentParser, title: str) -> None:
+    """Add one flag per field of :class:`~afmcurrent.core.options.AnalysisOptions`.
 
-    return parse
+    Every flag defaults to None (not given), so that the ``[analysis]`` table of the settings
+    applies where a flag is absent (:func:`options_given`). Flags of one ``group`` exclude
+    each other.
+    """
+    g = parser.add_argument_group(title)
+    groups: dict[str, Any] = {}
+    for f in option_fields():
+        spec = f.metadata["option"]
+        target = g
+        if spec.group is not None:
+            if spec.group not in groups:
+                groups[spec.group] = g.add_mutually_exclusive_group()
+            target = groups[spec.group]
+        if spec.parse is None:
+            target.add_argument(spec.flag, dest=f.name, action="store_true", default=None,
+                                help=spec.help)
+        else:
+            target.add_argument(spec.flag, dest=f.name, type=argument_type(spec.parse),
+                                default=None, metavar=spec.metavar, help=spec.help)
 
 
+def options_given(args: argparse.Namespace) -> dict[str, Any]:
+    """The analysis options given on the command line (name -> value)."""
+    return {f.name: getattr(args, f.name) for f in option_fields()
+            if getattr(args, f.name, None) is not None}
 
 
 def session_or_none(path: Path) -> Any:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AfmcurrentError
-from ._args import floats, lengths, parse_length, pixel_pair, scan_pair, session_or_none
+from ._args import add_option_flags, options_given, scan_pair, session_or_none
 
 __all__ = [
     "add_parser",
@@ -43,59 +43,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "by a killed process) on the lines recorded in both; the rows not recorded "
                    "are cropped (default: such a scan is refused with its reason)")
     a.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
-    a.add_argument("--height-channel", help="topography channel (default: first channel in m)")
-    a.add_argument(
-        "--current-channel",
-        help="current channel (default: first channel in A, else the log-amp output in V)",
-    )
-    a.add_argument("--bias-plus", type=float, metavar="V",
-                   help="sample bias of PLUS in V (overriding the header's gives a warning)")
-    a.add_argument("--bias-minus", type=float, metavar="V", help="sample bias of MINUS in V")
-    a.add_argument("--force-bias", action="store_true",
-                   help="accept --bias-plus/--bias-minus whose sign contradicts the header "
-                   "(refused otherwise: the files may be swapped)")
-    a.add_argument(
-        "--logamp",
-        metavar="FILE|PRESET",
-        help="log-amplifier calibration: TOML file with a [logamp] table, or a preset name "
-        "(see `afmcurrent info --presets`); default: logamp.toml beside PLUS",
-    )
-    a.add_argument("--config", type=Path, metavar="FILE", help="settings TOML file")
-    a.add_argument(
-        "--tip-radius", type=parse_length, metavar="LENGTH",
-        help="probe radius for the current density I / (pi r^2), with its unit, e.g. 100nm "
-        "(default 100 nm)",
-    )
-    a.add_argument("--shift", type=pixel_pair, metavar="DY,DX",
-                   help="known shift of MINUS onto PLUS in pixels at the centre row; creep and "
-                   "drift around it are still estimated unless --no-drift")
+    a.add_argument("--config", type=Path, metavar="FILE",
+                   help="settings TOML file (its [analysis] table gives defaults of the "
+                   "analysis options below)")
     a.add_argument("--no-drift", action="store_true",
                    help="one constant displacement for all rows (no creep or drift estimated)")
-    a.add_argument("--expect-shift", type=pixel_pair, metavar="DY,DX",
-                   help="approximate shift in pixels; the estimate is searched near it "
-                   "(resolves periodic samples such as calibration gratings)")
-    a.add_argument("--search-radius", type=float, default=5.0, metavar="PX",
-                   help="radius of the search window around --expect-shift (default 5 px)")
-    a.add_argument("--force-registration", action="store_true",
-                   help="use a registration reported as not trustworthy")
     a.add_argument("--reference", nargs=2, type=Path, metavar=("PLUS", "MINUS"),
                    help="pristine reference pair for [classify] mode = 'reference'")
     a.add_argument("--optical", type=Path, metavar="IMG",
                    help="optical micrograph (PNG, TIFF, JPEG) of a field containing the scan")
-    a.add_argument("--optical-pixel-size", type=parse_length, metavar="LENGTH",
-                   help="optical pixel size with its unit, e.g. 0.5um")
-    place = a.add_mutually_exclusive_group()
-    place.add_argument("--optical-box", type=floats(4, "X0,Y0,X1,Y1 in optical pixels"),
-                       metavar="X0,Y0,X1,Y1",
-                       help="scan area in the optical image, pixels (refined by mutual "
-                       "information)")
-    place.add_argument("--optical-center", type=lengths(2, "X,Y"), metavar="X,Y",
-                       help="scan centre in the optical image from its top-left corner, "
-                       "lengths with units, e.g. 40um,35.5um")
-    a.add_argument("--profile", type=lengths(4, "X0,Y0,X1,Y1"), metavar="X0,Y0,X1,Y1",
-                   help="line profile from the scan's top-left corner, lengths with units, "
-                   "e.g. 1um,1um,8um,8um (default: middle row); written to profile.csv and "
-                   "profile.png")
+    add_option_flags(a, "analysis options (also keys of the [analysis] table of --config)")
     a.add_argument("--figure-format", choices=("png", "pdf", "svg"), default="png",
                    help="also write the figures in this vector format (PNG always)")
     a.add_argument("--no-figures", action="store_true", help="skip figure.png (faster)")
@@ -113,7 +70,7 @@ def _no_drift_config(path: Path | None) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..outputs.writers import prepare_outdir
+    from ..outputs.writers import prepare_outdir, write_result
     from ..pair.pipeline import analyze_pair
 
     plus, minus, logamp, notes = args.plus, args.minus, args.logamp, []
@@ -141,27 +98,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             notes.append(f"log-amplifier calibration from --logamp {args.logamp}, not the "
                          "one stored in the session")
+    options = options_given(args)
+    if logamp is not None:
+        options["logamp"] = logamp
     result = analyze_pair(
         plus,
         minus,
-        height_channel=args.height_channel,
-        current_channel=args.current_channel,
-        bias_plus=args.bias_plus,
-        bias_minus=args.bias_minus,
-        logamp=logamp,
         config=_no_drift_config(args.config) if args.no_drift else args.config,
-        tip_radius=args.tip_radius,
-        shift=args.shift,
-        expect_shift=args.expect_shift,
-        search_radius=args.search_radius,
-        force_registration=args.force_registration,
-        force_bias=args.force_bias,
         reference=tuple(args.reference) if args.reference else None,
         optical=args.optical,
-        optical_pixel_size=args.optical_pixel_size,
-        optical_box=args.optical_box,
-        optical_center=args.optical_center,
-        profile=args.profile,
+        **options,
     )
     result.notes[:0] = notes
     for note in result.notes:
@@ -169,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     for warning in result.warnings:
         print(f"afmcurrent analyze: warning: {warning}", file=sys.stderr)
-    written = result.write(args.outdir, figures=not args.no_figures, overwrite=True,
+    written = write_result(result, args.outdir, figures=not args.no_figures, overwrite=True,
                            figure_format=args.figure_format)
     reg = result.registration
     print(f"+V {result.plus.label} ({result.bias_plus:+g} V), "

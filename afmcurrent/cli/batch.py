@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import AfmcurrentError
-from ._args import parse_length
+from ._args import add_option_flags, options_given
 
 __all__ = [
     "add_parser",
@@ -44,9 +44,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "overruns --timeout fails alone, the worker is replaced (default: number of "
                    "cores); 0: in this process, which does NOT isolate crashes or hangs (a "
                    "crashing reader ends the batch; for debugging)")
-    b.add_argument("--timeout", type=float, default=1800.0, metavar="S",
-                   help="time limit of one pair in a worker process, s (default 1800; "
-                   "not with --workers 0 or --scheduler)")
+    b.add_argument("--timeout", type=float, metavar="S",
+                   help="time limit of one pair in a worker process, s (default 1800, "
+                   "sets.executors.PAIR_TIMEOUT; 0: none; not with --workers 0 or --scheduler)")
     b.add_argument("--overwrite", action="store_true",
                    help="replace the results of another batch found in OUTDIR")
     b.add_argument("--allow-partial", action="store_true",
@@ -58,33 +58,24 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     b.add_argument("--dry-run", action="store_true", help="print the pairing and stop")
     b.add_argument("--force", action="store_true", help="redo pairs that are already complete")
     b.add_argument("--no-figures", action="store_true", help="skip each pair's figure.png")
-    b.add_argument("--height-channel")
-    b.add_argument("--current-channel")
-    b.add_argument("--bias-plus", type=float, metavar="V",
-                   help="bias of every +V scan whose file and manifest row lack one")
-    b.add_argument("--bias-minus", type=float, metavar="V")
-    b.add_argument("--logamp", metavar="FILE|PRESET",
-                   help="calibration for every pair (default: logamp.toml beside each +V file)")
-    b.add_argument("--config", type=Path, metavar="FILE", help="settings TOML file")
-    b.add_argument("--tip-radius", type=parse_length, metavar="LENGTH",
-                   help="probe radius with its unit, e.g. 100nm (default 100 nm)")
-    b.add_argument("--optical-pixel-size", type=parse_length, metavar="LENGTH",
-                   help="pixel size of the manifest's optical images with its unit, e.g. 0.5um "
-                   "(the scan "
-                   "area is placed at the image centre, then refined)")
+    b.add_argument("--config", type=Path, metavar="FILE",
+                   help="settings TOML file (its [analysis] table gives defaults of the "
+                   "analysis options below)")
     b.add_argument("--pooled-samples", type=int, default=2000, metavar="N",
                    help="pixels drawn from each pair for the pooled model (default 2000)")
     b.add_argument("--seed", type=int, default=0, help="seed of the pooled model")
+    add_option_flags(b, "analysis options of every pair (also keys of the [analysis] table of "
+                     "--config)")
     b.set_defaults(handler=run)
     return b
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sets.executors import keep_freed_memory
+    from ..sets.executors import PAIR_TIMEOUT, keep_freed_memory
     from ..sets.manifest import read_manifest
+    from ..sets.options import BatchOptions
     from ..sets.pairing import discover_pairs
     from ..sets.run import run_batch
-    from ..sets.tasks import BatchOptions
 
     if (args.root is None) == (args.manifest is None):
         raise AfmcurrentError("batch needs a ROOT folder or --manifest CSV (one of them)")
@@ -105,10 +96,7 @@ def run(args: argparse.Namespace) -> int:
     if not pairing.pairs:
         raise AfmcurrentError(f"no +V / -V pair found in {args.root or args.manifest}")
     options = BatchOptions(
-        height_channel=args.height_channel, current_channel=args.current_channel,
-        bias_plus=args.bias_plus, bias_minus=args.bias_minus, logamp=args.logamp,
-        config=str(args.config) if args.config else None, tip_radius=args.tip_radius,
-        optical_pixel_size=args.optical_pixel_size,
+        **options_given(args), config=str(args.config) if args.config else None,
         figures=not args.no_figures, allow_partial=args.allow_partial,
     )
     if args.workers == 0 and not args.scheduler:
@@ -116,8 +104,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_batch(pairing.pairs, args.outdir, options, workers=args.workers,
                        scheduler=args.scheduler, force=args.force,
                        pooled_samples=args.pooled_samples, seed=args.seed,
-                       progress=not args.quiet, timeout=args.timeout if args.timeout > 0
-                       else None, overwrite=args.overwrite, source=source)
+                       progress=not args.quiet, timeout=_timeout(args.timeout, PAIR_TIMEOUT),
+                       overwrite=args.overwrite, source=source)
     counts = {s: sum(r["status"] == s for r in result.rows) for s in ("ok", "skipped", "failed")}
     print(f"{len(result.rows)} pairs: {counts['ok']} analysed, {counts['skipped']} already "
           f"complete, {counts['failed']} failed; "
@@ -132,3 +120,10 @@ def run(args: argparse.Namespace) -> int:
     for r in result.failed:
         print(f"failed: {r['name']}: {r['error']}", file=sys.stderr)
     return 1 if result.failed else 0
+
+
+def _timeout(given: float | None, default: float) -> float | None:
+    """The time limit of one pair: the default when not given, none for 0 or less."""
+    if given is None:
+        return default
+    return given if given > 0 else None

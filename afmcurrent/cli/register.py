@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import ChannelNotFoundError
-from ._args import pixel_pair
+from ..core.options import parse_pixel_pair
+from ._args import argument_type
 
 __all__ = [
     "add_parser",
@@ -35,7 +36,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "current channel where one exists)")
     r.add_argument("--no-drift", action="store_true",
                    help="one constant displacement (no creep or drift estimated)")
-    r.add_argument("--expect-shift", type=pixel_pair, metavar="DY,DX",
+    r.add_argument("--expect-shift", type=argument_type(parse_pixel_pair), metavar="DY,DX",
                    help="approximate shift in pixels; the estimate is searched near it")
     r.add_argument("--search-radius", type=float, default=5.0, metavar="PX")
 

@@ -33,8 +33,12 @@ A configuration file may hold these tables (every key optional, unknown keys ref
     min_confidence = 0.3
     estimate_drift = true
 
-The default thresholds are the issue's rules, set from the reference values of C.-S. Jiang et al.
-(NREL), summarised in SCIENCE.md: pristine LICGC carries ~2.5 pA at +0.5 V, degraded type-2 areas
+    [analysis]        # per-call options of analyze_pair, see afmcurrent.core.options
+    tip_radius = "100nm"          # lengths: m, or a string with its unit
+    expect_shift = [0.0, 12.0]    # px
+
+The default thresholds are set from the reference values of C.-S. Jiang et al. (NREL;
+``docs/science.md``): pristine LICGC carries ~2.5 pA at +0.5 V, degraded type-2 areas
 1e-3..1e-2 pA, electronic shunts (type 3) 1e2..1e3 pA.
 """
 
@@ -49,6 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .options import AnalysisOptions, options_from_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -196,7 +201,10 @@ class AnalysisConfig:
     transport, classify, domains, registration : settings dataclasses
     logamp : dict or None
         The raw ``[logamp]`` table, if the file had one (validated by
-        :func:`afmcurrent.logamp.load_calibration`).
+        :func:`afmcurrent.pair.logamp.load_calibration`).
+    analysis : AnalysisOptions
+        The ``[analysis]`` table: defaults of the per-call options of ``analyze_pair``
+        (:mod:`afmcurrent.core.options`).
     source : str or None
         The file it came from.
     """
@@ -206,10 +214,12 @@ class AnalysisConfig:
     domains: DomainSettings = field(default_factory=DomainSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
     logamp: dict[str, Any] | None = None
+    analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     source: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the settings as a JSON-safe dict (SI units, as in the TOML file)."""
+        """Return the settings as a JSON-safe dict (SI units, as in the TOML file); the
+        ``[analysis]`` options are not settings of the method and are not included."""
         out = {
             name: dataclasses.asdict(getattr(self, name))
             for name in ("transport", "classify", "domains", "registration")
@@ -291,10 +301,11 @@ def load_config(
         else:
             tables, origin = read_toml(source), str(source)
     where = origin or "configuration"
-    unknown = set(tables) - set(_SECTIONS) - {"logamp"}
+    unknown = set(tables) - set(_SECTIONS) - {"logamp", "analysis"}
     if unknown:
         raise ConfigError(
-            f"{where}: unknown table(s) {sorted(unknown)}; known: {sorted([*_SECTIONS, 'logamp'])}"
+            f"{where}: unknown table(s) {sorted(unknown)}; known: "
+            f"{sorted([*_SECTIONS, 'logamp', 'analysis'])}"
         )
     for name, table in overrides.items():
         if name not in _SECTIONS:
@@ -316,8 +327,11 @@ def load_config(
     logamp = tables.get("logamp", base.logamp)
     if logamp is not None and not isinstance(logamp, Mapping):
         raise ConfigError(f"{where}: [logamp] must be a table")
+    analysis = (options_from_table(tables["analysis"], where) if "analysis" in tables
+                else base.analysis)
     return AnalysisConfig(
-        **values, logamp=dict(logamp) if logamp is not None else None, source=origin
+        **values, logamp=dict(logamp) if logamp is not None else None, analysis=analysis,
+        source=origin
     )
 
 

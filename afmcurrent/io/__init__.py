@@ -32,8 +32,10 @@ from pathlib import Path
 from ..core.errors import ReadError
 from ..core.model import Scan
 from ._common import check_readable
+from ._meta import check_scan_numbers
 from .asylum import read_asylum_ibw
 from .gwy import read_gwy, write_gwy
+from .gwyddion_route import gwyddion_program, read_via_gwyddion
 from .hdf5 import read_hdf5, write_hdf5
 from .nanonis import read_nanonis_sxm
 from .nanoscope import read_nanoscope, read_nanoscope_header, write_nanoscope
@@ -112,8 +114,6 @@ def load_scan(path: str | Path, gwyddion: bool = True) -> Scan:
     p = check_readable(path)
     fmt = detect_format(p)
     if fmt is None:
-        from .gwyddion_route import gwyddion_program, read_via_gwyddion
-
         hint = f" (extension {p.suffix!r} is not decisive)" if p.suffix else ""
         native = "; ".join(SUPPORTED_FORMATS)
         if gwyddion and gwyddion_program() is not None:
@@ -132,8 +132,6 @@ def load_scan(path: str | Path, gwyddion: bool = True) -> Scan:
 
 def _guarded(read, p: Path, name: str) -> Scan:
     """Run a reader; anything but a ReadError becomes one, naming the file and the reader."""
-    from ._meta import check_scan_numbers
-
     try:
         scan = read(p)
         check_scan_numbers(p, scan.size, scan.offset, scan.bias)

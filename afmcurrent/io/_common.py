@@ -20,7 +20,6 @@ __all__ = [
     "atomic_path",
     "check_readable",
     "check_writable",
-    "sniff_format",
 ]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -60,34 +59,6 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
     if p.exists() and not overwrite:
         raise FileExistsError(f"{p}: file exists; pass overwrite=True to replace it")
     return p
-
-
-_LEGACY_NAMES = {"nanoscope": "nanoscope", "nanoscope-force": "nanoscope-force",
-                 "gwyddion": "gwy", "gwyddion-old": "gwy-old", "hdf5": "hdf5"}
-
-
-def sniff_format(path: Path) -> str:
-    """Identify a file's format from its first bytes (kept for older callers).
-
-    Prefer :func:`afmcurrent.io.registry.detect_format`, which returns the registry entry.
-
-    Returns
-    -------
-    str
-        ``"nanoscope"``, ``"nanoscope-force"``, ``"gwy"``, ``"gwy-old"``, ``"hdf5"``, the
-        registry name of any other format, or ``"unknown"``.
-
-    Raises
-    ------
-    ReadError
-        If the file cannot be opened.
-    """
-    from .registry import detect_format
-
-    fmt = detect_format(path)
-    if fmt is None:
-        return "unknown"
-    return _LEGACY_NAMES.get(fmt.name, fmt.name)
 
 
 class atomic_path:  # noqa: N801 - used like a function in a with statement

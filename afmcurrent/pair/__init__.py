@@ -1,12 +1,16 @@
 """One +V / -V pair, from two scans to classes and domains (the main job).
 
-Stages in data-flow order: the log amplifier (:mod:`.logamp`: volts to amps), leveling
-(:mod:`.level`), co-registration of -V onto +V (:mod:`.registration`), ionic / electronic
-separation (:mod:`.transport`), classification and domains (:mod:`.domains`), topography and
-optical correlation (:mod:`.correlate`, :mod:`.optical`); :mod:`.pipeline` runs them
-(:func:`analyze_pair`) and returns a :class:`PairResult`. Nothing here writes files.
+Stages in data-flow order, one module each: :mod:`.inputs` (scans, polarity order, channels,
+calibration), :mod:`.logamp` (volts to amps), :mod:`.coregister` (-V registered onto +V and
+resampled there, with :mod:`.registration`), :mod:`.lag`, :mod:`.transport` (ionic /
+electronic separation), :mod:`.classify` (the one classification rule), :mod:`.level`,
+:mod:`.domains`, :mod:`.optical`, :mod:`.correlate`, :mod:`.medians`, :mod:`.checks`
+(warnings); :mod:`.pipeline` runs them (:func:`analyze_pair`) and returns the record
+:class:`PairResult` (:mod:`.result`). Nothing here writes files.
 """
 
-from .pipeline import PairResult, analyze_pair, resolve_biases, select_channels
+from .inputs import resolve_biases, select_channels
+from .pipeline import analyze_pair
+from .result import PairResult
 
 __all__ = ["PairResult", "analyze_pair", "resolve_biases", "select_channels"]

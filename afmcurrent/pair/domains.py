@@ -17,7 +17,7 @@ from ..core.classes import (
 )
 from ..core.config import DomainSettings
 from ..io.csv_table import write_csv
-from .transport import TransportMaps
+from .transport import TransportMaps, current_density
 
 __all__ = [
     "DomainTable",
@@ -51,6 +51,20 @@ class DomainTable:
         cls = self.columns.get("class", np.zeros(0, int))
         return {name: int(np.sum(cls == code)) for code, name in CLASS_NAMES.items()}
 
+    def with_columns(self, columns: dict[str, np.ndarray]) -> DomainTable:
+        """A table with more columns (one entry per domain each), this one unchanged.
+
+        Raises
+        ------
+        ValueError
+            If a column does not have one entry per domain.
+        """
+        n = len(self)
+        for name, values in columns.items():
+            if len(values) != n:
+                raise ValueError(f"column {name!r} has {len(values)} entries for {n} domains")
+        return DomainTable(self.labels, {**self.columns, **columns})
+
     def to_csv(self, path: Any) -> None:
         """Write the table as CSV (one row per domain, header with units;
         :func:`afmcurrent.io.csv_table.write_csv`)."""
@@ -59,7 +73,16 @@ class DomainTable:
 
 
 class LabelGroups:
-    """Pixels grouped by domain label (one stable integer sort, shared by every quantity)."""
+    """Pixels grouped by label, for statistics per domain (one stable integer sort, shared by
+    every quantity).
+
+    Parameters
+    ----------
+    labels : ndarray of int, shape (rows, cols)
+        Labels 0..n (0: no domain, left out).
+    n : int
+        Number of labels.
+    """
 
     def __init__(self, labels: np.ndarray, n: int) -> None:
         flat = labels.ravel()
@@ -220,8 +243,6 @@ def find_domains(
             columns[key] = groups.median(arr) * 1e12
         columns["median_ionic_fraction"] = groups.median(maps.ionic_fraction)
         if tip_radius is not None:
-            from .transport import current_density
-
             columns["median_ionic_current_density_mA_cm2"] = current_density(
                 columns["median_ionic_current_pA"] * 1e-12, tip_radius) * 0.1
     if height is not None:

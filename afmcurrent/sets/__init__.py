@@ -11,10 +11,11 @@ output folder it owns (:mod:`.outdir`).
 
 from .headers import ScanHeader, find_scan_files, read_scan_header
 from .manifest import read_manifest
+from .options import BatchOptions
 from .pairing import Pairing, PairSpec, Unpaired, discover_pairs, pair_scans
 from .run import run_batch
 from .tables import SUMMARY_COLUMNS, BatchResult
-from .tasks import BatchOptions, input_hash, run_pair
+from .tasks import input_hash, run_pair
 
 __all__ = [
     "SUMMARY_COLUMNS",

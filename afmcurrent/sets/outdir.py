@@ -18,9 +18,9 @@ from typing import Any
 from ..core.errors import OutputExistsError
 from ..core.version import __version__
 from ..io._common import atomic_path
+from .options import BatchOptions
 from .pairing import PairSpec
 from .tables import input_label
-from .tasks import BatchOptions
 
 __all__ = [
     "BATCH_OUTPUTS",

@@ -48,13 +48,14 @@ from ..core.errors import ConfigError
 from ..io._common import atomic_path
 from ..pair.classify import Thresholds
 from .executors import PAIR_TIMEOUT, Runner, executor, one_thread
+from .options import BatchOptions
 from .outdir import batch_identity, claim_outdir, remove_leftovers
 from .pairing import PairSpec
 from .pooled import apply_pooled, fit_pooled, missing_classes
 from .report import write_report
 from .summary_figure import write_summary_figure
 from .tables import BatchResult, empty_row, write_tables
-from .tasks import BatchOptions, pair_task
+from .tasks import pair_task
 
 __all__ = ["run_batch"]
 

@@ -17,9 +17,11 @@ from typing import Any
 
 import numpy as np
 
+from ..core.arrays import finite_or_none
 from ..core.classes import FRACTION_KEYS
 from ..io._common import atomic_path
 from ..io.csv_table import write_csv
+from ..pair.result import PairResult
 from .pairing import PairSpec
 
 __all__ = [
@@ -74,9 +76,11 @@ class BatchResult:
 
 
 
-def row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
-    s = res.summary()
-    med = s["median_currents_A"]
+def row_from_result(res: PairResult, spec: PairSpec) -> dict[str, Any]:
+    """The ``summary.csv`` row of an analysed pair (``status`` and ``seconds`` are set by the
+    task)."""
+    med = res.median_currents()
+    fractions = res.fractions
     counts = res.domains.count_by_class()
     area_um2 = res.plus.size[0] * res.plus.size[1] * 1e12
     row: dict[str, Any] = {
@@ -87,7 +91,7 @@ def row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
         "bias_plus_V": res.bias_plus, "bias_minus_V": res.bias_minus,
         "shift_dy_px": res.registration.shift[0], "shift_dx_px": res.registration.shift[1],
         "confidence": res.registration.confidence,
-        **{k: s["fractions"][k] for k in FRACTION_KEYS},
+        **{k: finite_or_none(fractions[k]) for k in FRACTION_KEYS},
         "classified_fraction": res.classified_fraction,
         "classified_area_um2": res.classified_fraction * area_um2,
         "median_plus_current_A": med["plus_current"],
@@ -95,8 +99,8 @@ def row_from_result(res: Any, spec: PairSpec) -> dict[str, Any]:
         "median_ionic_current_A": med["ionic_current"],
         "median_electronic_current_A": med["electronic_current"],
         "median_current_bounds": ";".join(
-            f"{k}:{v}" for k, v in s["median_current_bounds"].items()),
-        "median_ionic_current_density_A_m2": s["median_current_density_A_m2"]["ionic_current"],
+            f"{k}:{v}" for k, v in res.median_current_bounds().items()),
+        "median_ionic_current_density_A_m2": res.median_current_densities()["ionic_current"],
         "domains": len(res.domains),
         "warnings": " | ".join(res.warnings),
         **{f"domains_{k}": counts[k] for k in FRACTION_KEYS},

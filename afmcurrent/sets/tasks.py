@@ -8,7 +8,6 @@ failing pair fails alone: its row carries the reason.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -16,21 +15,21 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import imageio.v3 as iio
 import numpy as np
 
-from ..core.errors import AfmcurrentError, ConfigError
+from ..core.errors import AfmcurrentError
 from ..core.version import __version__
 from ..io import load_scan
 from ..io.hdf5 import read_hdf5
 from ..io.session import load_session_pair
 from ..outputs.figures import CLASS_COLORS
-from ..pair.optical import read_optical
+from ..outputs.writers import write_result
 from ..pair.pipeline import analyze_pair
+from .options import BatchOptions, file_digest, pair_options
 from .pairing import PairSpec
 from .pooled import RESULT_CHANNELS, pair_sample
 from .tables import empty_row, row_from_result
@@ -43,71 +42,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class BatchOptions:
-    """Per-pair options applied to every pair (the ``analyze`` options).
-
-    Attributes
-    ----------
-    height_channel, current_channel : str or None
-    bias_plus, bias_minus : float or None
-        Used where neither the file nor the manifest gives a bias.
-    logamp : str or None
-        Calibration file or preset (default: ``logamp.toml`` beside each +V file).
-    config : str or None
-        Settings TOML file.
-    tip_radius : float or None
-        m.
-    optical_pixel_size : float or None
-        m per optical pixel, for the manifest's ``optical`` images (the scan is placed at the
-        image centre, as the paper's optical images show it, then refined).
-    figures : bool
-        Render each pair's figure.png.
-    allow_partial : bool
-        Analyse session pairs whose scans did not finish, on the lines recorded in both.
-    """
-
-    height_channel: str | None = None
-    current_channel: str | None = None
-    bias_plus: float | None = None
-    bias_minus: float | None = None
-    logamp: str | None = None
-    config: str | None = None
-    tip_radius: float | None = None
-    optical_pixel_size: float | None = None
-    figures: bool = True
-    allow_partial: bool = False
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The options as they affect results (figures excluded), with file contents hashed."""
-        d = dataclasses.asdict(self)
-        d.pop("figures")
-        if not d["allow_partial"]:
-            d.pop("allow_partial")  # the hashes of earlier batches stay valid
-        for key in ("logamp", "config"):
-            if d[key] and Path(d[key]).is_file():
-                d[key] = _file_digest(Path(d[key]))
-        return d
-
-    def settings(self) -> dict[str, Any]:
-        """The options as they identify a batch (files by path, not content; no figures)."""
-        d = dataclasses.asdict(self)
-        d.pop("figures")
-        for key in ("logamp", "config"):
-            if d[key] and Path(d[key]).is_file():
-                d[key] = str(Path(d[key]).resolve())
-        return d
-
-
-
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
 
 def input_hash(spec: PairSpec, options: BatchOptions) -> str:
     """Content hash of a pair's inputs and the options that shape its result.
@@ -133,7 +67,7 @@ def input_hash(spec: PairSpec, options: BatchOptions) -> str:
         if p is None:
             h.update(b"none")
         elif p.is_file():
-            h.update(_file_digest(p).encode())
+            h.update(file_digest(p).encode())
         else:
             h.update(b"missing")
     extra = [spec.bias_plus, spec.bias_minus, options.fingerprint()]
@@ -141,15 +75,6 @@ def input_hash(spec: PairSpec, options: BatchOptions) -> str:
         extra.append([spec.plus_scan, spec.minus_scan])
     h.update(json.dumps(extra, sort_keys=True, default=str).encode())
     return h.hexdigest()
-
-
-
-
-def _fallback_bias(scan: Any, *given: float | None) -> float | None:
-    """The first given bias, for a scan whose file records none (else None: the file's)."""
-    if scan.bias is not None:
-        return None
-    return next((b for b in given if b is not None), None)
 
 
 
@@ -195,37 +120,24 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
     sample = None
     try:
         digest = digest or input_hash(spec, options)
-        optical = {}
-        if spec.optical is not None:
-            optical = _optical_options(spec.optical, options.optical_pixel_size)
-        plus, minus, logamp, notes = spec.plus, spec.minus, options.logamp, ()
+        plus, minus, notes = spec.plus, spec.minus, ()
+        session_logamp = None
         if spec.session:
-
             sp = load_session_pair(spec.plus, (spec.plus_scan, spec.minus_scan),
                                    allow_partial=options.allow_partial)
-            plus, minus, notes = sp.plus, sp.minus, sp.notes
-            if logamp is None:
-                logamp = sp.calibration
+            plus, minus, notes, session_logamp = sp.plus, sp.minus, sp.notes, sp.calibration
         else:
-
             plus, minus = load_scan(plus), load_scan(minus)
-        res = analyze_pair(
-            plus, minus,
-            height_channel=options.height_channel,
-            current_channel=options.current_channel,
-            # the manifest's and the options' biases are for files that do not record one
-            bias_plus=_fallback_bias(plus, spec.bias_plus, options.bias_plus),
-            bias_minus=_fallback_bias(minus, spec.bias_minus, options.bias_minus),
-            logamp=logamp,
-            config=options.config,
-            tip_radius=options.tip_radius,
-            **optical,
-        )
+        opts = pair_options(options, spec, plus, minus)
+        if opts.logamp is None and session_logamp is not None:
+            opts = opts.replace(logamp=session_logamp)
+        res = analyze_pair(plus, minus, config=options.config, options=opts,
+                           optical=spec.optical)
         res.notes[:0] = list(notes)
         if pooled_samples > 0:
             sample = pair_sample(res.maps.plus_current, res.maps.electronic_current, spec.name,
                                  pooled_samples, seed)
-        res.write(tmp, figures=options.figures)
+        write_result(res, tmp, figures=options.figures)
         _thumbnail(res.class_map, tmp / "thumbnail.png")
         row.update(row_from_result(res, spec))
         row.update(status="ok", error="", seconds=time.perf_counter() - t0)
@@ -290,16 +202,6 @@ def _skip_or_run(spec: PairSpec, options: BatchOptions, outdir: str, force: bool
             logger.warning("pair %s: stored result unreadable (%s): analysed again", spec.name,
                            exc)
     return _run_pair(spec, options, outdir, digest, pooled_samples, seed)
-
-
-def _optical_options(path: Path, pixel_size: float | None) -> dict[str, Any]:
-    """analyze_pair options for an optical image with the scan area at its centre."""
-
-    if pixel_size is None:
-        raise ConfigError(f"{path}: an optical image needs --optical-pixel-size")
-    rows, cols = read_optical(path).shape[:2]
-    return {"optical": path, "optical_pixel_size": pixel_size,
-            "optical_center": (cols * pixel_size / 2, rows * pixel_size / 2)}
 
 
 def _thumbnail(class_map: np.ndarray, path: Path) -> None:

@@ -13,7 +13,7 @@ from ...core.classes import CLASS_LABELS
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ...pair.pipeline import PairResult
+    from ...pair.result import PairResult
 from ._panels import bare_axes
 from .style import CLASS_COLORS, RC, add_scale_bar, save_figure
 

@@ -19,7 +19,7 @@ from ...core.classes import CLASS_LABELS
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ...pair.pipeline import PairResult
+    from ...pair.result import PairResult
 from ._panels import bound_overlay, pa_text, plot_bounded
 from .style import CLASS_COLORS, FigureScales, cmap_with_bad, current_norm, save_figure
 

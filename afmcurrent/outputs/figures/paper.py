@@ -11,7 +11,7 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ...pair.pipeline import PairResult
+    from ...pair.result import PairResult
 from ._panels import bare_axes, bound_overlay, draw_line, profile_panel
 from .style import (
     CLASS_COLORS,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from ...pair.pipeline import PairResult
+    from ...pair.result import PairResult
 from ._panels import class_strip, plot_bounded
 from .style import RC, FigureScales, current_norm, save_figure
 

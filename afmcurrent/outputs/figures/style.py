@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from ...pair.pipeline import PairResult
+    from ...pair.result import PairResult
 
 __all__ = [
     "CLASS_COLORS",

@@ -11,6 +11,7 @@ from scipy import ndimage
 
 from ...core.errors import ConfigError
 from ...io.csv_table import write_csv
+from ..transport import bound_code
 
 __all__ = ["Profile", "default_profile_line", "line_profile", "pair_profile"]
 
@@ -156,14 +157,6 @@ def pair_profile(result: Any, line: tuple[float, float, float, float] | None = N
     """
     m = result.maps
 
-    def bound(floor: np.ndarray | None, sat: np.ndarray | None) -> np.ndarray:
-        out = np.zeros(m.valid.shape)
-        if floor is not None:
-            out[floor] = 1.0
-        if sat is not None:
-            out[sat] = 2.0
-        return out
-
     maps = {
         "height": result.height,
         "plus_current": m.plus_current,
@@ -172,8 +165,8 @@ def pair_profile(result: Any, line: tuple[float, float, float, float] | None = N
         "electronic_current": m.electronic_current,
         "ionic_fraction": m.ionic_fraction,
         "class": result.class_map.astype(np.float64),
-        "plus_bound": bound(m.plus_at_floor, m.plus_at_saturation),
-        "minus_bound": bound(m.minus_at_floor, m.minus_at_saturation),
+        "plus_bound": bound_code(m.plus_at_floor, m.plus_at_saturation, m.valid.shape),
+        "minus_bound": bound_code(m.minus_at_floor, m.minus_at_saturation, m.valid.shape),
     }
     units = {"height": "m", "plus_current": "A", "minus_current": "A", "ionic_current": "A",
              "electronic_current": "A"}

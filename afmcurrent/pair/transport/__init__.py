@@ -8,7 +8,7 @@
 """
 
 from .density import current_density
-from .maps import TransportMaps, log10_current, log_bounds
+from .maps import TransportMaps, bound_code, log10_current, log_bounds
 from .resampling import resampling_uncertainty
 from .separate import separate
 
@@ -17,6 +17,7 @@ __all__ = [
     "separate",
     "current_density",
     "log_bounds",
+    "bound_code",
     "log10_current",
     "resampling_uncertainty",
 ]

@@ -9,6 +9,7 @@ import numpy as np
 
 __all__ = [
     "TransportMaps",
+    "bound_code",
     "log_bounds",
     "log10_current",
 ]
@@ -120,3 +121,26 @@ def _bounds_from_log(
     return np.stack([lo, hi])
 
 
+def bound_code(at_floor: np.ndarray | None, at_saturation: np.ndarray | None,
+               shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Which readings are bounds, as a code map: 0 a measurement, 1 at the amplifier floor (an
+    upper bound), 2 at saturation (a lower bound).
+
+    Parameters
+    ----------
+    at_floor, at_saturation : ndarray of bool, shape (rows, cols), or None
+        The masks (:class:`TransportMaps` ``plus_at_floor``, ...).
+    shape : tuple of int, optional
+        Shape of the map when both masks are None.
+
+    Returns
+    -------
+    ndarray of float, shape (rows, cols)
+    """
+    ref = at_floor if at_floor is not None else at_saturation
+    out = np.zeros(ref.shape if ref is not None else shape)
+    if at_floor is not None:
+        out[at_floor] = 1.0
+    if at_saturation is not None:
+        out[at_saturation] = 2.0
+    return out
