@@ -31,7 +31,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "afmcurrent._sat": ("afmcurrent.core.arrays",),
     "afmcurrent.isolation": ("afmcurrent.sets.isolation",),
     "afmcurrent.logamp": ("afmcurrent.pair.logamp",),
-    "afmcurrent.level": ("afmcurrent.pair.level",),
+    "afmcurrent.level": ("afmcurrent.pair.level", "afmcurrent.pair.roughness"),
     "afmcurrent.transport": ("afmcurrent.pair.transport",),
     "afmcurrent.domains": ("afmcurrent.pair.domains", "afmcurrent.pair.classify",
                            "afmcurrent.core.classes"),

@@ -20,6 +20,8 @@ __all__ = [
     "atomic_path",
     "check_readable",
     "check_writable",
+    "read_head",
+    "open_binary",
 ]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
@@ -59,6 +61,36 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
     if p.exists() and not overwrite:
         raise FileExistsError(f"{p}: file exists; pass overwrite=True to replace it")
     return p
+
+
+def read_head(path: Path, limit: int | None = None) -> tuple[bytes, int]:
+    """The first ``limit`` bytes of a file (all of it when None) and the file's size.
+
+    Raises
+    ------
+    ReadError
+        If the file cannot be read (the message names it and the system's reason).
+    """
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            return fh.read(size if limit is None else min(size, limit)), size
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+
+
+def open_binary(path: Path) -> Any:
+    """A file opened for binary reading (a context manager).
+
+    Raises
+    ------
+    ReadError
+        If it cannot be opened.
+    """
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot open ({exc.strerror or exc})") from exc
 
 
 class atomic_path:  # noqa: N801 - used like a function in a with statement

@@ -299,6 +299,4 @@ def read_asylum_ibw(path: str | Path) -> Scan:
     if note.get("Setpoint"):
         meta["setpoint"] = note["Setpoint"]
     bias_v = meta.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias_v)
-    return Scan(channel_list=channels, size=(height, width), bias=bias_v, offset=offset, path=p,
-                format="asylum-ibw", metadata=meta)
+    return _meta.checked_scan(p, channels, (height, width), offset, bias_v, "asylum-ibw", meta)

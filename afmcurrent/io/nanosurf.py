@@ -51,11 +51,14 @@ import numpy as np
 
 from ..core.errors import ReadError
 from ..core.model import Channel, Scan
-from ..core.units import si_factor
+from ..core.units import si_factor, to_si
 from . import _meta
-from ._common import check_readable
+from ._common import check_readable, open_binary, read_head
 
 logger = logging.getLogger(__name__)
+
+#: SI units recognised behind a prefix in NID channel units.
+_UNIT_BASES = ("m", "A", "V", "Hz", "N", "s")
 
 __all__ = ["read_nanosurf_nid", "sniff_nid"]
 
@@ -88,17 +91,22 @@ def _ini(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _num(text: str | None) -> float | None:
-    if text is None:
-        return None
+def _split_number(text: str) -> tuple[str, str]:
+    """``"7.41µm"`` -> ``("7.41", "µm")``: the leading number's text and the rest, stripped."""
     t = text.strip()
     j = 0
     while j < len(t) and (t[j].isdigit() or t[j] in "+-.eE"):
         j += 1
     while j > 0 and t[j - 1] in "eE+-":
         j -= 1
+    return t[:j], t[j:].strip()
+
+
+def _num(text: str | None) -> float | None:
+    if text is None:
+        return None
     try:
-        x = float(t[:j])
+        x = float(_split_number(text)[0])
     except ValueError:
         return None
     return x if math.isfinite(x) else None
@@ -109,25 +117,11 @@ def _quantity(text: str | None, base: str) -> float | None:
     x = _num(text)
     if x is None or text is None:
         return None
-    t = text.strip()
-    j = 0
-    while j < len(t) and (t[j].isdigit() or t[j] in "+-.eE"):
-        j += 1
-    while j > 0 and t[j - 1] in "eE+-":
-        j -= 1
-    unit = t[j:].strip()
+    unit = _split_number(text)[1]
     if not unit:
         return x
     f = si_factor(unit, (base,))
     return None if f is None else x * f[0]
-
-
-def _unit(u: str) -> tuple[float, str]:
-    u = u.strip()
-    if u in ("\u00b0", "deg"):
-        return 1.0, "deg"
-    f = si_factor(u, ("m", "A", "V", "Hz", "N", "s")) if u else None
-    return (f[0], f[1]) if f is not None else (1.0, u)
 
 
 def read_nanosurf_nid(path: str | Path) -> Scan:
@@ -152,12 +146,7 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
         only), non-finite geometry.
     """
     p = check_readable(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            buf = fh.read(min(size, _MAX_HEADER))
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    buf, size = read_head(p, _MAX_HEADER)
     cut = buf.find(_MARKER)
     if cut < 0:
         raise ReadError(f"{p}: truncated or corrupt Nanosurf NID file: no '#!' data marker")
@@ -211,11 +200,7 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
     channels: list[Channel] = []
     used: set[str] = set()
     geometry = None
-    try:
-        fh = open(p, "rb")
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
-    with fh:
+    with open_binary(p) as fh:
         pos = start
         for blk in blocks:
             nbytes = blk["nx"] * blk["ny"] * blk["bits"] // 8
@@ -238,7 +223,7 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
             fh.seek(this_pos)
             raw = np.frombuffer(fh.read(nbytes), dtype=dtype).reshape(blk["ny"], blk["nx"])
             rmin = -(2.0 ** (blk["bits"] - 1)) if signed else 0.0
-            f, unit = _unit(sec.get("Dim2Unit", ""))
+            f, unit = to_si(sec.get("Dim2Unit", ""), _UNIT_BASES)
             data = f * (zmin + (raw[::-1].astype(np.float64) - rmin) / 2.0 ** blk["bits"]
                         * zrange)
             geo = ((blk["ny"], blk["nx"]), (yr, xr))
@@ -304,6 +289,4 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
     if info.get("Setpoint"):
         meta["setpoint"] = info["Setpoint"]
     bias = meta.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias)
-    return Scan(channel_list=channels, size=(height, width), bias=bias, offset=offset, path=p,
-                format="nanosurf-nid", metadata=meta)
+    return _meta.checked_scan(p, channels, (height, width), offset, bias, "nanosurf-nid", meta)

@@ -67,7 +67,7 @@ import numpy as np
 from ..core.errors import ReadError
 from ..core.model import Channel, Scan
 from . import _meta
-from ._common import check_readable
+from ._common import check_readable, read_head
 
 logger = logging.getLogger(__name__)
 
@@ -323,10 +323,7 @@ def read_ntmdt(path: str | Path) -> Scan:
         not finite and positive.
     """
     p = check_readable(path)
-    try:
-        raw_bytes = p.read_bytes()
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    raw_bytes, _ = read_head(p)
     b = _Buf(raw_bytes, p)
     if raw_bytes[:4] != MDT_MAGIC:
         raise ReadError(f"{p}: not an NT-MDT file (no MDT magic)")
@@ -456,6 +453,4 @@ def read_ntmdt(path: str | Path) -> Scan:
     if skipped:
         meta["skipped_channels"] = skipped
     bias_v = meta.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias_v)
-    return Scan(channel_list=channels, size=(height, width), bias=bias_v, offset=offset, path=p,
-                format="ntmdt-mdt", metadata=meta)
+    return _meta.checked_scan(p, channels, (height, width), offset, bias_v, "ntmdt-mdt", meta)

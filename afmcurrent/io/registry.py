@@ -32,7 +32,7 @@ from pathlib import Path
 from ..core.errors import ReadError
 from ..core.model import Scan
 from . import asylum, gwy, hdf5, nanonis, nanoscope, nanosurf, ntmdt, park, session
-from ._common import check_readable
+from ._common import check_readable, open_binary
 
 __all__ = [
     "ScanFormat",
@@ -234,11 +234,8 @@ def read_head(path: str | Path, n: int = SNIFF_BYTES) -> bytes:
         Missing file, a directory, or a file that cannot be opened.
     """
     p = check_readable(path)
-    try:
-        with open(p, "rb") as fh:
-            return fh.read(n)
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
+    with open_binary(p) as fh:
+        return fh.read(n)
 
 
 _NUMBERED = re.compile(r"\.\d{3}$")

@@ -17,6 +17,7 @@ from ..core.classes import (
 )
 from ..core.config import DomainSettings
 from ..io.csv_table import write_csv
+from .roughness import roughness_by_label
 from .transport import TransportMaps, current_density
 
 __all__ = [
@@ -246,16 +247,6 @@ def find_domains(
             columns["median_ionic_current_density_mA_cm2"] = current_density(
                 columns["median_ionic_current_pA"] * 1e-12, tip_radius) * 0.1
     if height is not None:
-        h = np.asarray(height, np.float64)
-        h = h - np.nanmean(h) if np.isfinite(h).any() else h
-        fin = np.isfinite(h) & (labels > 0)
-        lab = labels[fin]
-        cnt = np.bincount(lab, minlength=n + 1)[1:]
-        s1 = np.bincount(lab, h[fin], minlength=n + 1)[1:]
-        s2 = np.bincount(lab, h[fin] ** 2, minlength=n + 1)[1:]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = s1 / cnt
-            var = np.maximum(s2 / cnt - mean**2, 0.0)
-        columns["rms_roughness_nm"] = np.sqrt(var) * 1e9
+        columns["rms_roughness_nm"] = roughness_by_label(height, labels, n)[0] * 1e9
     columns["touches_edge"] = touches[1:]
     return DomainTable(labels=labels, columns=columns)

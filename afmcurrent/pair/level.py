@@ -1,14 +1,13 @@
-"""Topography leveling: plane subtraction, row alignment, scar detection and roughness.
+"""Topography leveling: plane subtraction, row alignment, scar detection.
 
 Pure functions over ``(rows, cols)`` arrays; rows run along the fast-scan axis (see
-``afmcurrent.model``). Values keep the unit of the input (m for height). NaN pixels are
+``afmcurrent.core.model``). Values keep the unit of the input (m for height). NaN pixels are
 ignored by every fit and stay NaN in the output.
 
 The operations follow the usual SPM preprocessing as described in the Gwyddion user guide
 (Necas & Klapetek, "Gwyddion: an open-source software for SPM data analysis",
 Cent. Eur. J. Phys. 10 (2012) 181; user guide chapters "Plane level" and "Align rows").
-Roughness parameters follow ISO 4287 / ISO 25178 (Rq: root-mean-square height deviation,
-Ra: arithmetic mean deviation), computed about the mean of the valid pixels.
+Roughness is :mod:`afmcurrent.pair.roughness`.
 """
 
 from __future__ import annotations
@@ -24,8 +23,6 @@ __all__ = [
     "align_rows",
     "level_topography",
     "detect_scars",
-    "rms_roughness",
-    "mean_roughness",
 ]
 
 logger = logging.getLogger(__name__)
@@ -33,14 +30,14 @@ logger = logging.getLogger(__name__)
 RowMethod = Literal["median", "mean", "polynomial"]
 
 
-def _as_image(z: np.ndarray, name: str = "z") -> np.ndarray:
+def as_image(z: np.ndarray, name: str = "z") -> np.ndarray:
     arr = np.asarray(z, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be a 2-D image (rows, cols), got shape {arr.shape}")
     return arr
 
 
-def _fit_mask(z: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+def fit_mask(z: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
     valid = np.isfinite(z)
     if mask is not None:
         mask = np.asarray(mask, dtype=bool)
@@ -70,8 +67,8 @@ def plane_level(z: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     ValueError
         If ``z`` is not 2-D, the mask shape differs, or fewer than 3 pixels are usable.
     """
-    z = _as_image(z)
-    valid = _fit_mask(z, mask)
+    z = as_image(z)
+    valid = fit_mask(z, mask)
     if valid.sum() < 3:
         raise ValueError("plane_level: fewer than 3 valid pixels to fit a plane")
     rows, cols = z.shape
@@ -131,8 +128,8 @@ def align_rows(
     ValueError
         On an unknown method, a negative degree, or shape mismatches.
     """
-    z = _as_image(z)
-    valid = _fit_mask(z, mask)
+    z = as_image(z)
+    valid = fit_mask(z, mask)
     out = z.copy()
     if method == "median":
         return out - _row_medians(z, valid)[:, None]
@@ -216,7 +213,7 @@ def detect_scars(
     ndarray of bool, shape (rows, cols)
         True on scar pixels (note: unlike validity masks, True marks the defect).
     """
-    z = _as_image(z)
+    z = as_image(z)
     scars = np.zeros(z.shape, dtype=bool)
     if z.shape[0] < 3:
         return scars
@@ -235,47 +232,3 @@ def detect_scars(
     opened = ndi.binary_opening(cand, structure=np.ones((1, max(1, int(min_length))), bool))
     scars[1:-1] = opened
     return scars
-
-
-def rms_roughness(z: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Root-mean-square roughness Rq (ISO 4287 / ISO 25178 Sq) about the mean.
-
-    Parameters
-    ----------
-    z : ndarray, shape (rows, cols)
-        Leveled height image (m); NaN pixels are ignored.
-    mask : ndarray of bool, optional
-        Pixels to include (True = use).
-
-    Returns
-    -------
-    float
-        Rq in the unit of ``z``; NaN if no pixel is valid.
-    """
-    z = _as_image(z)
-    v = z[_fit_mask(z, mask)]
-    if v.size == 0:
-        return float("nan")
-    return float(np.sqrt(np.mean((v - v.mean()) ** 2)))
-
-
-def mean_roughness(z: np.ndarray, mask: np.ndarray | None = None) -> float:
-    """Arithmetic mean roughness Ra (ISO 4287 / ISO 25178 Sa) about the mean.
-
-    Parameters
-    ----------
-    z : ndarray, shape (rows, cols)
-        Leveled height image (m); NaN pixels are ignored.
-    mask : ndarray of bool, optional
-        Pixels to include (True = use).
-
-    Returns
-    -------
-    float
-        Ra in the unit of ``z``; NaN if no pixel is valid.
-    """
-    z = _as_image(z)
-    v = z[_fit_mask(z, mask)]
-    if v.size == 0:
-        return float("nan")
-    return float(np.mean(np.abs(v - v.mean())))

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.classes import CLASS_LABELS, FRACTION_KEYS
+from ..core.classes import CLASS_LABELS, FRACTION_KEYS, ClassCode
 from ..io._common import atomic_path
 from ..outputs.figures import CLASS_COLORS
 from .tables import SUMMARY_COLUMNS, BatchResult, as_float
@@ -58,7 +58,7 @@ def write_report(path: Path, result: BatchResult, sample_rows: list[dict[str, An
             f' / {html.escape(r["group"])}<br>{html.escape(fracs)}</div>')
     legend = " ".join(
         f'<span class="sw" style="background:{CLASS_COLORS[c]}"></span>'
-        f"{html.escape(CLASS_LABELS[c])}" for c in range(5))
+        f"{html.escape(CLASS_LABELS[c])}" for c in ClassCode)
     n_failed = len(result.failed)
     pooled = json.dumps(result.pooled, indent=1) if result.pooled else "none"
     figure = ('<img src="summary.png" alt="summary figure" style="max-width:100%">'

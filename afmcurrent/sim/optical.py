@@ -11,6 +11,12 @@ from types import MappingProxyType
 import numpy as np
 from scipy import ndimage
 
+from ..core.classes import (
+    ELECTRONIC_SHUNT,
+    IONIC_BLOCKED_INSULATING,
+    IONIC_BLOCKED_LEAKY,
+    IONIC_CONDUCTING,
+)
 from ..core.errors import ConfigError
 from .electrolyte import place_classes
 from .pair import SimulatedPair, shape2
@@ -22,7 +28,9 @@ logger = logging.getLogger(__name__)
 
 #: Relative optical brightness of each class: types 1 and 3 look bright, type 2 dark (Jiang et
 #: al., optical images of cycled LICGC); type 4 is not in the paper and is given a dark grey.
-OPTICAL_BRIGHTNESS: Mapping[int, float] = MappingProxyType({1: 0.75, 2: 0.3, 3: 0.7, 4: 0.35})
+OPTICAL_BRIGHTNESS: Mapping[int, float] = MappingProxyType({
+    IONIC_CONDUCTING: 0.75, IONIC_BLOCKED_LEAKY: 0.3, ELECTRONIC_SHUNT: 0.7,
+    IONIC_BLOCKED_INSULATING: 0.35})
 
 
 @dataclass
@@ -157,6 +165,6 @@ def simulate_optical(
     img = img * (1.0 - vignetting * r2)
     img = img + rng.normal(0.0, noise, img.shape)
     image = np.clip(np.round(img * 255), 0, 255).astype(np.uint8)
-    bright_fraction = float(np.isin(field_classes, (1, 3)).mean())
+    bright_fraction = float(np.isin(field_classes, (IONIC_CONDUCTING, ELECTRONIC_SHUNT)).mean())
     return SimulatedOptical(image, pixel_size, box, float(angle_deg), bright_fraction,
                             MappingProxyType(lut_map))

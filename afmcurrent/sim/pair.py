@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..core.classes import CLASSES
 from ..core.errors import ConfigError
 from ..core.model import Channel, Scan
 from ..pair.logamp import LogAmpCalibration, load_calibration
@@ -98,7 +99,7 @@ class GroundTruth:
             "pixel_rate_hz": float(self.pixel_rate_hz),
             "shape": list(self.class_map.shape),
             "fractions": {
-                str(c): float(np.mean(self.class_map == c)) for c in (1, 2, 3, 4)
+                str(int(c)): float(np.mean(self.class_map == c)) for c in CLASSES
             },
         }
 

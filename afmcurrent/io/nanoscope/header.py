@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ...core.errors import ReadError
-from ...core.units import si_factor
+from ...core.units import DEGREE_UNITS, si_factor, to_si
 from .. import _meta
 from .._common import check_readable
 from .parse import (
@@ -24,14 +24,13 @@ from .parse import (
     _Section,
 )
 from .values import (
-    _DEGREE_UNITS,
     _LENGTH_UNITS,
+    UNIT_BASES,
     _at_value,
     _bracketed,
     _number_unit,
     _prefix_factor,
     _quoted,
-    _split_si,
 )
 
 logger = logging.getLogger(__name__)
@@ -159,7 +158,7 @@ def _channel_scale(img: _Section, lookup: Any, where: str) -> tuple[float, str]:
         nu = _number_unit(old)
         if nu is None:
             raise ReadError(f"{where}: unreadable '\\Z scale: {old}'")
-        f, unit = _split_si(nu[1])
+        f, unit = to_si(nu[1], UNIT_BASES)
         return nu[0] * f, unit
     key = next((k for k in ("@4:Z scale", "@2:Z scale", "@3:Z scale") if img.get(k) is not None),
                None)
@@ -168,7 +167,7 @@ def _channel_scale(img: _Section, lookup: Any, where: str) -> tuple[float, str]:
         raise ReadError(f"{where}: missing or unreadable '@2:Z scale' entry")
     zval, zunit = zs["value"], zs["unit"]
     if not zs["soft"]:
-        f, unit = _split_si(zunit)
+        f, unit = to_si(zunit, UNIT_BASES)
         return zval * f, unit
     sens = _at_value(lookup("@" + zs["soft"]))
     if sens is None or sens["value"] is None:
@@ -179,12 +178,12 @@ def _channel_scale(img: _Section, lookup: Any, where: str) -> tuple[float, str]:
     sunit = sens["unit"].strip()
     if not sunit:
         # unit-less sensitivity: the quantity is in the Z scale's own unit (V, mV, deg)
-        if zs["soft"] == "Sens. Phase" or zunit in _DEGREE_UNITS:
+        if zs["soft"] == "Sens. Phase" or zunit in DEGREE_UNITS:
             return factor, "deg"
         fz = _prefix_factor(zunit or "V", "V")
         if fz is not None:
             return factor * fz, "V"
-        f, unit = _split_si(zunit)
+        f, unit = to_si(zunit, UNIT_BASES)
         return factor * f, unit
     num, slash, den = sunit.partition("/")
     num, den = num.strip(), den.strip()
@@ -196,9 +195,9 @@ def _channel_scale(img: _Section, lookup: Any, where: str) -> tuple[float, str]:
             if zf_opt is None:
                 return factor, f"{sunit}*{zunit}"
             zf = zf_opt
-        f, unit = _split_si(num)
+        f, unit = to_si(num, UNIT_BASES)
         return factor * zf * f, unit
-    f, unit = _split_si(sunit)
+    f, unit = to_si(sunit, UNIT_BASES)
     fz = _prefix_factor(zunit or "V", "V")
     return factor * f * (fz if fz is not None else 1.0), (unit + "*V" if unit else "V")
 

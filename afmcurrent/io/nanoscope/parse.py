@@ -13,6 +13,7 @@ from typing import Any
 from ...core.errors import ReadError
 from ...core.units import si_factor
 from .. import _meta
+from .._common import read_head
 from .values import (
     _at_value,
     _bracketed,
@@ -91,12 +92,7 @@ def _add_renamed(d: dict[str, str], count: dict[str, int], key: str, value: str)
 
 def _read_header_bytes(path: Path) -> tuple[bytes, int, int]:
     """Return (header bytes, byte offset just after ``\\*File list end``, file size)."""
-    try:
-        size = path.stat().st_size
-        with open(path, "rb") as fh:
-            buf = fh.read(min(size, MAX_HEADER_BYTES))
-    except OSError as exc:
-        raise ReadError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    buf, size = read_head(path, MAX_HEADER_BYTES)
     i = buf.find(_END)
     if i < 0:
         if size <= MAX_HEADER_BYTES:

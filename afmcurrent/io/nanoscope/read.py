@@ -12,7 +12,7 @@ import numpy as np
 from ...core.errors import ReadError
 from ...core.model import Channel, Scan
 from .. import _meta
-from .._common import check_readable
+from .._common import check_readable, open_binary
 from .header import _layouts
 from .parse import (
     _parse_header,
@@ -53,11 +53,7 @@ def read_nanoscope(path: str | Path) -> Scan:
     layouts, skipped = _layouts(h, p)
     channels: list[Channel] = []
     used: set[str] = set()
-    try:
-        fh = open(p, "rb")
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
-    with fh:
+    with open_binary(p) as fh:
         for lay in layouts:
             n = lay["rows"] * lay["cols"]
             fh.seek(lay["offset"])
@@ -91,7 +87,5 @@ def read_nanoscope(path: str | Path) -> Scan:
     meta_s.setdefault("scan_size_m", width)
     offset = (meta_s.get("y_offset_m", 0.0), meta_s.get("x_offset_m", 0.0))
     bias = meta_s.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias)
-    return Scan(channel_list=channels, size=(height, width), bias=bias, offset=offset, path=p,
-                format="nanoscope", metadata=meta_s)
+    return _meta.checked_scan(p, channels, (height, width), offset, bias, "nanoscope", meta_s)
 

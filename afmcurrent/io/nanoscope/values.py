@@ -19,7 +19,8 @@ __all__ = [
 _NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
 _LENGTH_UNITS = {"m": 1.0, "mm": 1e-3, "um": 1e-6, "~m": 1e-6, "\u00b5m": 1e-6,
                  "\u03bcm": 1e-6, "nm": 1e-9, "pm": 1e-12, "a": 1e-10, "\u00c5": 1e-10}
-_DEGREE_UNITS = ("\u00ba", "\u00b0", "deg")
+#: SI units of Nanoscope sensitivities and scales (behind a prefix).
+UNIT_BASES = ("m", "A", "V", "N", "Hz", "Pa", "s", "W", "F", "Ohm", "\u03a9")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -107,17 +108,6 @@ def _prefix_factor(unit: str, base: str) -> float | None:
     """Factor of a prefixed unit relative to ``base`` (``"mV"``, ``"V"`` -> 1e-3)."""
     f = si_factor(unit, (base,))
     return None if f is None else f[0]
-
-
-def _split_si(unit: str) -> tuple[float, str]:
-    """(factor, SI unit) of a prefixed unit; the text itself with factor 1 when unknown."""
-    u = unit.strip()
-    if u in _DEGREE_UNITS:
-        return 1.0, "deg"
-    f = si_factor(u, ("m", "A", "V", "N", "Hz", "Pa", "s", "W", "F", "Ohm", "\u03a9"))
-    if f is not None:
-        return f
-    return 1.0, u
 
 
 def _to_volts(entry: dict[str, Any] | None, lookup: Any = None) -> float | None:

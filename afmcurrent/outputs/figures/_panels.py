@@ -7,13 +7,23 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...core.classes import N_CODES
+from .style import CLASS_COLORS, FLOOR_COLOR, SATURATION_COLOR
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
     from ...pair.correlate import Profile
-from .style import CLASS_COLORS, FLOOR_COLOR, SATURATION_COLOR
 
-__all__ = []
+__all__ = [
+    "bound_overlay",
+    "plot_bounded",
+    "pa_text",
+    "bare_axes",
+    "class_strip",
+    "profile_panel",
+    "draw_line",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +87,8 @@ def class_strip(ax: Axes, prof: Profile) -> None:
     cls = np.nan_to_num(prof.values["class"]).astype(int)[None, :]
     d = prof.distance * 1e6
     cmap = ListedColormap(CLASS_COLORS)
-    strip.imshow(cls, aspect="auto", cmap=cmap, norm=BoundaryNorm(np.arange(-0.5, 5.5), 5),
+    strip.imshow(cls, aspect="auto", cmap=cmap,
+                 norm=BoundaryNorm(np.arange(-0.5, N_CODES), N_CODES),
                  extent=(d[0], d[-1], 0, 1), interpolation="nearest")
     strip.set_xlim(d[0], d[-1])
     strip.set_axis_off()

@@ -8,14 +8,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...core.classes import CLASS_LABELS
+from ...core.classes import CLASS_LABELS, CLASSES
+from ._panels import bare_axes
+from .style import CLASS_COLORS, RC, add_scale_bar, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ...pair.result import PairResult
-from ._panels import bare_axes
-from .style import CLASS_COLORS, RC, add_scale_bar, save_figure
 
 __all__ = ["plot_optical_classes"]
 
@@ -81,7 +81,7 @@ def plot_optical_classes(
         axes[1].imshow(rgba, extent=extent, interpolation="nearest")
         axes[1].set_title("(b) classes over the optical patch")
         axes[1].legend(handles=[Patch(color=CLASS_COLORS[k], label=CLASS_LABELS[k])
-                                for k in range(1, 5)], loc="upper center",
+                                for k in CLASSES], loc="upper center",
                        bbox_to_anchor=(0.5, -0.02), ncol=1, frameon=False, fontsize=6.5)
 
         ax = axes[2]
@@ -89,14 +89,14 @@ def plot_optical_classes(
         tot = t.sum(1)
         with np.errstate(invalid="ignore", divide="ignore"):
             bright = np.where(tot > 0, t[:, 1] / tot, np.nan) * 100
-        ypos = np.arange(4)
+        ypos = np.arange(len(CLASSES))
         ax.barh(ypos, np.nan_to_num(bright), color=ListedColormap(CLASS_COLORS[1:]).colors,
                 edgecolor="0.3", lw=0.4)
         ax.barh(ypos, np.where(tot > 0, 100 - np.nan_to_num(bright), 0),
                 left=np.nan_to_num(bright), color="0.25", edgecolor="0.3", lw=0.4)
-        for i in range(4):
+        for i in range(len(CLASSES)):
             ax.text(101, i, f"n={int(tot[i])}", va="center", fontsize=6)
-        ax.set_yticks(ypos, [CLASS_LABELS[k].split(" ", 1)[0] for k in range(1, 5)])
+        ax.set_yticks(ypos, [CLASS_LABELS[k].split(" ", 1)[0] for k in CLASSES])
         ax.invert_yaxis()
         ax.set_xlim(0, 140)
         ax.set_xticks([0, 25, 50, 75, 100])

@@ -14,14 +14,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...core.classes import CLASS_LABELS
+from ...core.classes import CLASS_LABELS, CLASSES, N_CODES, ClassCode
+from ._panels import bound_overlay, pa_text, plot_bounded
+from .style import CLASS_COLORS, FigureScales, cmap_with_bad, current_norm, save_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ...pair.result import PairResult
-from ._panels import bound_overlay, pa_text, plot_bounded
-from .style import CLASS_COLORS, FigureScales, cmap_with_bad, current_norm, save_figure
 
 __all__ = ["plot_pair"]
 
@@ -139,11 +139,11 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
     ax = axes[1, 1]
     ccmap = ListedColormap(CLASS_COLORS)
     ax.imshow(result.class_map, extent=extent, cmap=ccmap,
-              norm=BoundaryNorm(np.arange(-0.5, 5.5), ccmap.N), interpolation="nearest")
+              norm=BoundaryNorm(np.arange(-0.5, N_CODES), ccmap.N), interpolation="nearest")
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
     ax.set_title("(f) degradation classes")
-    ax.legend(handles=[Patch(color=CLASS_COLORS[k], label=CLASS_LABELS[k]) for k in range(5)],
+    ax.legend(handles=[Patch(color=CLASS_COLORS[k], label=CLASS_LABELS[k]) for k in ClassCode],
               fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
 
     _histogram(axes[1, 2], fig, result)
@@ -191,8 +191,8 @@ def _fractions(ax, result: PairResult) -> None:  # noqa: ANN001
     fr = result.fractions
     names = list(fr)
     vals = [0.0 if not np.isfinite(v) else v * 100 for v in fr.values()]
-    ax.barh(range(4), vals, color=CLASS_COLORS[1:5])
-    ax.set_yticks(range(4), [CLASS_LABELS[k] for k in range(1, 5)], fontsize=8)
+    ax.barh(range(len(CLASSES)), vals, color=[CLASS_COLORS[k] for k in CLASSES])
+    ax.set_yticks(range(len(CLASSES)), [CLASS_LABELS[k] for k in CLASSES], fontsize=8)
     ax.invert_yaxis()
     for i, v in enumerate(vals):
         ax.text(v + 1, i, f"{v:.1f} %", va="center", fontsize=8)

@@ -8,10 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-    from ...pair.result import PairResult
+from ...core.classes import N_CODES
 from ._panels import bare_axes, bound_overlay, draw_line, profile_panel
 from .style import (
     CLASS_COLORS,
@@ -23,6 +20,11 @@ from .style import (
     height_limits,
     save_figure,
 )
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from ...pair.result import PairResult
 
 __all__ = ["plot_paper"]
 
@@ -93,7 +95,7 @@ def plot_paper(
         else:
             ccmap = ListedColormap(CLASS_COLORS)
             ax.imshow(result.class_map, extent=extent, cmap=ccmap,
-                      norm=BoundaryNorm(np.arange(-0.5, 5.5), 5), interpolation="nearest")
+                      norm=BoundaryNorm(np.arange(-0.5, N_CODES), N_CODES), interpolation="nearest")
             add_scale_bar(ax, w_um, color="black")
             ax.set_title("(a) degradation classes (no optical image)")
         bare_axes(ax)

@@ -6,12 +6,13 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ._panels import class_strip, plot_bounded
+from .style import RC, FigureScales, current_norm, save_figure
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from ...pair.result import PairResult
-from ._panels import class_strip, plot_bounded
-from .style import RC, FigureScales, current_norm, save_figure
 
 __all__ = ["plot_profile"]
 

@@ -16,6 +16,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...core.classes import CLASS_NAMES
+from ..roughness import mean_roughness, rms_roughness, roughness_by_label
 
 __all__ = ["slope_map", "curvature_map", "topography_by_class", "topography_by_domain"]
 
@@ -118,14 +119,13 @@ def topography_by_class(
                          "height_p5_nm": None, "height_p95_nm": None, "mean_slope_deg": None}
             continue
         v = h[sel]
-        dev = v - v.mean()
         p5, p95 = np.percentile(v, [5, 95])
         s = slope[sel]
         s = s[np.isfinite(s)]
         out[name] = {
             "pixels": n,
-            "rq_nm": float(np.sqrt(np.mean(dev**2)) * 1e9),
-            "ra_nm": float(np.mean(np.abs(dev)) * 1e9),
+            "rq_nm": rms_roughness(h, sel) * 1e9,
+            "ra_nm": mean_roughness(h, sel) * 1e9,
             "mean_height_nm": float((v.mean() - ref) * 1e9),
             "height_p5_nm": float((p5 - ref) * 1e9),
             "height_p95_nm": float((p95 - ref) * 1e9),
@@ -162,9 +162,8 @@ def topography_by_domain(
     cnt = np.bincount(lab, minlength=n + 1)[1:].astype(float)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.bincount(lab, v, minlength=n + 1)[1:] / cnt
-        full_mean = np.concatenate([[0.0], np.nan_to_num(mean)])
-        ra = np.bincount(lab, np.abs(v - full_mean[lab]), minlength=n + 1)[1:] / cnt
         sl = np.bincount(lab, slope[fin], minlength=n + 1)[1:] / cnt
+    _, ra = roughness_by_label(np.where(np.isfinite(slope), h, np.nan), labels, n)
     return {
         "mean_roughness_nm": ra * 1e9,
         "mean_slope_deg": np.degrees(sl),

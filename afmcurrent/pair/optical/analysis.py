@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ...core.classes import CLASS_NAMES
+from ...core.classes import CLASS_NAMES, CLASSES
 from .placement import Placement, initial_box, sample_patch
 from .read import as_brightness, read_optical
 from .refine import refine_placement
@@ -47,7 +47,7 @@ def contingency_table(class_map: np.ndarray, bright: np.ndarray,
     """
     ok = (class_map > 0) if valid is None else (class_map > 0) & valid
     idx = (class_map[ok].astype(np.int64) - 1) * 2 + bright[ok].astype(np.int64)
-    return np.bincount(idx, minlength=8).reshape(4, 2)
+    return np.bincount(idx, minlength=2 * len(CLASSES)).reshape(len(CLASSES), 2)
 
 
 def cramers_v(table: np.ndarray) -> float:
@@ -108,8 +108,8 @@ class OpticalResult:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``summary.json`` section ``optical``."""
-        table = {CLASS_NAMES[k + 1]: {"dark": int(self.contingency[k, 0]),
-                                      "bright": int(self.contingency[k, 1])} for k in range(4)}
+        table = {c.key: {"dark": int(self.contingency[k, 0]),
+                         "bright": int(self.contingency[k, 1])} for k, c in enumerate(CLASSES)}
         return {
             "path": str(self.path) if self.path else None,
             "shape": list(self.image.shape),

@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from ...core.classes import N_CODES
 from ...core.errors import RegistrationError
 from .placement import Placement, _box_points, _sample
 
@@ -22,7 +23,7 @@ logger = logging.getLogger(__name__)
 
 
 def mutual_information(labels: np.ndarray, values: np.ndarray, edges: np.ndarray,
-                       n_labels: int = 5) -> float:
+                       n_labels: int = N_CODES) -> float:
     """Mutual information (bits) of integer labels and binned values, from the joint histogram.
 
     Parameters
