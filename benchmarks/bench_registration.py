@@ -1,4 +1,4 @@
-"""Benchmark of afmcurrent.registration.register on a 512 x 512 pair (median wall time).
+"""Benchmark of afmcurrent.pair.registration.register on a 512 x 512 pair (median wall time).
 
 Run: ``python benchmarks/bench_registration.py [--size 512] [--repeat 30] [--current]``.
 The pair is a smooth random surface cut twice with a sub-pixel shift and a slow-axis drift.

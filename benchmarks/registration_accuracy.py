@@ -1,4 +1,4 @@
-"""Accuracy of afmcurrent.registration.register against an independent truth.
+"""Accuracy of afmcurrent.pair.registration.register against an independent truth.
 
 Pairs come from ``tests/regpairgen.py``: a continuous random surface evaluated analytically at
 the position of every pixel of each scan (no interpolation shared with the analysis), a smooth

@@ -9,7 +9,7 @@ from afmcurrent.pair.classify import Thresholds, classify, thresholds_from_refer
 from afmcurrent.pair.domains import find_domains
 from afmcurrent.pair.transport import separate
 
-# Currents (A) of the paper's states at +/-1 V (SCIENCE.md).
+# Currents (A) of the paper's states at +/-1 V (docs/science.md).
 STATES = {
     1: (5e-12, 2.5e-17),   # type 1: ionic, I(-V) ~5 decades below
     2: (5e-15, 5e-15),     # type 2: I(+V) ~ I(-V) ~ 5e-3 pA

@@ -1,4 +1,4 @@
-"""Tests of afmcurrent.level against synthetic images with known ground truth."""
+"""Tests of afmcurrent.pair.level against synthetic images with known ground truth."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ CAL = LogAmpCalibration(
 
 
 def test_reference_point_and_slope():
-    # 0 V at 100 nA (SCIENCE.md), and one decade of current per volts_per_decade.
+    # 0 V at 100 nA (docs/science.md), and one decade of current per volts_per_decade.
     assert CAL.to_current(0.0) == pytest.approx(1e-7)
     v = np.array([-1.0, -0.6, -0.4, 0.2])
     i = CAL.to_current(v)
@@ -166,7 +166,7 @@ def test_presets_are_datasheet_slopes():
     assert slopes["ad8304"] == slopes["adl5304"] == 0.2
     assert (slopes["log200"], slopes["log104"], slopes["log100"]) == (0.25, 0.5, 1.0)
     ad = load_calibration("Ad8304")
-    assert ad.to_current(0.0) == pytest.approx(1e-7)  # 0 V at 100 nA (SCIENCE.md)
+    assert ad.to_current(0.0) == pytest.approx(1e-7)  # 0 V at 100 nA (docs/science.md)
     for n in names:
         cal = load_calibration(n)
         assert cal.floor_current < cal.reference_current * 10 and cal.floor_current < 1e-8

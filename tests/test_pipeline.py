@@ -43,7 +43,7 @@ def test_degraded_registration_recovers_shift(degraded):
 def test_degraded_currents_in_paper_ranges(degraded):
     _, res = degraded
     med = res.median_currents()
-    # Type 2 dominates: I(+V) ~ I(-V) ~ 1e-3..1e-2 pA (SCIENCE.md).
+    # Type 2 dominates: I(+V) ~ I(-V) ~ 1e-3..1e-2 pA (docs/science.md).
     assert 1e-15 <= med["plus_current"] <= 1e-14
     assert 1e-15 <= med["minus_current"] <= 1e-14
     shunt = res.class_map == 3

@@ -1,4 +1,5 @@
-"""The virtual electrolyte and scan simulator against its own ground truth and SCIENCE.md."""
+"""The virtual electrolyte and scan simulator against its own ground truth and the paper's
+reference values (docs/science.md)."""
 
 import dataclasses
 import json
@@ -103,7 +104,7 @@ def test_generation_is_fast():
     assert time.perf_counter() - t0 < 1.0
 
 
-# ---------------------------------------------------------------- SCIENCE.md statistics
+# ------------------------------------------- the paper's statistics (docs/science.md)
 def test_degraded_area_fractions(degraded):
     cls = degraded.truth.class_map
     assert np.mean(cls == 2) > 0.80          # type 2 > 80 % of the area

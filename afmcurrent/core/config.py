@@ -2,7 +2,7 @@
 
 A configuration file may hold these tables (every key optional, unknown keys refused)::
 
-    [logamp]          # log-amplifier calibration, see afmcurrent.logamp
+    [logamp]          # log-amplifier calibration, see afmcurrent.pair.logamp
     volts_per_decade = 0.2
     reference_current = 1e-7      # A
     reference_voltage = 0.0       # V
@@ -73,7 +73,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TransportSettings:
-    """Settings of the ionic / electronic separation (see :mod:`afmcurrent.transport`).
+    """Settings of the ionic / electronic separation (see :mod:`afmcurrent.pair.transport`).
 
     Attributes
     ----------
@@ -90,11 +90,11 @@ class TransportSettings:
     bandwidth_hz_per_amp : float
         Small-signal bandwidth of the log amplifier per ampere of input current, Hz/A (a
         translinear log amp's bandwidth is proportional to its input current; see
-        :func:`afmcurrent.logamp.bandwidth_hz`). 0 takes the calibration's ``hz_per_amp``; with
+        :func:`afmcurrent.pair.logamp.bandwidth_hz`). 0 takes the calibration's ``hz_per_amp``; with
         neither, lag is not checked (a note says so).
     check_lag : bool
         Widen the intervals of pixels whose bandwidth is below the pixel rate
-        (:func:`afmcurrent.logamp.lag_decades`) and report their share.
+        (:func:`afmcurrent.pair.logamp.lag_decades`) and report their share.
     """
 
     bias_exponent: float = 1.0
@@ -115,7 +115,7 @@ class TransportSettings:
 
 @dataclass(frozen=True)
 class ClassifySettings:
-    """Rules of the degradation classification (see :mod:`afmcurrent.domains`).
+    """Rules of the degradation classification (see :mod:`afmcurrent.pair.classify`).
 
     Attributes
     ----------
@@ -175,7 +175,7 @@ class DomainSettings:
 
 @dataclass(frozen=True)
 class RegistrationSettings:
-    """Co-registration settings (see :mod:`afmcurrent.registration`).
+    """Co-registration settings (see :mod:`afmcurrent.pair.registration`).
 
     Attributes
     ----------

@@ -19,7 +19,7 @@ read_park_tiff, read_asylum_ibw, read_ntmdt, read_nanonis_sxm, read_nanosurf_nid
     Park Systems TIFF, Asylum Research IBW, NT-MDT MDT, Nanonis SXM, Nanosurf NID (see their
     modules and ``docs/formats.md``).
 
-Every reader raises :class:`~afmcurrent.errors.ReadError` (message naming the file and the
+Every reader raises :class:`~afmcurrent.core.errors.ReadError` (message naming the file and the
 problem) on a missing, unknown, corrupt, truncated or inconsistent file; no library traceback
 escapes. Writers refuse to replace an existing file unless ``overwrite=True``.
 """
@@ -82,7 +82,7 @@ SUPPORTED_FORMATS = _supported()
 
 
 def load_scan(path: str | Path, gwyddion: bool = True) -> Scan:
-    """Read a scan file of any supported format into a :class:`~afmcurrent.model.Scan`.
+    """Read a scan file of any supported format into a :class:`~afmcurrent.core.model.Scan`.
 
     The format is recognised from the file's first bytes through the registry
     (:func:`afmcurrent.io.registry.detect_format`); the extension only breaks ties. A file no

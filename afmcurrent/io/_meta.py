@@ -30,7 +30,7 @@ key                         type        meaning
 ``setpoint``                str         feedback setpoint as recorded, with its unit
 ==========================  ==========  ===================================================
 
-Typed fields of :class:`~afmcurrent.model.Scan` carry the geometry (``size``, ``offset``,
+Typed fields of :class:`~afmcurrent.core.model.Scan` carry the geometry (``size``, ``offset``,
 ``shape``) and ``bias``; ``Scan.date``, ``Scan.scan_rate_hz``... read the keys above.
 """
 

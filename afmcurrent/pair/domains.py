@@ -178,7 +178,7 @@ def find_domains(
         Minimum area (um^2) and connectivity.
     tip_radius : float, optional
         Probe radius in m; with ``maps``, adds ``median_ionic_current_density_mA_cm2``: the
-        domain's median ionic current over ``pi r^2`` (:func:`afmcurrent.transport.
+        domain's median ionic current over ``pi r^2`` (:func:`afmcurrent.pair.transport.
         current_density`), in mA/cm^2 (1 A/m^2 = 0.1 mA/cm^2).
 
     Returns

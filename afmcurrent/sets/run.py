@@ -83,7 +83,8 @@ def run_batch(
     Parameters
     ----------
     pairs : iterable of PairSpec
-        From :func:`afmcurrent.pairing.discover_pairs` or :func:`~afmcurrent.pairing.read_manifest`.
+        From :func:`afmcurrent.sets.pairing.discover_pairs` or
+        :func:`~afmcurrent.sets.manifest.read_manifest`.
     outdir : str or Path
         Output folder (created; earlier complete pairs of the same batch in it are reused
         unless ``force``).

@@ -28,7 +28,7 @@ def write_summary_figure(
     path : Path
     result : BatchResult
     samples : dict of str to ndarray, optional
-        Pixels drawn from each pair (:func:`afmcurrent.pooled.sample_pixels`): the
+        Pixels drawn from each pair (:func:`afmcurrent.sets.pooled.sample_pixels`): the
         distributions of log10 I_ion and log10 I_e(+V) per group are drawn from them (I_ion
         where I(+V) > I_e(+V)).
 

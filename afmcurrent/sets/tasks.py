@@ -106,7 +106,7 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
               seed: int = 0) -> tuple[dict[str, Any], np.ndarray | None]:
     """:func:`run_pair`, also drawing the pair's pixels for the pooled model from memory.
 
-    Returns the row and the drawn features (:func:`afmcurrent.pooled.pair_sample`; None when
+    Returns the row and the drawn features (:func:`afmcurrent.sets.pooled.pair_sample`; None when
     ``pooled_samples`` is 0 or the pair failed), so the pooled fit does not read every
     ``result.h5`` back.
     """

@@ -143,7 +143,7 @@ def simulate_optical(
     cx, cy = 0.5 * (box[0] + box[2]), 0.5 * (box[1] + box[3])
     a = math.radians(angle_deg)
     px, py = xx - cx, yy - cy
-    # Inverse of the rotation in afmcurrent.optical (scan -> image).
+    # Inverse of the rotation in afmcurrent.pair.optical (scan -> image).
     ux = math.cos(a) * px - math.sin(a) * py
     uy = math.sin(a) * px + math.cos(a) * py
     u = ux / (box[2] - box[0]) + 0.5

@@ -55,7 +55,7 @@ class GroundTruth:
         ``shift_px + drift_px_per_line * (r - (rows - 1) / 2)`` (plus the creep, if any).
     row_displacement : ndarray, shape (rows, 2)
         The displacement ``[dy(r), dx(r)]`` in px at every +V row ``r``, in the convention of
-        :mod:`afmcurrent.registration`: ``plus[r, c] ~ minus[r - dy(r), c - dx(r)]``
+        :mod:`afmcurrent.pair.registration`: ``plus[r, c] ~ minus[r - dy(r), c - dx(r)]``
         (shift, drift and creep, converted from -V lines to +V rows).
     preset : str
     seed : int
@@ -217,7 +217,7 @@ def simulate_pair(
         the truth is in ``GroundTruth.row_displacement``.
     calibration : LogAmpCalibration, str, Path or mapping, optional
         Log-amp calibration used to record volts (anything
-        :func:`afmcurrent.logamp.load_calibration` accepts); default
+        :func:`afmcurrent.pair.logamp.load_calibration` accepts); default
         :func:`default_calibration`.
     scan_rate_hz : float
         Lines per second (trace + retrace pairs); the pixel dwell is

@@ -71,7 +71,7 @@ def write_pair(
     write_nanoscope(paths["plus"], pair.plus, overwrite=overwrite)
     write_nanoscope(paths["minus"], pair.minus, overwrite=overwrite)
     header = (
-        "# Log-amplifier calibration of the simulated pair (afmcurrent.simulate)\n"
+        "# Log-amplifier calibration of the simulated pair (afmcurrent.sim)\n"
         "# V = reference_voltage + volts_per_decade * log10(I / reference_current)\n"
     )
     paths["logamp"].write_text(header + pair.calibration.to_toml(), encoding="utf-8")

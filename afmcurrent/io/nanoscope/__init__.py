@@ -49,7 +49,7 @@ taken as facts and checked file by file with ``gwyddion --convert-to-gwy`` in th
   channels (the curve maps are skipped with a warning); ``?*File list`` (text data) is
   refused.
 
-Conventions of the returned :class:`~afmcurrent.model.Scan`
+Conventions of the returned :class:`~afmcurrent.core.model.Scan`
 -----------------------------------------------------------
 * channel name: the quoted name of ``\\@2:Image Data: S [Height] "Height"`` for a trace image,
   ``"<name> (retrace)"`` for a retrace image (``\\Line direction: Retrace``); a name that would

@@ -83,7 +83,7 @@ def _read_session(p: Path) -> Session:
 
 def read_session_scan(path: str | Path, index: int, *, allow_partial: bool = False,
                       rows: tuple[int, int] | None = None) -> Scan:
-    """Read one scan of a session as a :class:`~afmcurrent.model.Scan`.
+    """Read one scan of a session as a :class:`~afmcurrent.core.model.Scan`.
 
     Parameters
     ----------

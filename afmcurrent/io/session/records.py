@@ -155,7 +155,7 @@ class Session:
         text, ...).
     calibration : dict or None
         The log-amplifier calibration stored in the session, as ``{"logamp": {...}}`` (what
-        :func:`afmcurrent.logamp.load_calibration` and ``analyze_pair(logamp=...)`` take);
+        :func:`afmcurrent.pair.logamp.load_calibration` and ``analyze_pair(logamp=...)`` take);
         None when the file has none.
     calibration_name : str
     scans : tuple of SessionScan

@@ -142,7 +142,7 @@ def pair_profile(result: Any, line: tuple[float, float, float, float] | None = N
 
     Parameters
     ----------
-    result : afmcurrent.pipeline.PairResult
+    result : afmcurrent.pair.result.PairResult
     line : tuple of float, optional
         ``(x0, y0, x1, y1)`` in m from the top-left corner of the +V frame.
 

@@ -144,7 +144,7 @@ def topography_by_domain(
     height : ndarray of float, shape (rows, cols)
         Leveled height, m.
     labels : ndarray of int, shape (rows, cols)
-        Domain labels 1..n (0 = none), as :attr:`afmcurrent.domains.DomainTable.labels`.
+        Domain labels 1..n (0 = none), as :attr:`afmcurrent.pair.domains.DomainTable.labels`.
     slope : ndarray of float, shape (rows, cols)
         Slope angle, rad.
 

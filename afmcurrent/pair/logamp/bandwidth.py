@@ -43,7 +43,7 @@ def bandwidth_hz(current: Any, hz_per_amp: float = AD8304_HZ_PER_AMP) -> np.ndar
     transconductance ``g_m = I / V_T`` against its junction capacitance, so it grows in
     proportion to the input current (AD8304 data sheet, Rev. A, "Bandwidth and Noise
     Considerations"; ADL5303: ~2 kHz at 1 nA rising in proportion to the current; ADL5304:
-    25 kHz at 1 nA, 350 kHz at 10 nA). The default constant is the SCIENCE.md AD8304 model,
+    25 kHz at 1 nA, 350 kHz at 10 nA). The default constant is the most cautious AD8304 reading,
     ~20 MHz per mA (see :data:`AD8304_HZ_PER_AMP` for the spread of readings).
 
     Parameters
@@ -74,7 +74,7 @@ def lagging_mask(
         Current magnitude in A.
     pixel_rate_hz : float
         Pixels per second along the fast axis: samples per line x lines per second x 2
-        (trace and retrace), as in SCIENCE.md.
+        (trace and retrace; ``docs/science.md``, section 4).
     hz_per_amp : float, optional
         Bandwidth per ampere, Hz/A (see :func:`bandwidth_hz`).
 
@@ -102,8 +102,8 @@ def pixel_rate_hz(metadata: Mapping[str, Any]) -> float | None:
     Returns
     -------
     float or None
-        ``samples_per_line * scan_rate_hz * 2`` in Hz (trace and retrace, SCIENCE.md); None when
-        either value is missing or not positive.
+        ``samples_per_line * scan_rate_hz * 2`` in Hz (trace and retrace;
+        ``docs/science.md``); None when either value is missing or not positive.
     """
     try:
         n = float(metadata.get("samples_per_line"))  # type: ignore[arg-type]
@@ -160,8 +160,8 @@ def lag_decades(
         Decades to add below and above each pixel's interval (at most
         :data:`MAX_LAG_DECADES`).
     lagging : ndarray of bool, shape (rows, cols)
-        True where ``bandwidth_hz(current) < pixel_rate`` (SCIENCE.md) for the lowest current
-        the pixel may have (its reading less ``below``).
+        True where ``bandwidth_hz(current) < pixel_rate`` (``docs/science.md``) for the lowest
+        current the pixel may have (its reading less ``below``).
 
     Notes
     -----
@@ -169,7 +169,7 @@ def lag_decades(
     gives ``y[j] = y[j-1] + a (x[j] - y[j-1])`` with ``a = 1 - exp(-2 pi f / pixel_rate)``
     (``x`` the input, ``y`` the reading, both in decades: the log amp's output; ``f`` the
     bandwidth at the present input, as for a translinear log amp: steps up settle fast, steps
-    down slowly; simulated the same way by :func:`afmcurrent.simulate.apply_bandwidth_lag`).
+    down slowly; simulated the same way by :func:`afmcurrent.sim.apply_bandwidth_lag`).
     Hence ``x[j] - y[j] = (y[j] - y[j-1]) / expm1(2 pi f(x[j]) / pixel_rate)``, with the
     change known to within the noise, ``c = confidence_sigma * sqrt(2) * noise_decades``:
 

@@ -24,7 +24,7 @@ def resampling_uncertainty(
         log10 of the registered map (the -V map in the +V frame), NaN where undefined.
     uncertainty_px : float
         One-sigma error of the registration displacement, px
-        (:attr:`afmcurrent.registration.Registration.uncertainty_px`).
+        (:attr:`afmcurrent.pair.registration.Registration.uncertainty_px`).
     noise_decades : float
         One-sigma noise of a reading, decades.
     confidence_sigma : float, optional

@@ -1,7 +1,7 @@
 """Separation of ionic and electronic current from co-registered +V and -V current maps.
 
 Physics (C.-S. Jiang et al., NREL, "Local electrical degradations of solid-state electrolyte by
-nm-scale operando imaging of ionic and electronic transports"; summary in SCIENCE.md): in the
+nm-scale operando imaging of ionic and electronic transports"; ``docs/science.md``): in the
 half cell probe / electrolyte / Li metal, a positive sample bias drives ionic (Li+) and electronic
 current, a negative bias electronic current only (Li+ is blocked at steady state). Electronic
 conduction is taken as symmetric in bias, so at +V::
@@ -16,7 +16,7 @@ lower bound). The -V map is resampled onto the +V frame, so its value at a +V pi
 uncertain by the registration error (local gradient x displacement error) and by the structure
 below the pixel scale that a resampled map cannot follow (:func:`resampling_sigma`); a reading
 whose amplifier bandwidth is below the pixel rate is widened by its possible lag
-(:func:`afmcurrent.logamp.lag_decades`). Decisions are taken on intervals of
+(:func:`afmcurrent.pair.logamp.lag_decades`). Decisions are taken on intervals of
 ``confidence_sigma`` sigma; where the difference ``I(+V) - I_e(+V)`` is not resolved from zero,
 the ionic current and fraction are NaN (indeterminate), never a made-up number.
 """
@@ -74,7 +74,7 @@ def separate(
         of the resampled -V map (:func:`resampling_uncertainty`).
     plus_lag, minus_lag : pair of ndarray of float, shape (rows, cols), optional
         Decades added below and above the +V and -V intervals for amplifier lag
-        (:func:`afmcurrent.logamp.lag_decades`).
+        (:func:`afmcurrent.pair.logamp.lag_decades`).
     lagging : ndarray of bool, shape (rows, cols), optional
         Pixels whose bandwidth is below the pixel rate (stored in the result).
 
