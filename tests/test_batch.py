@@ -215,6 +215,7 @@ def test_pooled_classes_agree_with_truth(serial_run, manifest_set):
     assert all(d is not None and d < 0.1 for d in dis)
 
 
+@pytest.mark.slow
 def test_executors_give_identical_class_maps(serial_run, manifest_set, tmp_path):
     distributed = pytest.importorskip("distributed")
     out1, _ = serial_run
@@ -255,6 +256,7 @@ def test_corrupt_file_fails_its_pair_only(manifest_set, tmp_path, capsys):
     assert not (out / "pairs" / failed[0]["name"]).exists()
 
 
+@pytest.mark.slow
 def test_kill_and_resume(manifest_set, tmp_path):
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "afmcurrent", "-q", "batch", "--manifest", str(manifest_set),
@@ -293,6 +295,7 @@ def test_kill_and_resume(manifest_set, tmp_path):
     assert not [p for p in (out / "pairs").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_manifest_optical_column(tmp_path):
     import imageio.v3 as iio
 

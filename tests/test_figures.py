@@ -60,6 +60,22 @@ def test_nice_scale_bar_lengths():
     assert nice_length(13) == 10
 
 
+def test_vector_formats_of_a_small_figure(tmp_path, results):
+    """PDF and SVG of one small figure (the renderer's cost is per figure, not per pixel); the
+    figure format is checked before anything is written."""
+    from afmcurrent.outputs.figures import plot_profile
+
+    fig = plot_profile(results[0])
+    fig.savefig(tmp_path / "p.pdf", format="pdf")
+    fig.savefig(tmp_path / "p.svg", format="svg")
+    assert (tmp_path / "p.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "<svg" in (tmp_path / "p.svg").read_text()[:500]
+    with pytest.raises(ConfigError, match="png, pdf or svg"):
+        write_result(results[0], tmp_path / "bad", figure_format="tiff")
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
 def test_write_vector_formats(tmp_path, results):
     out = tmp_path / "pdf"
     written = write_result(results[0], out, figure_format="pdf")

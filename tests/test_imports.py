@@ -9,6 +9,7 @@ package's own ``__init__``, ``__main__`` and ``_compat`` sit above them all.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,7 @@ def _type_checking_lines(tree: ast.AST) -> set[int]:
     return lines
 
 
+@functools.cache
 def imports(name: str) -> list[tuple[str, bool, bool]]:
     """(imported afmcurrent module, at function level, only for type checking) of a module."""
     path = MODULES[name]

@@ -198,6 +198,7 @@ f.close()
 """
 
 
+@pytest.mark.slow
 def test_session_of_a_killed_writer_opens_without_h5clear(sim, tmp_path, capsys):
     """A real writer process killed with SIGKILL mid-scan: the file opens (SWMR read)."""
     data = tmp_path / "d.npz"
