@@ -46,7 +46,7 @@ from ..core.model import Channel, Scan
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NORMALISED_KEYS", "put", "check_scan_numbers", "checked_scan"]
+__all__ = ["NORMALISED_KEYS", "put", "check_scan_numbers", "checked_scan", "unique_name"]
 
 #: The normalised keys (name -> one-line meaning), documented in ``docs/formats.md``.
 NORMALISED_KEYS: dict[str, str] = {
@@ -139,3 +139,14 @@ def checked_scan(path: Path, channels: list[Channel], size: tuple[float, float],
     check_scan_numbers(path, size, offset, bias)
     return Scan(channel_list=channels, size=size, bias=bias, offset=offset, path=path,
                 format=fmt, metadata=metadata)
+
+
+def unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``"name #2"``, ``"name #3"``... when it is taken; the result is added to
+    ``used`` (channel names are unique within a scan)."""
+    out, k = name, 2
+    while out in used:
+        out = f"{name} #{k}"
+        k += 1
+    used.add(out)
+    return out

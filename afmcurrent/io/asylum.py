@@ -239,11 +239,7 @@ def read_asylum_ibw(path: str | Path) -> Scan:
         label = labels[k] if k < len(labels) and labels[k] else f"Layer {k}"
         direction, quantity = _direction(label)
         img = np.ascontiguousarray(data[:, :, k].T[::-1], dtype=np.float64)
-        name, j = label, 2
-        while name in used:
-            name = f"{label} #{j}"
-            j += 1
-        used.add(name)
+        name = _meta.unique_name(label, used)
         channels.append(Channel(name=name, data=img, unit=_unit(label),
                                 direction=direction, quantity=quantity,  # type: ignore[arg-type]
                                 metadata={"gwyddion_title": label}))

@@ -52,7 +52,7 @@ from ..core.errors import ReadError
 from ..core.model import Channel, Scan
 from ..core.units import to_si
 from ._common import atomic_path, check_readable, check_writable, read_head
-from ._meta import check_scan_numbers
+from ._meta import check_scan_numbers, unique_name
 
 logger = logging.getLogger(__name__)
 
@@ -256,11 +256,7 @@ def read_gwy(path: str | Path) -> Scan:
             d = meta["afmcurrent.direction"]
             direction = None if d == "None" else d
         quantity = meta.get("afmcurrent.quantity", quantity)
-        name, k = title, 2
-        while name in used:
-            name = f"{title} #{k}"
-            k += 1
-        used.add(name)
+        name = unique_name(title, used)
         if not kept:
             first_meta = meta
         kept.append(n)

@@ -193,11 +193,7 @@ def read_nanonis_sxm(path: str | Path) -> Scan:
             if f != 1.0:
                 img *= f
             label = name if direction == "trace" else f"{name} (retrace)"
-            base_label, k = label, 2
-            while label in used:
-                label = f"{base_label} #{k}"
-                k += 1
-            used.add(label)
+            label = _meta.unique_name(label, used)
             gtitle = f"{name} ({'Forward' if direction == 'trace' else 'Backward'})"
             channels.append(Channel(name=label, data=np.ascontiguousarray(img), unit=unit,
                                     direction=direction,  # type: ignore[arg-type]

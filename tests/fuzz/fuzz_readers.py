@@ -325,7 +325,7 @@ def _child_read(path: Path, fmt: str) -> tuple[str, str]:
                 if str(path) not in str(exc):
                     return "foreign", f"ReadError without the file name: {exc}"
         scan = load_scan(path, gwyddion=False)
-        from afmcurrent.cli import _scan_info
+        from afmcurrent.cli.info import _scan_info
 
         info = _scan_info(scan)
         json.dumps(info, default=str)

@@ -65,11 +65,7 @@ def read_nanoscope(path: str | Path) -> Scan:
             data = data[::-1].astype(np.float64)  # stored bottom row first (Gwyddion: top)
             data *= lay["factor"] / float(256 ** lay["qbpp"])
             name = lay["name"] if lay["direction"] == "trace" else f"{lay['name']} (retrace)"
-            base, k = name, 2
-            while name in used:
-                name = f"{base} #{k}"
-                k += 1
-            used.add(name)
+            name = _meta.unique_name(name, used)
             meta = dict(lay["section"].named)
             meta["gwyddion_title"] = lay["gwy_title"]
             meta["sample_bytes"] = lay["bpp"]
