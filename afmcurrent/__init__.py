@@ -2,35 +2,41 @@
 
 A +V scan of an AFM half cell (probe / electrolyte / Li metal) carries ionic and electronic
 current, a -V scan electronic current only; comparing the co-registered log-amplifier current
-maps separates the two and classifies degradation domains (C.-S. Jiang et al., NREL).
+maps separates the two and classifies degradation domains (C.-S. Jiang et al., NREL; see
+``docs/science.md``).
 
 Main entry points
 -----------------
 load_scan
-    Read a Bruker Nanoscope, Gwyddion or afmcurrent HDF5 file into a :class:`Scan`.
+    Read a scan file of any supported format into a :class:`Scan`.
 analyze_pair
-    Run the whole analysis of one +V / -V pair.
+    Run the whole analysis of one +V / -V pair; returns a :class:`PairResult`.
+write_result
+    Write a result's files (summary.json, result.h5, domains.csv, result.gwy, figures).
+
+The packages follow the data flow, bottom to top (``docs/architecture.md``): ``core``, ``io``,
+``pair``, ``sim``, ``outputs``, ``sets``, ``cli``.
 """
 
 from __future__ import annotations
 
-from importlib import metadata as _metadata
+import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from . import _compat
+from .core.errors import (
     AfmcurrentError,
     CalibrationError,
     ChannelNotFoundError,
     ConfigError,
+    OutputExistsError,
     ReadError,
     RegistrationError,
 )
-from .model import Channel, Scan
+from .core.model import Channel, Scan
+from .core.version import __version__
 
-try:
-    __version__ = _metadata.version("afmcurrent")
-except _metadata.PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
+_compat.install()
 
 __all__ = [
     "AfmcurrentError",
@@ -38,27 +44,41 @@ __all__ = [
     "Channel",
     "ChannelNotFoundError",
     "ConfigError",
+    "OutputExistsError",
+    "PairResult",
     "ReadError",
     "RegistrationError",
     "Scan",
+    "__version__",
     "analyze_pair",
     "load_scan",
-    "__version__",
+    "write_result",
 ]
+
+#: Public names imported on first use (``import afmcurrent`` stays light: no SciPy, h5py or
+#: Matplotlib until a name that needs them is used).
+_LAZY = {
+    "load_scan": "afmcurrent.io",
+    "analyze_pair": "afmcurrent.pair.pipeline",
+    "PairResult": "afmcurrent.pair.result",
+    "write_result": "afmcurrent.outputs.writers",
+}
+_SUBPACKAGES = ("cli", "core", "io", "outputs", "pair", "sets", "sim")
 
 if TYPE_CHECKING:
     from .io import load_scan
-    from .pipeline import analyze_pair
+    from .outputs.writers import write_result
+    from .pair.pipeline import analyze_pair
+    from .pair.result import PairResult
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy imports keep `import afmcurrent` light and free of import cycles.
-    if name == "load_scan":
-        from .io import load_scan
-
-        return load_scan
-    if name == "analyze_pair":
-        from .pipeline import analyze_pair
-
-        return analyze_pair
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module 'afmcurrent' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *_SUBPACKAGES})

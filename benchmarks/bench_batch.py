@@ -29,7 +29,7 @@ from pathlib import Path
 
 import psutil
 
-from afmcurrent.simulate import simulate_pair, write_pair
+from afmcurrent.sim import simulate_pair, write_pair
 
 
 class PeakRSS:

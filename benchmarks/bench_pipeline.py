@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from afmcurrent import analyze_pair
-from afmcurrent.simulate import simulate_pair, write_pair
+from afmcurrent.sim import simulate_pair, write_pair
 
 
 def _child_peak_mb() -> float:

@@ -1,4 +1,4 @@
-"""Benchmark of afmcurrent.registration.register on a 512 x 512 pair (median wall time).
+"""Benchmark of afmcurrent.pair.registration.register on a 512 x 512 pair (median wall time).
 
 Run: ``python benchmarks/bench_registration.py [--size 512] [--repeat 30] [--current]``.
 The pair is a smooth random surface cut twice with a sub-pixel shift and a slow-axis drift.
@@ -13,7 +13,7 @@ import time
 import numpy as np
 from scipy import ndimage as ndi
 
-from afmcurrent.registration import apply_registration, register
+from afmcurrent.pair.registration import apply_registration, register
 
 
 def make_pair(size: int, seed: int = 0):

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from afmcurrent import analyze_pair
-from afmcurrent.config import load_config
-from afmcurrent.domains import CLASS_NAMES, Thresholds
-from afmcurrent.pooled import features, fit_pooled, pair_sample
-from afmcurrent.simulate import simulate_pair
+from afmcurrent.core.classes import CLASS_NAMES
+from afmcurrent.core.config import load_config
+from afmcurrent.pair.classify import Thresholds
+from afmcurrent.sets.pooled import features, fit_pooled, pair_sample
+from afmcurrent.sim import simulate_pair
 
 ROOT = Path(__file__).resolve().parents[1] / "data_samples"
 

@@ -1,4 +1,4 @@
-"""Accuracy of afmcurrent.registration.register against an independent truth.
+"""Accuracy of afmcurrent.pair.registration.register against an independent truth.
 
 Pairs come from ``tests/regpairgen.py``: a continuous random surface evaluated analytically at
 the position of every pixel of each scan (no interpolation shared with the analysis), a smooth
@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from regpairgen import make_pair  # noqa: E402
 
-from afmcurrent.registration import register  # noqa: E402
-from afmcurrent.registration._resample import inside_mask  # noqa: E402
+from afmcurrent.pair.registration import register  # noqa: E402
+from afmcurrent.pair.registration._resample import inside_mask  # noqa: E402
 
 SEEDS = {
     "tuning": {"textured": range(0, 16), "grains": range(100, 116),

@@ -30,8 +30,8 @@ from scipy import ndimage as ndi
 from skimage.registration import phase_cross_correlation
 
 from afmcurrent.io import load_scan
-from afmcurrent.level import level_topography
-from afmcurrent.registration import register
+from afmcurrent.pair.level import level_topography
+from afmcurrent.pair.registration import register
 
 DATA = Path(__file__).resolve().parents[1] / "data_samples" / "real"
 

@@ -1,6 +1,7 @@
 """Shared pytest fixtures: paths to the sample data and the Gwyddion program.
 
-Only path fixtures live here; test data are files under ``data_samples/``.
+Path fixtures (test data are files under ``data_samples/``) and the ``slow`` mark of the
+end-to-end acquisition modules.
 """
 
 from __future__ import annotations
@@ -36,3 +37,21 @@ def gwyddion() -> str:
         pytest.skip("Gwyddion is not installed (no 'gwyddion' on PATH): cross-check skipped; "
                     "install it with 'apt-get install gwyddion'")
     return exe
+
+
+#: Test modules that run whole acquisition sessions (virtual instruments behind a real
+#: pseudo-terminal, a child process, signals), most of a second or more each: end-to-end tests,
+#: marked ``slow`` as a whole so that ``pytest -m "not slow"`` stays a quick check.
+END_TO_END_MODULES = frozenset({
+    "test_acq_session.py",
+    "test_acq_replies.py",
+    "test_acq_signals.py",
+    "test_acq_supervisor.py",
+})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`END_TO_END_MODULES` ``slow``."""
+    for item in items:
+        if item.path.name in END_TO_END_MODULES:
+            item.add_marker(pytest.mark.slow)

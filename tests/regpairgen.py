@@ -1,6 +1,6 @@
 """Independent generator of +V / -V scan pairs with known per-row displacement (creep).
 
-Written apart from :mod:`afmcurrent.simulate` and :mod:`afmcurrent.registration` so that it
+Written apart from :mod:`afmcurrent.sim` and :mod:`afmcurrent.pair.registration` so that it
 shares none of their conventions or interpolation: the sample is a *continuous* function of
 the physical position (random Fourier modes, Gaussian bumps, terrace steps, grains with
 grooves), evaluated analytically at the position the tip has at each pixel of each scan. No

@@ -8,7 +8,7 @@ import pytest
 
 from acquisition.instruments import CaptureError, NanoscopeCaptureFolder, ScanSettings
 from afmcurrent.io.nanoscope import write_nanoscope
-from afmcurrent.simulate import simulate_pair
+from afmcurrent.sim import simulate_pair
 
 
 def _write_later(path, scan, delay):

@@ -9,7 +9,7 @@ from acquisition.instruments import Keithley2400, Keithley2450, LimitError, Sour
 from acquisition.session import load_session
 from acquisition.sim import VirtualKeithley
 from acquisition.transport import InstrumentError, SCPILink
-from afmcurrent.errors import ConfigError
+from afmcurrent.core.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "docs" / "examples" / "session.toml"
 LIMITS = SourceLimits(max_bias=1.5, compliance=1e-6, max_ramp_rate=1.0, max_ramp_step=0.1)

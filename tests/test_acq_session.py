@@ -134,7 +134,7 @@ def test_over_current_interlock(tmp_path):
 
 
 def test_limits_refused_before_instruments(tmp_path):
-    from afmcurrent.errors import ConfigError
+    from afmcurrent.core.errors import ConfigError
 
     text = EXAMPLE.read_text().replace("values = [1.0, -1.0]", "values = [2.0, -1.0]")
     (tmp_path / "bad.toml").write_text(text)

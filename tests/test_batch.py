@@ -17,11 +17,11 @@ import h5py
 import numpy as np
 import pytest
 
-from afmcurrent.batch import SUMMARY_COLUMNS, BatchOptions, run_batch
 from afmcurrent.cli import main
 from afmcurrent.io.nanoscope import write_nanoscope
-from afmcurrent.pairing import discover_pairs, read_manifest
-from afmcurrent.simulate import simulate_pair, write_pair
+from afmcurrent.outputs import write_result
+from afmcurrent.sets import SUMMARY_COLUMNS, BatchOptions, discover_pairs, read_manifest, run_batch
+from afmcurrent.sim import simulate_pair, write_pair
 
 PX = 64
 
@@ -117,7 +117,7 @@ def test_pairing_across_formats_and_duplicate_captures(tmp_path):
 def test_nanoscope_header_fast_path_equals_the_reader():
     """Discovery reads a Nanoscope file's text header only; the fields equal a full read."""
     from afmcurrent.io import load_scan
-    from afmcurrent.pairing import _from_scan, _nanoscope_header
+    from afmcurrent.sets.headers import _from_scan, _nanoscope_header
 
     real = Path(__file__).resolve().parents[1] / "data_samples" / "real"
     files = [real / "old_bruker.002", real / "old_bruker.004"]
@@ -192,7 +192,7 @@ def test_tables_and_report(serial_run):
     assert pooled["n_components"] >= 2
     import imageio.v3 as iio
 
-    from afmcurrent.plotting import CLASS_COLORS
+    from afmcurrent.outputs.figures import CLASS_COLORS
 
     name = rows[0]["name"]
     thumb = iio.imread(out / "pairs" / name / "thumbnail.png")
@@ -215,6 +215,7 @@ def test_pooled_classes_agree_with_truth(serial_run, manifest_set):
     assert all(d is not None and d < 0.1 for d in dis)
 
 
+@pytest.mark.slow
 def test_executors_give_identical_class_maps(serial_run, manifest_set, tmp_path):
     distributed = pytest.importorskip("distributed")
     out1, _ = serial_run
@@ -255,6 +256,7 @@ def test_corrupt_file_fails_its_pair_only(manifest_set, tmp_path, capsys):
     assert not (out / "pairs" / failed[0]["name"]).exists()
 
 
+@pytest.mark.slow
 def test_kill_and_resume(manifest_set, tmp_path):
     out = tmp_path / "o"
     cmd = [sys.executable, "-m", "afmcurrent", "-q", "batch", "--manifest", str(manifest_set),
@@ -293,10 +295,11 @@ def test_kill_and_resume(manifest_set, tmp_path):
     assert not [p for p in (out / "pairs").iterdir() if p.name.startswith(".")]
 
 
+@pytest.mark.slow
 def test_manifest_optical_column(tmp_path):
     import imageio.v3 as iio
 
-    from afmcurrent.simulate import simulate_optical
+    from afmcurrent.sim import simulate_optical
 
     pair = simulate_pair("degraded", seed=21, shape=(PX, PX))
     write_pair(tmp_path / "a", pair, prefix="d")
@@ -325,9 +328,9 @@ def test_pooled_predict_matches_scikit_learn(serial_run):
     """The column-wise log-density in PooledModel.predict is GaussianMixture.predict."""
     from sklearn.mixture import GaussianMixture
 
-    from afmcurrent.config import load_config
-    from afmcurrent.domains import Thresholds
-    from afmcurrent.pooled import PooledModel
+    from afmcurrent.core.config import load_config
+    from afmcurrent.pair.classify import Thresholds
+    from afmcurrent.sets.pooled import PooledModel
 
     rng = np.random.default_rng(3)
     centres = np.array([[-11.0, -13.5], [-11.5, -11.6], [-13.2, -13.4], [-10.2, -10.4]])
@@ -348,8 +351,8 @@ def test_pooled_predict_matches_scikit_learn(serial_run):
 def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_path):
     """A resumed batch reads its finished pairs' pixels from result.h5: the same draw."""
     from afmcurrent.io.hdf5 import read_hdf5
-    from afmcurrent.pipeline import analyze_pair
-    from afmcurrent.pooled import (
+    from afmcurrent.pair.pipeline import analyze_pair
+    from afmcurrent.sets.pooled import (
         RESULT_CHANNELS,
         draw_sample,
         features,
@@ -359,7 +362,7 @@ def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_pat
 
     spec = read_manifest(manifest_set).pairs[0]
     res = analyze_pair(spec.plus, spec.minus)
-    res.write(tmp_path / "r", figures=False)
+    write_result(res, tmp_path / "r", figures=False)
     mem, idx_mem = features(res.maps.plus_current, res.maps.electronic_current)
     disk, idx_disk, rule = pair_features(read_hdf5(tmp_path / "r" / "result.h5",
                                                    channels=RESULT_CHANNELS))
@@ -382,9 +385,8 @@ def test_pooled_sample_from_memory_equals_sample_read_back(manifest_set, tmp_pat
 def test_failed_pooled_fit_and_figure_keep_the_tables(manifest_set, tmp_path, monkeypatch,
                                                       caplog):
     """Neither a pooled model that cannot be fitted nor a figure that fails loses the rows."""
-    import afmcurrent.pooled
-    import afmcurrent.report
-    from afmcurrent.errors import AfmcurrentError
+    import afmcurrent.sets.run
+    from afmcurrent.core.errors import AfmcurrentError
 
     def no_fit(*args, **kwargs):
         raise AfmcurrentError("pooled classification: too few usable pixels in the set")
@@ -392,8 +394,8 @@ def test_failed_pooled_fit_and_figure_keep_the_tables(manifest_set, tmp_path, mo
     def no_figure(*args, **kwargs):
         raise RuntimeError("renderer exploded")
 
-    monkeypatch.setattr(afmcurrent.pooled, "fit_pooled", no_fit)
-    monkeypatch.setattr(afmcurrent.report, "write_summary_figure", no_figure)
+    monkeypatch.setattr(afmcurrent.sets.run, "fit_pooled", no_fit)
+    monkeypatch.setattr(afmcurrent.sets.run, "write_summary_figure", no_figure)
     out = tmp_path / "o"
     pairs = read_manifest(manifest_set).pairs[:2]
     # in this process: the patched functions are local objects, which cannot be sent to a
@@ -434,9 +436,9 @@ def _rule_clusters(rng, n=3000):
 def test_pooled_model_represents_every_class_deterministically():
     from scipy.stats import multivariate_normal
 
-    from afmcurrent.config import load_config
-    from afmcurrent.domains import Thresholds
-    from afmcurrent.pooled import fit_pooled, missing_classes, rule_classes
+    from afmcurrent.core.config import load_config
+    from afmcurrent.pair.classify import Thresholds
+    from afmcurrent.sets.pooled import fit_pooled, missing_classes, rule_classes
 
     th = Thresholds.from_settings(load_config().classify)
     x = _rule_clusters(np.random.default_rng(2))
@@ -468,11 +470,11 @@ def test_pooled_model_represents_every_class_deterministically():
 def test_pooled_class4_on_simulated_set():
     """Simulated degraded maps with 3 % true class 4: the pooled model finds it (issue 9:
     0 % before) and agrees with the truth on most pixels."""
-    from afmcurrent.config import load_config
-    from afmcurrent.domains import Thresholds
-    from afmcurrent.pipeline import analyze_pair
-    from afmcurrent.pooled import features, fit_pooled, pair_sample
-    from afmcurrent.simulate import simulate_pair
+    from afmcurrent.core.config import load_config
+    from afmcurrent.pair.classify import Thresholds
+    from afmcurrent.pair.pipeline import analyze_pair
+    from afmcurrent.sets.pooled import features, fit_pooled, pair_sample
+    from afmcurrent.sim import simulate_pair
 
     results = []
     for seed in (31, 32):

@@ -19,14 +19,13 @@ from pathlib import Path
 import pytest
 
 import afmcurrent.io.registry as registry
-from afmcurrent.batch import BatchOptions, run_batch
 from afmcurrent.cli import main
-from afmcurrent.errors import OutputExistsError
+from afmcurrent.core.errors import OutputExistsError
 from afmcurrent.io import write_gwy
-from afmcurrent.isolation import IsolatedPool, TaskTimeout, WorkerDied
-from afmcurrent.output import atomic_path
-from afmcurrent.pairing import PairSpec, discover_pairs, read_manifest
-from afmcurrent.simulate import simulate_pair, write_pair
+from afmcurrent.outputs.writers import atomic_path
+from afmcurrent.sets import BatchOptions, PairSpec, discover_pairs, read_manifest, run_batch
+from afmcurrent.sets.isolation import IsolatedPool, TaskTimeout, WorkerDied
+from afmcurrent.sim import simulate_pair, write_pair
 
 PX = 48
 

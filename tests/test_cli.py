@@ -32,13 +32,13 @@ def files(d):
 def analyzed(pair_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("out") / "res"
     plus, minus = files(pair_dir)
-    assert main(["analyze", str(plus), str(minus), "-o", str(out)]) == 0
+    assert main(["analyze", str(plus), str(minus), "-o", str(out), "--no-figures"]) == 0
     return out
 
 
 def test_analyze_writes_the_contract(analyzed, pair_dir):
     out = analyzed
-    for name in ("summary.json", "result.h5", "domains.csv", "result.gwy", "figure.png"):
+    for name in ("summary.json", "result.h5", "domains.csv", "result.gwy", "profile.csv"):
         assert (out / name).stat().st_size > 0, name
     s = json.loads((out / "summary.json").read_text())
     assert len(s["registration"]["shift_px"]) == 2
@@ -65,6 +65,14 @@ def test_analyze_writes_the_contract(analyzed, pair_dir):
     assert "class" in back.channels
     header = (out / "domains.csv").read_text().splitlines()[0]
     assert "area_um2" in header and "median_plus_current_pA" in header
+
+
+@pytest.mark.slow
+def test_analyze_writes_the_figures(pair_dir, tmp_path):
+    plus, minus = files(pair_dir)
+    assert main(["analyze", str(plus), str(minus), "-o", str(tmp_path / "o")]) == 0
+    for name in ("figure.png", "figure_paper.png", "profile.png"):
+        assert (tmp_path / "o" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
 
 
 def test_result_gwy_reads_back(analyzed):
@@ -234,7 +242,7 @@ def test_cli_prints_bounds_warnings_and_density(pair_dir, tmp_path, capsys):
 
 def test_register_says_why_it_exits_3(tmp_path, capsys):
     from afmcurrent.io.nanoscope import write_nanoscope
-    from afmcurrent.simulate import simulate_pair
+    from afmcurrent.sim import simulate_pair
 
     pair = simulate_pair("degraded", seed=2, shape=(64, 64))
     rng = np.random.default_rng(0)

@@ -2,8 +2,8 @@
 
 import pytest
 
-from afmcurrent.config import AnalysisConfig, load_config
-from afmcurrent.errors import ConfigError
+from afmcurrent.core.config import AnalysisConfig, load_config
+from afmcurrent.core.errors import ConfigError
 
 
 def test_defaults_are_the_issue_rules():

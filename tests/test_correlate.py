@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.correlate import (
+from afmcurrent.core.errors import ConfigError
+from afmcurrent.outputs import summary
+from afmcurrent.pair.correlate import (
     connectivity,
     crosstalk,
     fraction_convergence,
@@ -15,8 +17,7 @@ from afmcurrent.correlate import (
     spearman,
     topography_by_class,
 )
-from afmcurrent.errors import ConfigError
-from afmcurrent.simulate import gaussian_field, simulate_pair
+from afmcurrent.sim import gaussian_field, simulate_pair
 
 PS = (20e-9, 20e-9)
 
@@ -117,7 +118,7 @@ def test_pair_summary_keys_and_simulated_physics(tmp_path):
     pair = simulate_pair("degraded", seed=3, shape=(192, 192))
     r = analyze_pair(pair.plus, pair.minus, logamp=pair.calibration,
                      profile=(1e-6, 5e-6, 9e-6, 5e-6))
-    s = r.summary()
+    s = summary(r)
     topo = s["topography"]["by_class"]
     # Preset: type 2 rough (12 nm), type 1 moderately roughened (4 nm).
     assert topo["ionic_blocked_leaky"]["rq_nm"] > 2 * topo["ionic_conducting"]["rq_nm"]
@@ -136,7 +137,7 @@ def test_pair_summary_keys_and_simulated_physics(tmp_path):
 def test_average_ranks_equal_scipy_rankdata_with_ties():
     from scipy.stats import rankdata
 
-    from afmcurrent.correlate import average_ranks
+    from afmcurrent.pair.correlate import average_ranks
 
     rng = np.random.default_rng(5)
     for x in (rng.normal(size=1000), rng.integers(0, 7, 500).astype(float),
@@ -145,10 +146,11 @@ def test_average_ranks_equal_scipy_rankdata_with_ties():
 
 
 def test_gradient_at_subgrid_equals_numpy_gradient():
-    from afmcurrent.correlate import _gradient_at, _subgrid
+    from afmcurrent.pair.correlate.crosstalk import _gradient_at
+    from afmcurrent.pair.correlate.ranks import subgrid
 
     a = np.random.default_rng(2).normal(size=(61, 47))
-    g = _subgrid(a.shape, 300)
+    g = subgrid(a.shape, 300)
     gy, gx = np.gradient(a, 0.5, 2.0)
     got = _gradient_at(a, g, (0.5, 2.0))
     np.testing.assert_array_equal(got[0], gy[g])
@@ -156,7 +158,7 @@ def test_gradient_at_subgrid_equals_numpy_gradient():
 
 
 def test_summed_area_table_window_sums():
-    from afmcurrent._sat import summed_area_table
+    from afmcurrent.core.arrays import summed_area_table
 
     rng = np.random.default_rng(4)
     a = rng.normal(size=(2, 23, 31))
@@ -171,11 +173,11 @@ def test_summed_area_table_window_sums():
 
 
 def test_curvature_on_subgrid_equals_full_map():
-    from afmcurrent.correlate import _subgrid, curvature_map, rank_correlations
+    from afmcurrent.pair.correlate import curvature_map, rank_correlations, subgrid
 
     h = gaussian_field(np.random.default_rng(8), (90, 70), 4.0) * 1e-8
     h[10, 20] = np.nan
-    g = _subgrid(h.shape, 500)
+    g = subgrid(h.shape, 500)
     full = curvature_map(h, (1e-7, 1e-7))
     sub = curvature_map(h, (1e-7, 1e-7), subgrid=g)
     np.testing.assert_allclose(sub, full[g], rtol=1e-12, atol=1e-6 * np.nanmax(np.abs(full)))
@@ -193,8 +195,8 @@ def test_connectivity_equals_per_class_labelling():
     """One labelling pass for all classes gives what one scipy.ndimage.label per class gave."""
     from scipy import ndimage
 
-    from afmcurrent.correlate import connectivity
-    from afmcurrent.domains import CLASS_NAMES
+    from afmcurrent.core.classes import CLASS_NAMES
+    from afmcurrent.pair.correlate import connectivity
 
     four = ndimage.generate_binary_structure(2, 1)
     rng = np.random.default_rng(12)

@@ -3,17 +3,13 @@
 import numpy as np
 import pytest
 
-from afmcurrent.config import ClassifySettings, DomainSettings, TransportSettings
-from afmcurrent.domains import (
-    Thresholds,
-    area_fractions,
-    classify,
-    find_domains,
-    thresholds_from_reference,
-)
-from afmcurrent.transport import separate
+from afmcurrent.core.classes import area_fractions
+from afmcurrent.core.config import ClassifySettings, DomainSettings, TransportSettings
+from afmcurrent.pair.classify import Thresholds, classify, thresholds_from_reference
+from afmcurrent.pair.domains import find_domains
+from afmcurrent.pair.transport import separate
 
-# Currents (A) of the paper's states at +/-1 V (SCIENCE.md).
+# Currents (A) of the paper's states at +/-1 V (docs/science.md).
 STATES = {
     1: (5e-12, 2.5e-17),   # type 1: ionic, I(-V) ~5 decades below
     2: (5e-15, 5e-15),     # type 2: I(+V) ~ I(-V) ~ 5e-3 pA
@@ -121,23 +117,23 @@ def test_domain_csv(tmp_path):
 
 
 def test_group_medians_skip_nan_like_nanmedian():
-    from afmcurrent.domains import _Groups
+    from afmcurrent.pair.domains import LabelGroups
 
     rng = np.random.default_rng(9)
     labels = rng.integers(0, 6, (30, 40)).astype(np.int32)
     values = rng.lognormal(size=labels.shape)
     values[rng.random(labels.shape) < 0.2] = np.nan
     values[labels == 4] = np.nan  # a domain without any finite value
-    got = _Groups(labels, 5).median(values)
+    got = LabelGroups(labels, 5).median(values)
     for k in range(1, 6):
         v = values[labels == k]
         v = v[np.isfinite(v)]
         assert (np.isnan(got[k - 1]) if v.size == 0 else got[k - 1] == np.median(v)), k
     clean = np.nan_to_num(values, nan=1.0)
-    np.testing.assert_array_equal(_Groups(labels, 5).median(clean),
+    np.testing.assert_array_equal(LabelGroups(labels, 5).median(clean),
                                   [np.median(clean[labels == k]) for k in range(1, 6)])
     # a label without pixels keeps its place (NaN), also when other groups hold NaN
-    got = _Groups(np.array([[2, 2, 2, 0]], np.int32), 2).median(np.array([[1.0, 2, np.nan, 5]]))
+    got = LabelGroups(np.array([[2, 2, 2, 0]], np.int32), 2).median(np.array([[1.0, 2, np.nan, 5]]))
     assert np.isnan(got[0]) and got[1] == 1.5
 
 
@@ -163,7 +159,7 @@ def _domains_per_class(class_map, connectivity, min_px):
 def test_domains_equal_per_class_labelling(connectivity):
     from scipy import ndimage
 
-    from afmcurrent.domains import find_domains, same_class_components
+    from afmcurrent.pair.domains import find_domains, same_class_components
 
     rng = np.random.default_rng(connectivity)
     cm = ndimage.median_filter(rng.integers(0, 5, (70, 90)), 3).astype(np.uint8)

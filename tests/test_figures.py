@@ -8,15 +8,16 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.errors import ConfigError
-from afmcurrent.plotting import (
+from afmcurrent.core.errors import ConfigError
+from afmcurrent.outputs import write_result
+from afmcurrent.outputs.figures import (
     FigureScales,
-    _nice_length,
     plot_optical_classes,
     plot_paper,
     shared_scales,
 )
-from afmcurrent.simulate import simulate_optical, simulate_pair
+from afmcurrent.outputs.figures.style import nice_length
+from afmcurrent.sim import simulate_optical, simulate_pair
 
 
 @pytest.fixture(scope="module")
@@ -54,14 +55,30 @@ def test_shared_scales_cover_both_and_are_applied(results):
 
 
 def test_nice_scale_bar_lengths():
-    assert _nice_length(2.6) == 2
-    assert _nice_length(0.7) == pytest.approx(0.5)
-    assert _nice_length(13) == 10
+    assert nice_length(2.6) == 2
+    assert nice_length(0.7) == pytest.approx(0.5)
+    assert nice_length(13) == 10
 
 
+def test_vector_formats_of_a_small_figure(tmp_path, results):
+    """PDF and SVG of one small figure (the renderer's cost is per figure, not per pixel); the
+    figure format is checked before anything is written."""
+    from afmcurrent.outputs.figures import plot_profile
+
+    fig = plot_profile(results[0])
+    fig.savefig(tmp_path / "p.pdf", format="pdf")
+    fig.savefig(tmp_path / "p.svg", format="svg")
+    assert (tmp_path / "p.pdf").read_bytes()[:5] == b"%PDF-"
+    assert "<svg" in (tmp_path / "p.svg").read_text()[:500]
+    with pytest.raises(ConfigError, match="png, pdf or svg"):
+        write_result(results[0], tmp_path / "bad", figure_format="tiff")
+    assert not (tmp_path / "bad").exists()
+
+
+@pytest.mark.slow
 def test_write_vector_formats(tmp_path, results):
     out = tmp_path / "pdf"
-    written = results[0].write(out, figure_format="pdf")
+    written = write_result(results[0], out, figure_format="pdf")
     for stem in ("figure", "figure_paper", "profile", "optical"):
         assert (out / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (out / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-"
@@ -69,10 +86,10 @@ def test_write_vector_formats(tmp_path, results):
     s = json.loads((out / "summary.json").read_text())
     assert "figure_paper.pdf" in s["files"] and len(s["optical"]["box_px"]) == 4
     svg = tmp_path / "svg"
-    results[1].write(svg, figure_format="svg", scales=shared_scales(results))
+    write_result(results[1], svg, figure_format="svg", scales=shared_scales(results))
     assert "<svg" in (svg / "figure_paper.svg").read_text()[:500]
     with pytest.raises(ConfigError, match="png, pdf or svg"):
-        results[0].write(tmp_path / "bad", figure_format="tiff")
+        write_result(results[0], tmp_path / "bad", figure_format="tiff")
 
 
 def test_optical_overlay_needs_optical(results):

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from afmcurrent.errors import ChannelNotFoundError, ReadError
+from afmcurrent.core.errors import ChannelNotFoundError, ReadError
 from afmcurrent.io import load_scan, read_nanoscope_header
 
 
@@ -127,8 +127,8 @@ def _h5_with(tmp_path, make):
     import h5py
     import numpy as np
 
+    from afmcurrent.core.model import Channel, Scan
     from afmcurrent.io import write_hdf5
-    from afmcurrent.model import Channel, Scan
 
     scan = Scan([Channel("Height", np.zeros((4, 4)), "m", "trace")], size=(1e-6, 1e-6))
     p = write_hdf5(tmp_path / "r.h5", scan)

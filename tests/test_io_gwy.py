@@ -8,9 +8,9 @@ import gwyfile
 import numpy as np
 import pytest
 
-from afmcurrent.errors import ReadError
+from afmcurrent.core.errors import ReadError
+from afmcurrent.core.model import Channel, Scan
 from afmcurrent.io import load_scan, read_gwy, write_gwy
-from afmcurrent.model import Channel, Scan
 
 
 def test_gwyfile_test_file(realdata_dir):

@@ -8,9 +8,9 @@ import h5py
 import numpy as np
 import pytest
 
-from afmcurrent.errors import ReadError
+from afmcurrent.core.errors import ReadError
+from afmcurrent.core.model import Channel, Scan
 from afmcurrent.io import load_scan, write_hdf5
-from afmcurrent.model import Channel, Scan
 
 
 def _scan(bias=-1.0):
@@ -80,7 +80,7 @@ def test_foreign_hdf5_refused(tmp_path):
 
 
 def test_read_selected_channels(tmp_path):
-    from afmcurrent.errors import ChannelNotFoundError
+    from afmcurrent.core.errors import ChannelNotFoundError
     from afmcurrent.io.hdf5 import read_hdf5
 
     scan = _scan()

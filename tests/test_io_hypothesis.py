@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from afmcurrent.errors import ReadError
+from afmcurrent.core.errors import ReadError
 from afmcurrent.io import load_scan
 from afmcurrent.io.gwy import validate_gwy_structure
 from afmcurrent.io.nanoscope import read_nanoscope_header
@@ -107,8 +107,8 @@ def test_nanoscope_header_parser_total(tmp_path, lines):
 @given(rows=st.integers(1, 9), cols=st.integers(1, 9), bias=st.floats(-10, 10),
        scale=st.floats(1e-9, 1e-3), seed=st.integers(0, 2**16))
 def test_nanoscope_write_read_round_trip(tmp_path, rows, cols, bias, scale, seed):
+    from afmcurrent.core.model import Channel, Scan
     from afmcurrent.io import write_nanoscope
-    from afmcurrent.model import Channel, Scan
 
     rng = np.random.default_rng(seed)
     h = rng.normal(0, scale, (rows, cols))

@@ -10,8 +10,8 @@ import numpy as np
 import pySPM
 import pytest
 
+from afmcurrent.core.model import Channel, Scan
 from afmcurrent.io import load_scan, read_nanoscope_header, write_nanoscope
-from afmcurrent.model import Channel, Scan
 
 REAL_IMAGES = ["old_bruker.002", "old_bruker.004"]
 

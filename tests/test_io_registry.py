@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from afmcurrent.errors import ReadError
+from afmcurrent.core.errors import ReadError
 from afmcurrent.io import load_scan
 from afmcurrent.io.registry import FORMATS, SNIFF_BYTES, detect_format, matches_suffix
 

@@ -1,4 +1,4 @@
-"""Tests of afmcurrent.level against synthetic images with known ground truth."""
+"""Tests of afmcurrent.pair.level against synthetic images with known ground truth."""
 
 from __future__ import annotations
 
@@ -7,14 +7,8 @@ import warnings
 import numpy as np
 import pytest
 
-from afmcurrent.level import (
-    align_rows,
-    detect_scars,
-    level_topography,
-    mean_roughness,
-    plane_level,
-    rms_roughness,
-)
+from afmcurrent.pair.level import align_rows, detect_scars, level_topography, plane_level
+from afmcurrent.pair.roughness import mean_roughness, rms_roughness, roughness_by_label
 
 
 def _grid(rows=64, cols=80):
@@ -126,7 +120,7 @@ def test_detect_scars_finds_streak_only():
 
 
 def test_masked_row_median_equals_nanmedian():
-    from afmcurrent.level import align_rows
+    from afmcurrent.pair.level import align_rows
 
     rng = np.random.default_rng(11)
     z = rng.normal(size=(40, 31))
@@ -143,3 +137,20 @@ def test_masked_row_median_equals_nanmedian():
     np.testing.assert_array_equal(got, z - ref[:, None])
     clean = np.nan_to_num(z)
     np.testing.assert_array_equal(align_rows(clean), clean - np.median(clean, axis=1)[:, None])
+
+
+def test_roughness_by_label_equals_the_roughness_of_each_region():
+    rng = np.random.default_rng(3)
+    z = rng.normal(0.0, 2e-9, (40, 50)) + 5e-9
+    z[3, 4] = np.nan
+    labels = np.zeros(z.shape, np.int64)
+    labels[:20, :25] = 1
+    labels[20:, 10:] = 2
+    labels[0, 0] = 4  # label 3 has no pixel
+    rq, ra = roughness_by_label(z, labels, 4)
+    for k in (1, 2, 4):
+        assert rq[k - 1] == pytest.approx(rms_roughness(z, labels == k), rel=1e-12, abs=1e-24)
+        assert ra[k - 1] == pytest.approx(mean_roughness(z, labels == k), rel=1e-12, abs=1e-24)
+    assert np.isnan(rq[2]) and np.isnan(ra[2])
+    # a Gaussian surface: Ra ~ sqrt(2 / pi) Rq
+    assert ra[1] / rq[1] == pytest.approx(np.sqrt(2 / np.pi), rel=0.05)

@@ -5,8 +5,9 @@ import math
 import numpy as np
 import pytest
 
-from afmcurrent.errors import CalibrationError, ConfigError
-from afmcurrent.logamp import (
+from afmcurrent.core.errors import CalibrationError, ConfigError
+from afmcurrent.core.model import Channel
+from afmcurrent.pair.logamp import (
     CALIBRATION_KEYS,
     CurrentMap,
     LogAmpCalibration,
@@ -17,7 +18,6 @@ from afmcurrent.logamp import (
     list_presets,
     load_calibration,
 )
-from afmcurrent.model import Channel
 
 CAL = LogAmpCalibration(
     volts_per_decade=0.2, reference_current=1e-7, reference_voltage=0.0,
@@ -26,7 +26,7 @@ CAL = LogAmpCalibration(
 
 
 def test_reference_point_and_slope():
-    # 0 V at 100 nA (SCIENCE.md), and one decade of current per volts_per_decade.
+    # 0 V at 100 nA (docs/science.md), and one decade of current per volts_per_decade.
     assert CAL.to_current(0.0) == pytest.approx(1e-7)
     v = np.array([-1.0, -0.6, -0.4, 0.2])
     i = CAL.to_current(v)
@@ -166,7 +166,7 @@ def test_presets_are_datasheet_slopes():
     assert slopes["ad8304"] == slopes["adl5304"] == 0.2
     assert (slopes["log200"], slopes["log104"], slopes["log100"]) == (0.25, 0.5, 1.0)
     ad = load_calibration("Ad8304")
-    assert ad.to_current(0.0) == pytest.approx(1e-7)  # 0 V at 100 nA (SCIENCE.md)
+    assert ad.to_current(0.0) == pytest.approx(1e-7)  # 0 V at 100 nA (docs/science.md)
     for n in names:
         cal = load_calibration(n)
         assert cal.floor_current < cal.reference_current * 10 and cal.floor_current < 1e-8
@@ -221,7 +221,7 @@ def test_bandwidth_proportional_to_current():
 def test_readings_within_the_noise_of_the_floor_are_bounds():
     """A floor-limited input reads anywhere within the noise above the floor (only the readings
     the noise pushed below it are clipped to it): those are bounds too (issue 9)."""
-    from afmcurrent.simulate import SimulatedAmplifier, record_log_amp
+    from afmcurrent.sim import SimulatedAmplifier, record_log_amp
 
     rng = np.random.default_rng(4)
     true = np.full((64, 64), 1e-17)  # far below the 1 fA floor
@@ -268,7 +268,7 @@ def test_fit_records_its_residuals_and_range():
 
 
 def test_pixel_rate_from_header():
-    from afmcurrent.logamp import pixel_rate_hz
+    from afmcurrent.pair.logamp import pixel_rate_hz
 
     assert pixel_rate_hz({"samples_per_line": 256, "scan_rate_hz": 1.0}) == 512.0
     assert pixel_rate_hz({"samples_per_line": 256}) is None
@@ -279,8 +279,8 @@ def test_pixel_rate_from_header():
 def test_lag_interval_holds_the_input(hz_per_amp, share):
     """The simulator's first-order lag (written apart from the analysis) on rows of steps:
     the true input lies inside the reading's interval widened by lag_decades."""
-    from afmcurrent.logamp import lag_decades
-    from afmcurrent.simulate import apply_bandwidth_lag
+    from afmcurrent.pair.logamp import lag_decades
+    from afmcurrent.sim import apply_bandwidth_lag
 
     rng = np.random.default_rng(1)
     rows, cols, rate = 40, 256, 512.0

@@ -7,15 +7,16 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.errors import ConfigError, ReadError
-from afmcurrent.optical import (
+from afmcurrent.core.errors import ConfigError, ReadError
+from afmcurrent.outputs import summary
+from afmcurrent.pair.optical import (
     analyze_optical,
     contingency_table,
     cramers_v,
     initial_box,
     read_optical,
 )
-from afmcurrent.simulate import simulate_optical, simulate_pair
+from afmcurrent.sim import simulate_optical, simulate_pair
 
 
 @pytest.fixture(scope="module")
@@ -131,7 +132,7 @@ def test_analyze_pair_with_optical_file(tmp_path, scene):
     r = analyze_pair(pair.plus, pair.minus, logamp=pair.calibration, optical=path,
                      optical_pixel_size=so.pixel_size,
                      optical_box=(x0 - 8, y0 + 6, x1 - 8, y1 + 6))
-    s = r.summary()["optical"]
+    s = summary(r)["optical"]
     assert np.abs(np.array(s["box_px"]) - np.array(so.box_px)).max() < 1.0
     assert s["confidence"] > 0.5 and s["cramers_v"] > 0.6
     assert s["contingency"]["ionic_blocked_leaky"]["dark"] > s["contingency"][
@@ -142,7 +143,7 @@ def test_analyze_pair_with_optical_file(tmp_path, scene):
 
 def test_cli_optical_centre_and_profile(tmp_path, scene):
     from afmcurrent.cli import main
-    from afmcurrent.simulate import write_pair
+    from afmcurrent.sim import write_pair
 
     pair, so = scene
     paths = write_pair(tmp_path / "pair", pair, prefix="p")

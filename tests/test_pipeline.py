@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 
 from afmcurrent import analyze_pair
-from afmcurrent.domains import CLASS_NAMES
-from afmcurrent.errors import CalibrationError, ConfigError, RegistrationError
-from afmcurrent.model import Channel
-from afmcurrent.simulate import simulate_pair
+from afmcurrent.core.classes import CLASS_NAMES
+from afmcurrent.core.errors import CalibrationError, ConfigError, RegistrationError
+from afmcurrent.core.model import Channel
+from afmcurrent.outputs import summary
+from afmcurrent.sim import simulate_pair
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +43,7 @@ def test_degraded_registration_recovers_shift(degraded):
 def test_degraded_currents_in_paper_ranges(degraded):
     _, res = degraded
     med = res.median_currents()
-    # Type 2 dominates: I(+V) ~ I(-V) ~ 1e-3..1e-2 pA (SCIENCE.md).
+    # Type 2 dominates: I(+V) ~ I(-V) ~ 1e-3..1e-2 pA (docs/science.md).
     assert 1e-15 <= med["plus_current"] <= 1e-14
     assert 1e-15 <= med["minus_current"] <= 1e-14
     shunt = res.class_map == 3
@@ -135,7 +136,7 @@ def test_shunts_get_no_ionic_current_and_floor_pixels_are_bounds(degraded):
     # the summary's medians are taken over the same pixels: ionic never above I(+V)
     med = res.median_currents()
     assert med["ionic_current"] <= med["plus_current"]
-    s = res.summary()
+    s = summary(res)
     assert s["median_current_bounds"] == res.median_current_bounds()
     assert set(s["median_current_density_A_m2"]) == {"ionic_current", "electronic_current"}
     assert s["warnings"] == res.warnings
@@ -200,7 +201,7 @@ def test_biases_given_by_hand():
 
 
 def test_same_file_twice_refused(tmp_path):
-    from afmcurrent.simulate import write_pair
+    from afmcurrent.sim import write_pair
 
     pair = simulate_pair("degraded", seed=2, shape=(48, 48))
     paths = write_pair(tmp_path, pair, prefix="p")
@@ -211,7 +212,7 @@ def test_same_file_twice_refused(tmp_path):
 def test_lag_widens_intervals_where_bandwidth_is_short():
     """A slow amplifier (1e16 Hz/A: 50 Hz at 5 fA against 512 px/s): with the bandwidth model
     the lagging pixels are reported and classified only where certain anyway."""
-    from afmcurrent.simulate import SimulatedAmplifier
+    from afmcurrent.sim import SimulatedAmplifier
 
     pair = simulate_pair("degraded", seed=7, shape=(96, 96),
                          amplifier=SimulatedAmplifier(hz_per_amp=1e16))
@@ -230,7 +231,7 @@ def test_lag_widens_intervals_where_bandwidth_is_short():
     assert any("lag" in w for w in res.warnings)
     assert res.maps.lagging.any()
     assert accuracy(res) > accuracy(blind)
-    assert res.summary()["lag"]["lagging_fraction"] == res.lag["lagging_fraction"]
+    assert summary(res)["lag"]["lagging_fraction"] == res.lag["lagging_fraction"]
     # switched off by the setting
     off = analyze_pair(pair.plus, pair.minus, logamp=pair.calibration,
                        config={"transport": {"bandwidth_hz_per_amp": 1e16,

@@ -1,4 +1,4 @@
-"""Tests of afmcurrent.registration against known truth: synthetic shifts and drifts, creep
+"""Tests of afmcurrent.pair.registration against known truth: synthetic shifts and drifts, creep
 from an independent generator (``tests/regpairgen.py``), the old failure modes, and real pairs.
 
 Convention under test: ``reference[r, c] = moving[r - dy(r), c - dx(r)]`` for every reference
@@ -16,15 +16,15 @@ import pytest
 from regpairgen import make_pair
 from scipy import ndimage as ndi
 
-from afmcurrent.errors import RegistrationError
-from afmcurrent.level import level_topography
-from afmcurrent.registration import (
+from afmcurrent.core.errors import RegistrationError
+from afmcurrent.pair.level import level_topography
+from afmcurrent.pair.registration import (
     Registration,
     apply_registration,
     apply_registration_mask,
     register,
 )
-from afmcurrent.registration._resample import inside_mask
+from afmcurrent.pair.registration._resample import inside_mask
 
 ROWS = COLS = 256
 Y0, X0 = 40, 40  # origin of the reference window in the canvas
@@ -305,7 +305,8 @@ def test_real_grating_is_ambiguous_without_a_prior(real_pair):
 
 
 def test_real_grating_with_prior_follows_its_creep(real_pair):
-    """SOURCES.md: the two scans, 11 min apart, are offset by about 28 px along the slow axis.
+    """data_samples/README.md: the two scans, 11 min apart, are offset by about 28 px along the
+    slow axis.
     With the prior (e.g. from the stage log, `--expect-shift 28,0`) the whole-frame offset is
     (28.3, -0.3) as before, and the per-row curve follows the band-wise NCC optima computed
     independently (the pair creeps: dy varies by ~0.7 px and dx by ~1.8 px over the frame)."""

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from afmcurrent.cli import main
-from afmcurrent.pipeline import analyze_pair
-from afmcurrent.registration._resample import inside_mask
-from afmcurrent.simulate import simulate_pair
+from afmcurrent.outputs import summary
+from afmcurrent.pair.pipeline import analyze_pair
+from afmcurrent.pair.registration._resample import inside_mask
+from afmcurrent.sim import simulate_pair
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +40,7 @@ def test_known_shift_gives_the_estimated_result(degraded, estimated):
     assert reg.shift == pytest.approx(tuple(truth["shift_px"]), abs=1e-9)
     assert reg.drift_per_line == pytest.approx(tuple(truth["drift_px_per_line"]), abs=0.002)
     assert reg.overlap > 0.95
-    s, e = res.summary(), estimated.summary()
+    s, e = summary(res), summary(estimated)
     assert s["classified_fraction"] > 0.85
     assert s["classified_fraction"] == pytest.approx(e["classified_fraction"], abs=0.005)
     for k, v in s["fractions"].items():
@@ -58,8 +59,8 @@ def test_known_shift_without_drift_estimation(degraded, estimated):
     assert reg.drift_per_line == (0.0, 0.0)
     assert reg.overlap > 0.95
     # a drift of 0.01 px/line left out costs little on this pair, but it is not nothing
-    assert res.summary()["classified_fraction"] == pytest.approx(
-        estimated.summary()["classified_fraction"], abs=0.02)
+    assert summary(res)["classified_fraction"] == pytest.approx(
+        summary(estimated)["classified_fraction"], abs=0.02)
 
 
 def test_cli_shift_no_drift_and_register_json(degraded, tmp_path, capsys):

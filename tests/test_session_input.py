@@ -21,11 +21,11 @@ import pytest
 
 from afmcurrent import analyze_pair
 from afmcurrent.cli import main
-from afmcurrent.errors import ReadError
+from afmcurrent.core.errors import ReadError
 from afmcurrent.io import load_scan
 from afmcurrent.io.session import load_session_pair, read_session, read_session_scan
-from afmcurrent.pairing import discover_pairs
-from afmcurrent.simulate import simulate_pair
+from afmcurrent.sets.pairing import discover_pairs
+from afmcurrent.sim import simulate_pair
 
 PX = 64
 
@@ -181,7 +181,7 @@ CHILD = r"""
 import sys, time
 import numpy as np
 from acquisition.session import ScanPlan, SessionFile
-from afmcurrent.logamp import load_calibration
+from afmcurrent.pair.logamp import load_calibration
 d = np.load(sys.argv[2])
 plans = [ScanPlan(1.0, *d["h0"].shape, (1e-5, 1e-5)), ScanPlan(-1.0, *d["h1"].shape, (1e-5, 1e-5))]
 f = SessionFile(sys.argv[1], plans, {"sample": "S", "area": "A"}, load_calibration(sys.argv[3]))
@@ -198,6 +198,7 @@ f.close()
 """
 
 
+@pytest.mark.slow
 def test_session_of_a_killed_writer_opens_without_h5clear(sim, tmp_path, capsys):
     """A real writer process killed with SIGKILL mid-scan: the file opens (SWMR read)."""
     data = tmp_path / "d.npz"

@@ -1,4 +1,5 @@
-"""The virtual electrolyte and scan simulator against its own ground truth and SCIENCE.md."""
+"""The virtual electrolyte and scan simulator against its own ground truth and the paper's
+reference values (docs/science.md)."""
 
 import dataclasses
 import json
@@ -10,9 +11,9 @@ from scipy import ndimage, optimize
 from skimage.filters import window
 from skimage.registration import phase_cross_correlation
 
-from afmcurrent.errors import ConfigError
-from afmcurrent.logamp import convert_channel, lagging_mask, load_calibration
-from afmcurrent.simulate import (
+from afmcurrent.core.errors import ConfigError
+from afmcurrent.pair.logamp import convert_channel, lagging_mask, load_calibration
+from afmcurrent.sim import (
     PRESETS,
     SimulatedAmplifier,
     apply_bandwidth_lag,
@@ -103,7 +104,7 @@ def test_generation_is_fast():
     assert time.perf_counter() - t0 < 1.0
 
 
-# ---------------------------------------------------------------- SCIENCE.md statistics
+# ------------------------------------------- the paper's statistics (docs/science.md)
 def test_degraded_area_fractions(degraded):
     cls = degraded.truth.class_map
     assert np.mean(cls == 2) > 0.80          # type 2 > 80 % of the area
@@ -209,7 +210,7 @@ def test_lag_only_along_the_fast_axis_and_after_drops_to_low_current():
     cur = np.full((4, 40), 1e-10)
     cur[:, 20:] = 1e-15                     # a drop to the floor along the fast axis
     cur[:, 30:] = 1e-10                     # and back up
-    from afmcurrent.simulate import default_calibration
+    from afmcurrent.sim import default_calibration
     cal = default_calibration()
     v = cal.to_voltage(cur)
     lagged = apply_bandwidth_lag(v, cur, dt, hz)

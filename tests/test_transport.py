@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from afmcurrent.config import TransportSettings
-from afmcurrent.transport import current_density, separate
+from afmcurrent.core.config import TransportSettings
+from afmcurrent.pair.transport import current_density, separate
 
 
 def test_paper_current_density():
@@ -75,7 +75,7 @@ def test_invalid_pixels_and_bias_signs():
 
 
 def test_resampling_uncertainty_terms():
-    from afmcurrent.transport import resampling_uncertainty
+    from afmcurrent.pair.transport import resampling_uncertainty
 
     flat = np.full((20, 20), -12.0)
     sigma, below, above = resampling_uncertainty(flat, 0.2, 0.03)
@@ -101,7 +101,7 @@ def test_shunt_edges_get_no_ionic_current():
     current (issue 9: 29-52 % of shunt pixels did, from edges and gradients)."""
     from scipy import ndimage
 
-    from afmcurrent.transport import resampling_uncertainty
+    from afmcurrent.pair.transport import resampling_uncertainty
 
     rng = np.random.default_rng(5)
     yy, xx = np.mgrid[0:96, 0:96]
@@ -126,7 +126,7 @@ def test_shunt_edges_get_no_ionic_current():
 
 
 def test_ionic_current_still_resolved_where_real():
-    from afmcurrent.transport import resampling_uncertainty
+    from afmcurrent.pair.transport import resampling_uncertainty
 
     plus = np.full((16, 16), 1e-12)  # 1 pA at +V
     minus = np.full((16, 16), 1e-14)  # 10 fA electronic

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from afmcurrent.errors import AfmcurrentError, ConfigError
+from afmcurrent.core.errors import AfmcurrentError, ConfigError
 
 __all__ = ["ScanSettings", "Line", "ScanController", "CaptureError"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar
 
-from afmcurrent.errors import ConfigError
+from afmcurrent.core.errors import ConfigError
 
 from ..transport import ReplyError
 from .source import BiasSource

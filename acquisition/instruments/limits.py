@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from afmcurrent.errors import ConfigError
+from afmcurrent.core.errors import ConfigError
 
 __all__ = ["SourceLimits", "LimitError"]
 

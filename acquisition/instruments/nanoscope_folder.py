@@ -13,9 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from afmcurrent.errors import AfmcurrentError
-from afmcurrent.logamp import LogAmpCalibration
-from afmcurrent.model import Scan
+from afmcurrent.core.errors import AfmcurrentError
+from afmcurrent.core.model import Scan
+from afmcurrent.pair.logamp import LogAmpCalibration
 
 from .controller import CaptureError, Line, ScanController
 

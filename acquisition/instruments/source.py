@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-from afmcurrent.errors import ConfigError
+from afmcurrent.core.errors import ConfigError
 
 from ..transport import InstrumentError
 from .base import SourceBase

@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from afmcurrent.errors import AfmcurrentError
+from afmcurrent.core.errors import AfmcurrentError
 
 __all__ = ["SourceState", "StateFile", "default_state_path", "lock_source", "SourceBusyError"]
 

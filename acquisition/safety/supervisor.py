@@ -40,7 +40,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from afmcurrent.errors import AfmcurrentError
+from afmcurrent.core.errors import AfmcurrentError
 
 from ..instruments import DRIVERS, BiasSource, SourceLimits
 from ..transport import InstrumentError, SCPILink

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from afmcurrent.errors import AfmcurrentError
+from afmcurrent.core.errors import AfmcurrentError
 
 from .config import SessionConfig
 from .result import SessionResult
@@ -19,7 +19,7 @@ def analyze_pairs(cfg: SessionConfig, store: SessionFile, result: SessionResult,
                   note: Callable[..., None]) -> None:
     """Analyse the complete +V/-V pairs; results into ``result.pairs`` / ``result.outdirs``,
     an ``analysis`` (or ``analysis_failed``) event per pair."""
-    from afmcurrent import analyze_pair
+    from afmcurrent import analyze_pair, write_result
 
     biases = cfg.biases
     for i in range(len(biases) - 1):
@@ -34,7 +34,7 @@ def analyze_pairs(cfg: SessionConfig, store: SessionFile, result: SessionResult,
                                bias_plus=biases[p], bias_minus=biases[m],
                                config=cfg.analysis.get("config"))
             out = store.path.with_name(f"{store.path.stem}_pair{i:03d}-{j:03d}")
-            res.write(out, figures=bool(cfg.analysis.get("figures", True)))
+            write_result(res, out, figures=bool(cfg.analysis.get("figures", True)))
         except AfmcurrentError as exc:
             note("analysis_failed", f"pair {i}-{j}: {exc}")
             continue

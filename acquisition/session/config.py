@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from afmcurrent.config import read_toml
-from afmcurrent.errors import ConfigError
-from afmcurrent.logamp import LogAmpCalibration, load_calibration
+from afmcurrent.core.config import read_toml
+from afmcurrent.core.errors import ConfigError
+from afmcurrent.pair.logamp import LogAmpCalibration, load_calibration
 
 from ..instruments import DRIVERS, BiasSource, ScanSettings, SourceLimits
 
@@ -31,7 +31,7 @@ _TABLES = {
     "bias": {"values", "order", "repeats", "ramp_rate", "ramp_step", "rest_at_zero"},
     "settle": {"mode", "time", "tolerance", "window", "timeout", "interval"},
     "scan": {"size", "samples_per_line", "lines", "rate_hz", "angle_deg", "offset"},
-    "logamp": set(),  # a calibration table or a preset name: afmcurrent.logamp validates it
+    "logamp": set(),  # a calibration table or a preset name: afmcurrent.pair.logamp validates it
     "limits": {"max_bias", "compliance", "max_ramp_rate", "max_ramp_step", "shutdown_deadline"},
     "interlock": {"max_current", "consecutive_pixels"},
     "source": {"driver", "port", "baudrate", "timeout", "state_file", "watchdog", "supervisor"},

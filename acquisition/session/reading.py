@@ -14,8 +14,8 @@ from typing import Any
 
 import h5py
 
-from afmcurrent.errors import ReadError
-from afmcurrent.model import Channel, Scan
+from afmcurrent.core.errors import ReadError
+from afmcurrent.core.model import Channel, Scan
 
 from .layout import BIAS_EVENT, FORMAT, HEIGHT, LOGAMP, parse_bias_event
 

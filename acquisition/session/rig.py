@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from afmcurrent.errors import ConfigError
+from afmcurrent.core.errors import ConfigError
 
 from ..clock import Clock
 from ..instruments import DRIVERS, BiasSource, NanoscopeCaptureFolder, ScanController

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from afmcurrent.logamp import LogAmpCalibration
+from afmcurrent.pair.logamp import LogAmpCalibration
 
 from ..clock import Clock
 from ..instruments import BiasSource, ScanController

@@ -20,8 +20,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from afmcurrent.logamp import LogAmpCalibration
-from afmcurrent.model import Scan
+from afmcurrent.core.model import Scan
+from afmcurrent.pair.logamp import LogAmpCalibration
 
 from .layout import BIAS_EVENT, EVENT_DTYPE, FORMAT, HEIGHT, LOGAMP, format_bias_event
 from .reading import scan_from_group

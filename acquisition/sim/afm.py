@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from scipy import ndimage
 
-from afmcurrent.logamp import LogAmpCalibration
-from afmcurrent.simulate import SimulatedAmplifier, record_log_amp, simulate_pair
+from afmcurrent.pair.logamp import LogAmpCalibration
+from afmcurrent.sim import SimulatedAmplifier, record_log_amp, simulate_pair
 
 from ..clock import Clock
 from ..instruments.controller import Line, ScanController, ScanSettings
@@ -18,7 +18,7 @@ __all__ = ["SimulatedAFM"]
 
 
 class SimulatedAFM(ScanController):
-    """The virtual electrolyte of :mod:`afmcurrent.simulate`, scanned line by line.
+    """The virtual electrolyte of :mod:`afmcurrent.sim`, scanned line by line.
 
     The material (class map, ionic and electronic currents at the preset's +V bias,
     topography) comes from :func:`afmcurrent.simulate.simulate_pair` in the frame of the first

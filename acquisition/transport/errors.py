@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from afmcurrent.errors import AfmcurrentError
+from afmcurrent.core.errors import AfmcurrentError
 
 __all__ = ["InstrumentError", "CommunicationError", "ReplyError"]
 

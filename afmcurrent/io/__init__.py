@@ -19,7 +19,7 @@ read_park_tiff, read_asylum_ibw, read_ntmdt, read_nanonis_sxm, read_nanosurf_nid
     Park Systems TIFF, Asylum Research IBW, NT-MDT MDT, Nanonis SXM, Nanosurf NID (see their
     modules and ``docs/formats.md``).
 
-Every reader raises :class:`~afmcurrent.errors.ReadError` (message naming the file and the
+Every reader raises :class:`~afmcurrent.core.errors.ReadError` (message naming the file and the
 problem) on a missing, unknown, corrupt, truncated or inconsistent file; no library traceback
 escapes. Writers refuse to replace an existing file unless ``overwrite=True``.
 """
@@ -29,11 +29,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..errors import ReadError
-from ..model import Scan
+from ..core.errors import ReadError
+from ..core.model import Scan
 from ._common import check_readable
+from ._meta import check_scan_numbers
 from .asylum import read_asylum_ibw
 from .gwy import read_gwy, write_gwy
+from .gwyddion_route import gwyddion_program, read_via_gwyddion
 from .hdf5 import read_hdf5, write_hdf5
 from .nanonis import read_nanonis_sxm
 from .nanoscope import read_nanoscope, read_nanoscope_header, write_nanoscope
@@ -80,7 +82,7 @@ SUPPORTED_FORMATS = _supported()
 
 
 def load_scan(path: str | Path, gwyddion: bool = True) -> Scan:
-    """Read a scan file of any supported format into a :class:`~afmcurrent.model.Scan`.
+    """Read a scan file of any supported format into a :class:`~afmcurrent.core.model.Scan`.
 
     The format is recognised from the file's first bytes through the registry
     (:func:`afmcurrent.io.registry.detect_format`); the extension only breaks ties. A file no
@@ -112,8 +114,6 @@ def load_scan(path: str | Path, gwyddion: bool = True) -> Scan:
     p = check_readable(path)
     fmt = detect_format(p)
     if fmt is None:
-        from .gwyddion_route import gwyddion_program, read_via_gwyddion
-
         hint = f" (extension {p.suffix!r} is not decisive)" if p.suffix else ""
         native = "; ".join(SUPPORTED_FORMATS)
         if gwyddion and gwyddion_program() is not None:
@@ -132,8 +132,6 @@ def load_scan(path: str | Path, gwyddion: bool = True) -> Scan:
 
 def _guarded(read, p: Path, name: str) -> Scan:
     """Run a reader; anything but a ReadError becomes one, naming the file and the reader."""
-    from ._meta import check_scan_numbers
-
     try:
         scan = read(p)
         check_scan_numbers(p, scan.size, scan.offset, scan.bias)

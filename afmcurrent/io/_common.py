@@ -6,13 +6,12 @@ Format detection lives in :mod:`afmcurrent.io.registry`.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import secrets
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReadError
+from ..core.errors import ReadError
 
 logger = logging.getLogger(__name__)
 
@@ -21,29 +20,11 @@ __all__ = [
     "atomic_path",
     "check_readable",
     "check_writable",
-    "sniff_format",
-    "parse_length_m",
+    "read_head",
+    "open_binary",
 ]
 
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-
-
-#: SI prefixes used in Nanoscope and Gwyddion unit strings ("~" is Nanoscope's micro).
-_PREFIX = {
-    "": 1.0,
-    "p": 1e-12,
-    "n": 1e-9,
-    "u": 1e-6,
-    "~": 1e-6,
-    "\u00b5": 1e-6,
-    "\u03bc": 1e-6,
-    "m": 1e-3,
-    "k": 1e3,
-    "M": 1e6,
-    "f": 1e-15,
-    "a": 1e-18,
-    "G": 1e9,
-}
 
 
 def check_readable(path: str | Path) -> Path:
@@ -82,64 +63,34 @@ def check_writable(path: str | Path, overwrite: bool) -> Path:
     return p
 
 
-_LEGACY_NAMES = {"nanoscope": "nanoscope", "nanoscope-force": "nanoscope-force",
-                 "gwyddion": "gwy", "gwyddion-old": "gwy-old", "hdf5": "hdf5"}
-
-
-def sniff_format(path: Path) -> str:
-    """Identify a file's format from its first bytes (kept for older callers).
-
-    Prefer :func:`afmcurrent.io.registry.detect_format`, which returns the registry entry.
-
-    Returns
-    -------
-    str
-        ``"nanoscope"``, ``"nanoscope-force"``, ``"gwy"``, ``"gwy-old"``, ``"hdf5"``, the
-        registry name of any other format, or ``"unknown"``.
+def read_head(path: Path, limit: int | None = None) -> tuple[bytes, int]:
+    """The first ``limit`` bytes of a file (all of it when None) and the file's size.
 
     Raises
     ------
     ReadError
-        If the file cannot be opened.
+        If the file cannot be read (the message names it and the system's reason).
     """
-    from .registry import detect_format
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            return fh.read(size if limit is None else min(size, limit)), size
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
-    fmt = detect_format(path)
-    if fmt is None:
-        return "unknown"
-    return _LEGACY_NAMES.get(fmt.name, fmt.name)
 
-
-def parse_length_m(value: float, unit: str) -> float:
-    """Convert a length ``value`` given in ``unit`` (``"nm"``, ``"~m"``, ``"um"``, ...) to m.
+def open_binary(path: Path) -> Any:
+    """A file opened for binary reading (a context manager).
 
     Raises
     ------
-    ValueError
-        If the unit is not a (prefixed) metre.
+    ReadError
+        If it cannot be opened.
     """
-    unit = unit.strip()
-    if not unit.endswith("m") or unit[:-1] not in _PREFIX:
-        raise ValueError(f"not a length unit: {unit!r}")
-    return float(value) * _PREFIX[unit[:-1]]
-
-
-def si_factor(unit: str, base_units: tuple[str, ...] = ("m", "A", "V", "N", "Hz", "Pa", "s")
-              ) -> tuple[float, str] | None:
-    """Split a prefixed unit (``"nA"``, ``"mV"``, ``"~m"``) into (factor to SI, SI unit).
-
-    Returns ``None`` when ``unit`` is not a prefixed form of one of ``base_units``.
-    """
-    unit = unit.strip()
-    for base in sorted(base_units, key=len, reverse=True):
-        if unit.endswith(base) and unit[: -len(base)] in _PREFIX:
-            return _PREFIX[unit[: -len(base)]], base
-    return None
-
-
-def is_finite(x: float | None) -> bool:
-    """True when ``x`` is a finite number (not None, NaN or inf)."""
-    return x is not None and math.isfinite(x)
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise ReadError(f"{path}: cannot open ({exc.strerror or exc})") from exc
 
 
 class atomic_path:  # noqa: N801 - used like a function in a with statement

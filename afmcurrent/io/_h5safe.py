@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReadError
+from ..core.errors import ReadError
 
 __all__ = ["hard_member", "check_image_dataset", "MAX_PIXELS_PER_AXIS", "MAX_PIXELS"]
 

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReadError
+from ..core.errors import ReadError
 
 __all__ = ["call_isolated"]
 

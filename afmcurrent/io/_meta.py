@@ -30,7 +30,7 @@ key                         type        meaning
 ``setpoint``                str         feedback setpoint as recorded, with its unit
 ==========================  ==========  ===================================================
 
-Typed fields of :class:`~afmcurrent.model.Scan` carry the geometry (``size``, ``offset``,
+Typed fields of :class:`~afmcurrent.core.model.Scan` carry the geometry (``size``, ``offset``,
 ``shape``) and ``bias``; ``Scan.date``, ``Scan.scan_rate_hz``... read the keys above.
 """
 
@@ -41,11 +41,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ..errors import ReadError
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["NORMALISED_KEYS", "put", "check_scan_numbers"]
+__all__ = ["NORMALISED_KEYS", "put", "check_scan_numbers", "checked_scan", "unique_name"]
 
 #: The normalised keys (name -> one-line meaning), documented in ``docs/formats.md``.
 NORMALISED_KEYS: dict[str, str] = {
@@ -123,3 +124,29 @@ def check_scan_numbers(path: Path | str, size: tuple[float, float],
             raise ReadError(f"{path}: invalid scan {name} offset {v!r} (must be finite)")
     if bias is not None and not (isinstance(bias, (int, float)) and math.isfinite(bias)):
         raise ReadError(f"{path}: invalid sample bias {bias!r} (must be finite)")
+
+
+def checked_scan(path: Path, channels: list[Channel], size: tuple[float, float],
+                 offset: tuple[float, float], bias: float | None, fmt: str,
+                 metadata: dict[str, Any]) -> Scan:
+    """A reader's :class:`Scan`, its geometry and bias checked first (:func:`check_scan_numbers`).
+
+    Raises
+    ------
+    ReadError
+        As :func:`check_scan_numbers`.
+    """
+    check_scan_numbers(path, size, offset, bias)
+    return Scan(channel_list=channels, size=size, bias=bias, offset=offset, path=path,
+                format=fmt, metadata=metadata)
+
+
+def unique_name(name: str, used: set[str]) -> str:
+    """``name``, or ``"name #2"``, ``"name #3"``... when it is taken; the result is added to
+    ``used`` (channel names are unique within a scan)."""
+    out, k = name, 2
+    while out in used:
+        out = f"{name} #{k}"
+        k += 1
+    used.add(out)
+    return out

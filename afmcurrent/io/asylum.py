@@ -47,8 +47,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
 from . import _meta
 from ._common import check_readable
 
@@ -239,11 +239,7 @@ def read_asylum_ibw(path: str | Path) -> Scan:
         label = labels[k] if k < len(labels) and labels[k] else f"Layer {k}"
         direction, quantity = _direction(label)
         img = np.ascontiguousarray(data[:, :, k].T[::-1], dtype=np.float64)
-        name, j = label, 2
-        while name in used:
-            name = f"{label} #{j}"
-            j += 1
-        used.add(name)
+        name = _meta.unique_name(label, used)
         channels.append(Channel(name=name, data=img, unit=_unit(label),
                                 direction=direction, quantity=quantity,  # type: ignore[arg-type]
                                 metadata={"gwyddion_title": label}))
@@ -299,6 +295,4 @@ def read_asylum_ibw(path: str | Path) -> Scan:
     if note.get("Setpoint"):
         meta["setpoint"] = note["Setpoint"]
     bias_v = meta.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias_v)
-    return Scan(channel_list=channels, size=(height, width), bias=bias_v, offset=offset, path=p,
-                format="asylum-ibw", metadata=meta)
+    return _meta.checked_scan(p, channels, (height, width), offset, bias_v, "asylum-ibw", meta)

@@ -48,10 +48,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
-from ._common import atomic_path, check_readable, check_writable, si_factor
-from ._meta import check_scan_numbers
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
+from ..core.units import to_si
+from ._common import atomic_path, check_readable, check_writable, read_head
+from ._meta import check_scan_numbers, unique_name
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ __all__ = ["read_gwy", "write_gwy", "validate_gwy_structure"]
 _DIV_SLASH = "\u2215"
 _FIELD_KEY = re.compile(r"^/(\d+)/data$")
 _DIR_WORD = re.compile(r"(retrace|trace)(?![a-z])", re.IGNORECASE)
-_SI_BASES = ("m", "A", "V", "N", "Hz", "Pa", "s")
 
 
 def _unit(obj: Any) -> str:
@@ -70,11 +70,6 @@ def _unit(obj: Any) -> str:
         return str(obj.get("unitstr", "") or "")
     except AttributeError:
         return ""
-
-
-def _to_si(unit: str) -> tuple[float, str]:
-    f = si_factor(unit, _SI_BASES) if unit else None
-    return (f[0], f[1]) if f is not None else (1.0, unit)
 
 
 def _direction_from_title(title: str) -> tuple[str | None, str]:
@@ -207,10 +202,7 @@ def read_gwy(path: str | Path) -> Scan:
                         "cannot read; open it in a current Gwyddion (2.x) and save it again")
     if magic != b"GWYP":
         raise ReadError(f"{p}: not a Gwyddion file (no GWYP magic)")
-    try:
-        buf = p.read_bytes()
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    buf, _ = read_head(p)
     problem = validate_gwy_structure(buf)
     if problem is not None:
         raise ReadError(f"{p}: corrupt or truncated Gwyddion file: {problem}")
@@ -245,8 +237,8 @@ def read_gwy(path: str | Path) -> Scan:
             raise ReadError(f"{p}: data field /{n}/data is unreadable ({exc})") from exc
         if data.ndim != 2:
             raise ReadError(f"{p}: data field /{n}/data is not 2-D")
-        fz, zunit = _to_si(zunit)
-        fxy, xyunit = _to_si(xyunit)
+        fz, zunit = to_si(zunit)
+        fxy, xyunit = to_si(xyunit)
         if xyunit not in ("m", ""):
             logger.warning("%s: field /%d/data has lateral unit %r (not m)", p, n, xyunit)
         geo = (data.shape, (yreal * fxy, xreal * fxy), (yoff * fxy, xoff * fxy))
@@ -264,11 +256,7 @@ def read_gwy(path: str | Path) -> Scan:
             d = meta["afmcurrent.direction"]
             direction = None if d == "None" else d
         quantity = meta.get("afmcurrent.quantity", quantity)
-        name, k = title, 2
-        while name in used:
-            name = f"{title} #{k}"
-            k += 1
-        used.add(name)
+        name = unique_name(title, used)
         if not kept:
             first_meta = meta
         kept.append(n)

@@ -25,9 +25,10 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ..errors import ReadError
-from ..model import Scan
+from ..core.errors import ReadError
+from ..core.model import Scan
 from ._common import check_readable
+from .gwy import read_gwy
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +68,6 @@ def read_via_gwyddion(path: str | Path, timeout: float = DEFAULT_TIMEOUT_S) -> S
         Gwyddion is not installed, does not recognise the file, fails, or exceeds the time
         limit (the conversion is killed), or its output holds no image.
     """
-    from .gwy import read_gwy
-
     p = check_readable(path)
     exe = gwyddion_program()
     if exe is None:

@@ -40,10 +40,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ChannelNotFoundError, ReadError
-from ..model import Channel, Scan
+from ..core.errors import ChannelNotFoundError, ReadError
+from ..core.model import Channel, Scan
 from ._common import atomic_path, check_readable, check_writable
 from ._h5safe import check_image_dataset, hard_member
+from ._isolate import call_isolated
 from ._meta import check_scan_numbers
 
 logger = logging.getLogger(__name__)
@@ -313,8 +314,6 @@ def read_hdf5_isolated(path: str | Path) -> Scan:
     ReadError
         As :func:`read_hdf5`, or when the child overruns its time limit or dies.
     """
-    from ._isolate import call_isolated
-
     p = check_readable(path)
     timeout = 5.0 + p.stat().st_size / 20e6
     return call_isolated(read_hdf5, p, timeout, "HDF5")

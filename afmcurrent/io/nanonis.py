@@ -43,12 +43,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
+from ..core.units import to_si
 from . import _meta
-from ._common import check_readable, si_factor
+from ._common import check_readable, open_binary, read_head
 
 logger = logging.getLogger(__name__)
+
+#: SI units recognised behind a prefix in SXM channel units.
+_UNIT_BASES = ("m", "A", "V", "Hz", "N", "s", "deg")
 
 __all__ = ["read_nanonis_sxm", "sniff_sxm"]
 
@@ -103,11 +107,6 @@ def _table(text: str | None) -> list[dict[str, str]]:
     return [dict(zip(head, r, strict=False)) for r in rows[1:]]
 
 
-def _unit(u: str) -> tuple[float, str]:
-    f = si_factor(u, ("m", "A", "V", "Hz", "N", "s", "deg")) if u else None
-    return (f[0], f[1]) if f is not None else (1.0, u)
-
-
 def read_nanonis_sxm(path: str | Path) -> Scan:
     """Read a Nanonis ``.sxm`` file into a :class:`Scan`.
 
@@ -129,12 +128,7 @@ def read_nanonis_sxm(path: str | Path) -> Scan:
         unknown sample type, data shorter than the header promises, non-finite geometry.
     """
     p = check_readable(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            buf = fh.read(min(size, _MAX_HEADER))
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    buf, size = read_head(p, _MAX_HEADER)
     if not sniff_sxm(buf):
         raise ReadError(f"{p}: not a Nanonis SXM file (no :NANONIS_VERSION:)")
     end = buf.find(_END)
@@ -184,11 +178,7 @@ def read_nanonis_sxm(path: str | Path) -> Scan:
     units = {c.get("Name", "?"): c.get("Unit", "") for c in chans}
     channels: list[Channel] = []
     used: set[str] = set()
-    try:
-        fh = open(p, "rb")
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
-    with fh:
+    with open_binary(p) as fh:
         fh.seek(start)
         for name, direction in images:
             raw = fh.read(n * dtype.itemsize)
@@ -199,15 +189,11 @@ def read_nanonis_sxm(path: str | Path) -> Scan:
                 img = img[::-1]
             if direction == "retrace":
                 img = img[:, ::-1]
-            f, unit = _unit(units.get(name, ""))
+            f, unit = to_si(units.get(name, ""), _UNIT_BASES)
             if f != 1.0:
                 img *= f
             label = name if direction == "trace" else f"{name} (retrace)"
-            base_label, k = label, 2
-            while label in used:
-                label = f"{base_label} #{k}"
-                k += 1
-            used.add(label)
+            label = _meta.unique_name(label, used)
             gtitle = f"{name} ({'Forward' if direction == 'trace' else 'Backward'})"
             channels.append(Channel(name=label, data=np.ascontiguousarray(img), unit=unit,
                                     direction=direction,  # type: ignore[arg-type]
@@ -255,6 +241,5 @@ def read_nanonis_sxm(path: str | Path) -> Scan:
     _meta.put(meta, "y_offset_m", cy)
     if (h.get("SCAN_DIR") or "").strip().lower() in ("up", "down"):
         meta["slow_scan_direction"] = h["SCAN_DIR"].strip().lower()
-    _meta.check_scan_numbers(p, (height, width), (cy, cx), meta.get("bias_V"))
-    return Scan(channel_list=channels, size=(height, width), bias=meta.get("bias_V"),
-                offset=(cy, cx), path=p, format="nanonis-sxm", metadata=meta)
+    return _meta.checked_scan(p, channels, (height, width), (cy, cx), meta.get("bias_V"),
+                              "nanonis-sxm", meta)

@@ -49,12 +49,16 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
+from ..core.units import si_factor, to_si
 from . import _meta
-from ._common import check_readable, si_factor
+from ._common import check_readable, open_binary, read_head
 
 logger = logging.getLogger(__name__)
+
+#: SI units recognised behind a prefix in NID channel units.
+_UNIT_BASES = ("m", "A", "V", "Hz", "N", "s")
 
 __all__ = ["read_nanosurf_nid", "sniff_nid"]
 
@@ -87,17 +91,22 @@ def _ini(text: str) -> dict[str, dict[str, str]]:
     return out
 
 
-def _num(text: str | None) -> float | None:
-    if text is None:
-        return None
+def _split_number(text: str) -> tuple[str, str]:
+    """``"7.41µm"`` -> ``("7.41", "µm")``: the leading number's text and the rest, stripped."""
     t = text.strip()
     j = 0
     while j < len(t) and (t[j].isdigit() or t[j] in "+-.eE"):
         j += 1
     while j > 0 and t[j - 1] in "eE+-":
         j -= 1
+    return t[:j], t[j:].strip()
+
+
+def _num(text: str | None) -> float | None:
+    if text is None:
+        return None
     try:
-        x = float(t[:j])
+        x = float(_split_number(text)[0])
     except ValueError:
         return None
     return x if math.isfinite(x) else None
@@ -108,25 +117,11 @@ def _quantity(text: str | None, base: str) -> float | None:
     x = _num(text)
     if x is None or text is None:
         return None
-    t = text.strip()
-    j = 0
-    while j < len(t) and (t[j].isdigit() or t[j] in "+-.eE"):
-        j += 1
-    while j > 0 and t[j - 1] in "eE+-":
-        j -= 1
-    unit = t[j:].strip()
+    unit = _split_number(text)[1]
     if not unit:
         return x
     f = si_factor(unit, (base,))
     return None if f is None else x * f[0]
-
-
-def _unit(u: str) -> tuple[float, str]:
-    u = u.strip()
-    if u in ("\u00b0", "deg"):
-        return 1.0, "deg"
-    f = si_factor(u, ("m", "A", "V", "Hz", "N", "s")) if u else None
-    return (f[0], f[1]) if f is not None else (1.0, u)
 
 
 def read_nanosurf_nid(path: str | Path) -> Scan:
@@ -151,12 +146,21 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
         only), non-finite geometry.
     """
     p = check_readable(path)
-    try:
-        size = p.stat().st_size
-        with open(p, "rb") as fh:
-            buf = fh.read(min(size, _MAX_HEADER))
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    ini, start, size = _header(p)
+    blocks = _blocks(p, ini)
+    need = sum(b["nx"] * b["ny"] * b["bits"] // 8 for b in blocks)
+    if start + need > size:
+        raise ReadError(f"{p}: truncated Nanosurf NID file: the channels need {need} bytes "
+                        f"after the header, the file has {size - start}")
+    channels, geometry = _scan_channels(p, blocks, start)
+    meta, offset = _metadata(ini.get("DataSet-Info", {}), geometry)
+    return _meta.checked_scan(p, channels, geometry[1], offset, meta.get("bias_V"),
+                              "nanosurf-nid", meta)
+
+
+def _header(p: Path) -> tuple[dict[str, dict[str, str]], int, int]:
+    """The INI header as sections, the byte offset of the data, the file size."""
+    buf, size = read_head(p, _MAX_HEADER)
     cut = buf.find(_MARKER)
     if cut < 0:
         raise ReadError(f"{p}: truncated or corrupt Nanosurf NID file: no '#!' data marker")
@@ -165,7 +169,11 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
         text = raw_head.decode("utf-8")
     except UnicodeDecodeError:
         text = raw_head.decode("latin-1")
-    ini = _ini(text)
+    return _ini(text), cut + len(_MARKER), size
+
+
+def _blocks(p: Path, ini: dict[str, dict[str, str]]) -> list[dict[str, Any]]:
+    """Every channel of the ``[DataSet]`` groups, in file order, with its size."""
     ds = ini.get("DataSet")
     if ds is None:
         raise ReadError(f"{p}: NID header without a [DataSet] section")
@@ -202,19 +210,17 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
                            "ny": ny, "bits": bits})
     if not blocks:
         raise ReadError(f"{p}: NID file without any channel")
-    start = cut + len(_MARKER)
-    need = sum(b["nx"] * b["ny"] * b["bits"] // 8 for b in blocks)
-    if start + need > size:
-        raise ReadError(f"{p}: truncated Nanosurf NID file: the channels need {need} bytes "
-                        f"after the header, the file has {size - start}")
+    return blocks
+
+
+def _scan_channels(p: Path, blocks: list[dict[str, Any]], start: int
+                   ) -> tuple[list[Channel], tuple[tuple[int, int], tuple[float, float]]]:
+    """The channels of the scan groups (forward, backward, 2nd scan) and the geometry
+    ``((rows, cols), (height, width))`` of the first."""
     channels: list[Channel] = []
     used: set[str] = set()
     geometry = None
-    try:
-        fh = open(p, "rb")
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
-    with fh:
+    with open_binary(p) as fh:
         pos = start
         for blk in blocks:
             nbytes = blk["nx"] * blk["ny"] * blk["bits"] // 8
@@ -222,40 +228,21 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
             this_pos, pos = pos, pos + nbytes
             if not (group.startswith("scan") or group.startswith("2nd scan")):
                 continue
-            sec = blk["section"]
-            signed = sec.get("SaveSign", "Signed").lower().startswith("s")
-            order = ">" if sec.get("SaveOrder", "Intel").lower().startswith("m") else "<"
-            dtype = np.dtype(f"{order}{'i' if signed else 'u'}{blk['bits'] // 8}")
-            try:
-                zmin, zrange = float(sec["Dim2Min"]), float(sec["Dim2Range"])
-                xr, yr = float(sec["Dim0Range"]), float(sec["Dim1Range"])
-            except (KeyError, ValueError) as exc:
-                raise ReadError(f"{p}: [{blk['name']}]: missing or invalid Dim ranges ({exc})"
-                                ) from exc
-            if not all(math.isfinite(v) for v in (zmin, zrange)):
-                raise ReadError(f"{p}: [{blk['name']}]: non-finite Dim2Min / Dim2Range")
             fh.seek(this_pos)
-            raw = np.frombuffer(fh.read(nbytes), dtype=dtype).reshape(blk["ny"], blk["nx"])
-            rmin = -(2.0 ** (blk["bits"] - 1)) if signed else 0.0
-            f, unit = _unit(sec.get("Dim2Unit", ""))
-            data = f * (zmin + (raw[::-1].astype(np.float64) - rmin) / 2.0 ** blk["bits"]
-                        * zrange)
-            geo = ((blk["ny"], blk["nx"]), (yr, xr))
+            data, unit, size = _channel_data(p, blk, fh.read(nbytes))
+            geo = ((blk["ny"], blk["nx"]), size)
             if geometry is None:
                 geometry = geo
             elif geo[0] != geometry[0]:
                 logger.warning("%s: skipping channel [%s] of another shape", p, blk["name"])
                 continue
+            sec = blk["section"]
             qname = sec.get("Dim2Name", blk["name"])
             direction = "retrace" if "backward" in group else "trace"
             label = qname if direction == "trace" else f"{qname} (retrace)"
             if group.startswith("2nd"):
                 label = f"2nd {label}"
-            base, k = label, 2
-            while label in used:
-                label = f"{base} #{k}"
-                k += 1
-            used.add(label)
+            label = _meta.unique_name(label, used)
             suffix = blk["group"].split()[-1] if blk["group"].split() else ""
             channels.append(Channel(name=label, data=data, unit=unit,
                                     direction=direction,  # type: ignore[arg-type]
@@ -264,8 +251,36 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
                                               **{f"nid.{k2}": v for k2, v in sec.items()}}))
     if not channels or geometry is None:
         raise ReadError(f"{p}: NID file without a scan image (spectroscopy only?)")
+    return channels, geometry
+
+
+def _channel_data(p: Path, blk: dict[str, Any], raw_bytes: bytes
+                  ) -> tuple[np.ndarray, str, tuple[float, float]]:
+    """One channel's values in SI (row 0 at the top), its unit, and the scan size
+    ``(height, width)`` in m its section gives."""
+    sec = blk["section"]
+    signed = sec.get("SaveSign", "Signed").lower().startswith("s")
+    order = ">" if sec.get("SaveOrder", "Intel").lower().startswith("m") else "<"
+    dtype = np.dtype(f"{order}{'i' if signed else 'u'}{blk['bits'] // 8}")
+    try:
+        zmin, zrange = float(sec["Dim2Min"]), float(sec["Dim2Range"])
+        xr, yr = float(sec["Dim0Range"]), float(sec["Dim1Range"])
+    except (KeyError, ValueError) as exc:
+        raise ReadError(f"{p}: [{blk['name']}]: missing or invalid Dim ranges ({exc})"
+                        ) from exc
+    if not all(math.isfinite(v) for v in (zmin, zrange)):
+        raise ReadError(f"{p}: [{blk['name']}]: non-finite Dim2Min / Dim2Range")
+    raw = np.frombuffer(raw_bytes, dtype=dtype).reshape(blk["ny"], blk["nx"])
+    rmin = -(2.0 ** (blk["bits"] - 1)) if signed else 0.0
+    f, unit = to_si(sec.get("Dim2Unit", ""), _UNIT_BASES)
+    data = f * (zmin + (raw[::-1].astype(np.float64) - rmin) / 2.0 ** blk["bits"] * zrange)
+    return data, unit, (yr, xr)
+
+
+def _metadata(info: dict[str, str], geometry: tuple[tuple[int, int], tuple[float, float]]
+              ) -> tuple[dict[str, Any], tuple[float, float]]:
+    """The ``[DataSet-Info]`` entries and the normalised keys; the scan offset ``(y0, x0)``."""
     height, width = geometry[1]
-    info = ini.get("DataSet-Info", {})
     meta: dict[str, Any] = {f"nid.{k}": v for k, v in info.items()}
     meta["vendor"] = "Nanosurf"
     if info.get("Scan head"):
@@ -291,8 +306,7 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
     t_line = _quantity(info.get("Time/Line"), "s")
     if t_line:
         _meta.put(meta, "scan_rate_hz", 1.0 / t_line)
-    rot = _num(info.get("Rotation"))
-    _meta.put(meta, "scan_angle_deg", rot)
+    _meta.put(meta, "scan_angle_deg", _num(info.get("Rotation")))
     x0, y0 = _quantity(info.get("X-Pos"), "m"), _quantity(info.get("Y-Pos"), "m")
     offset = (y0 if y0 is not None else 0.0, x0 if x0 is not None else 0.0)
     _meta.put(meta, "x_offset_m", offset[1])
@@ -302,7 +316,4 @@ def read_nanosurf_nid(path: str | Path) -> Scan:
         meta["slow_scan_direction"] = sd
     if info.get("Setpoint"):
         meta["setpoint"] = info["Setpoint"]
-    bias = meta.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias)
-    return Scan(channel_list=channels, size=(height, width), bias=bias, offset=offset, path=p,
-                format="nanosurf-nid", metadata=meta)
+    return meta, offset

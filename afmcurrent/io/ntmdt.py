@@ -64,10 +64,10 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
 from . import _meta
-from ._common import check_readable
+from ._common import check_readable, read_head
 
 logger = logging.getLogger(__name__)
 
@@ -323,10 +323,7 @@ def read_ntmdt(path: str | Path) -> Scan:
         not finite and positive.
     """
     p = check_readable(path)
-    try:
-        raw_bytes = p.read_bytes()
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot read ({exc.strerror or exc})") from exc
+    raw_bytes, _ = read_head(p)
     b = _Buf(raw_bytes, p)
     if raw_bytes[:4] != MDT_MAGIC:
         raise ReadError(f"{p}: not an NT-MDT file (no MDT magic)")
@@ -337,14 +334,33 @@ def read_ntmdt(path: str | Path) -> Scan:
     if declared + 33 > len(raw_bytes):
         raise ReadError(f"{p}: truncated MDT file: the header declares {declared + 33} bytes, "
                         f"the file has {len(raw_bytes)}")
+    images = _image_frames(p, b, min(last + 1, _MAX_FRAMES))
+    if not images:
+        raise ReadError(f"{p}: NT-MDT file without any 2-D image frame (spectra, curves or "
+                        "text only)")
+    first = images[0]
+    shape = first["data"].shape
+    skipped = [f"{im['title']} {im['data'].shape}" for im in images if im["data"].shape != shape]
+    if skipped:
+        logger.warning("%s: frames of another shape skipped: %s", p, ", ".join(skipped))
+    channels = _channels([im for im in images if im["data"].shape == shape])
+    meta, offset = _metadata(first, shape)
+    if skipped:
+        meta["skipped_channels"] = skipped
+    return _meta.checked_scan(p, channels, first["size"], offset, meta.get("bias_V"),
+                              "ntmdt-mdt", meta)
+
+
+def _image_frames(p: Path, b: _Buf, n_frames: int) -> list[dict[str, Any]]:
+    """The 2-D image frames (MDA frames of two length axes, scanned frames) in file order."""
+    raw_len = len(b.data)
     pos = 33
     images: list[dict[str, Any]] = []
-    n_frames = min(last + 1, _MAX_FRAMES)
     for i in range(n_frames):
-        if pos + 22 > len(raw_bytes):
+        if pos + 22 > raw_len:
             raise ReadError(f"{p}: truncated MDT file: frame {i} header at byte {pos}")
         fsize, ftype = b.unpack("IH", pos)
-        if fsize < 22 or pos + fsize > len(raw_bytes):
+        if fsize < 22 or pos + fsize > raw_len:
             raise ReadError(f"{p}: MDT frame {i} at byte {pos}: size {fsize} runs past the end "
                             "of the file")
         year, month, day, hour, minute, sec, var_size = b.unpack("7H", pos + 8)
@@ -371,19 +387,14 @@ def read_ntmdt(path: str | Path) -> Scan:
                                    "size": size, "offset": offset, "unit": zunit, "xml": "",
                                    "when": when, "frame": i, "scanned": extra})
         pos += fsize
-    if not images:
-        raise ReadError(f"{p}: NT-MDT file without any 2-D image frame (spectra, curves or "
-                        "text only)")
-    first = images[0]
-    shape = first["data"].shape
-    skipped = [f"{im['title']} {im['data'].shape}" for im in images if im["data"].shape != shape]
-    if skipped:
-        logger.warning("%s: frames of another shape skipped: %s", p, ", ".join(skipped))
+    return images
+
+
+def _channels(images: list[dict[str, Any]]) -> list[Channel]:
+    """One channel per image frame; ``F:`` / ``B:`` title prefixes give the direction."""
     channels: list[Channel] = []
     used: set[str] = set()
     for im in images:
-        if im["data"].shape != shape:
-            continue
         title = im["title"]
         m = _PREFIX.match(title)
         direction: str | None = None
@@ -392,14 +403,17 @@ def read_ntmdt(path: str | Path) -> Scan:
             direction = "trace" if m.group(1) == "F" else "retrace"
             quantity = title[m.end():].strip() or title
         name = quantity if direction != "retrace" else f"{quantity} (retrace)"
-        base, k = name, 2
-        while name in used:
-            name = f"{base} #{k}"
-            k += 1
-        used.add(name)
+        name = _meta.unique_name(name, used)
         channels.append(Channel(name=name, data=im["data"], unit=im["unit"],
                                 direction=direction, quantity=quantity,  # type: ignore[arg-type]
                                 metadata={"gwyddion_title": title, "mdt_frame": im["frame"]}))
+    return channels
+
+
+def _metadata(first: dict[str, Any], shape: tuple[int, int]
+              ) -> tuple[dict[str, Any], tuple[float, float]]:
+    """The XML parameters of the first frame and the normalised keys; the offset ``(y0, x0)``
+    of the scan centre."""
     params = _xml_params(first["xml"])
     height, width = first["size"]
     offset = first["offset"]
@@ -453,9 +467,4 @@ def read_ntmdt(path: str | Path) -> Scan:
         offset = (offset[0] + height / 2, offset[1] + width / 2)
     _meta.put(meta, "x_offset_m", offset[1])
     _meta.put(meta, "y_offset_m", offset[0])
-    if skipped:
-        meta["skipped_channels"] = skipped
-    bias_v = meta.get("bias_V")
-    _meta.check_scan_numbers(p, (height, width), offset, bias_v)
-    return Scan(channel_list=channels, size=(height, width), bias=bias_v, offset=offset, path=p,
-                format="ntmdt-mdt", metadata=meta)
+    return meta, offset

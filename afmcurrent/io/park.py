@@ -46,10 +46,11 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ReadError
-from ..model import Channel, Scan
+from ..core.errors import ReadError
+from ..core.model import Channel, Scan
+from ..core.units import si_factor
 from . import _meta
-from ._common import check_readable, si_factor
+from ._common import check_readable
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ matches_suffix(path) -> bool
     batch discovery; the content decides afterwards).
 
 Sniffers are pure functions of the first bytes: they never raise and never read the file.
-Readers raise :class:`~afmcurrent.errors.ReadError` only.
+Readers raise :class:`~afmcurrent.core.errors.ReadError` only.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ReadError
-from ..model import Scan
+from ..core.errors import ReadError
+from ..core.model import Scan
 from . import asylum, gwy, hdf5, nanonis, nanoscope, nanosurf, ntmdt, park, session
-from ._common import check_readable
+from ._common import check_readable, open_binary
 
 __all__ = [
     "ScanFormat",
@@ -68,7 +68,7 @@ class ScanFormat:
         Decides from the first :data:`SNIFF_BYTES` bytes of a file whether it is of this
         format. Pure; never raises.
     read : callable (Path -> Scan)
-        The reader; raises :class:`~afmcurrent.errors.ReadError` only.
+        The reader; raises :class:`~afmcurrent.core.errors.ReadError` only.
     write : callable or None, optional
         ``write(path, scan, overwrite=False) -> Path`` where the format can be written.
     library : str, optional
@@ -194,7 +194,7 @@ FORMATS: tuple[ScanFormat, ...] = (
         description="NID file (INI header + binary), scan groups forward and backward",
         suffixes=(".nid",), sniff=nanosurf.sniff_nid, read=nanosurf.read_nanosurf_nid,
         library="own parser (numpy)"),
-    # ---- acquire's session files (afmcurrent/io/session.py): the session reader goes HERE,
+    # ---- acquire's session files (afmcurrent/io/session/): the session reader goes HERE,
     # ---- before "hdf5" (both sniff the HDF5 magic; the first match in this order wins when
     # ---- the suffix does not decide). Only the io-registry owners edit this tuple.
     ScanFormat(
@@ -234,11 +234,8 @@ def read_head(path: str | Path, n: int = SNIFF_BYTES) -> bytes:
         Missing file, a directory, or a file that cannot be opened.
     """
     p = check_readable(path)
-    try:
-        with open(p, "rb") as fh:
-            return fh.read(n)
-    except OSError as exc:
-        raise ReadError(f"{p}: cannot open ({exc.strerror or exc})") from exc
+    with open_binary(p) as fh:
+        return fh.read(n)
 
 
 _NUMBERED = re.compile(r"\.\d{3}$")

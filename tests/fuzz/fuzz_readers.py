@@ -48,10 +48,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from afmcurrent.errors import ReadError  # noqa: E402
+from afmcurrent.core.errors import ReadError  # noqa: E402
+from afmcurrent.core.model import Channel, Scan  # noqa: E402
 from afmcurrent.io import load_scan  # noqa: E402
 from afmcurrent.io.registry import FORMATS  # noqa: E402
-from afmcurrent.model import Channel, Scan  # noqa: E402
 
 REAL = REPO / "data_samples" / "real"
 OUTCOMES = ("ok", "ReadError", "hang", "crash", "foreign")
@@ -73,7 +73,7 @@ def _scan(rows=24, cols=32, seed=0) -> Scan:
 def _session_seed(path: Path) -> Path | None:
     try:
         from acquisition.session import ScanPlan, SessionFile
-        from afmcurrent.logamp import PRESETS
+        from afmcurrent.pair.logamp import PRESETS
     except Exception:
         return None
     cal = next(iter(PRESETS.values()))
@@ -325,7 +325,7 @@ def _child_read(path: Path, fmt: str) -> tuple[str, str]:
                 if str(path) not in str(exc):
                     return "foreign", f"ReadError without the file name: {exc}"
         scan = load_scan(path, gwyddion=False)
-        from afmcurrent.cli import _scan_info
+        from afmcurrent.cli.info import _scan_info
 
         info = _scan_info(scan)
         json.dumps(info, default=str)
