@@ -259,9 +259,10 @@ def real_pair():
     return a, b
 
 
-def _band_optima(a, b, reg, height=32, reach=4):
+def _band_optima(a, b, reg, height=32, reach=4, two_way=False):
     """Independent reference: per band of rows, the integer shift maximising a row-centred
-    NCC over a brute-force grid around the estimate, refined by a parabola per axis."""
+    NCC (with ``two_way``, also column-centred within the band) over a brute-force grid
+    around the estimate, refined by a parabola per axis."""
     rows, cols = a.shape
     out = []
     for r0 in range(0, rows - height + 1, height // 2):
@@ -278,6 +279,8 @@ def _band_optima(a, b, reg, height=32, reach=4):
                 q = b[src][:, x0 - dx:x1 - dx]
                 p = p - p.mean(axis=1, keepdims=True)
                 q = q - q.mean(axis=1, keepdims=True)
+                if two_way:
+                    p, q = p - p.mean(axis=0), q - q.mean(axis=0)
                 grid[dy, dx] = float((p * q).sum() / np.sqrt((p * p).sum() * (q * q).sum()))
         if not grid:
             continue
@@ -330,22 +333,24 @@ def pzt_pair(realdata_dir):
 
 
 def test_real_pzt_pair_registers_and_follows_band_optima(pzt_pair):
-    """Two real consecutive scans of PZT grains (not periodic): registered, and the per-row
-    displacement agrees with band-wise NCC optima computed independently. The reference NCC
-    here removes row and column means of each band (two-way centring, as the method does);
-    with row means only, the reference differs by ~0.4 px in dx (a column-dependent height
-    difference between the scans: see benchmarks/registration_accuracy.py notes)."""
+    """Two real consecutive scans of PZT grains (not periodic, smooth grains, line scars):
+    registered, and the per-row displacement agrees with band-wise NCC optima computed
+    independently within 0.5 px RMS (issue 9). The reference removes each band's row means
+    (line offsets) and column means (tilt and bow along the fast axis that differ between the
+    scans and change down the frame): the two-way centring that
+    benchmarks/registration_real.py explains. This pair's displacement is not determined much
+    better than that: references with other centrings differ from it by ~0.5 px, so the
+    reported uncertainty is of the same size as the disagreement (honest), not 0.1 px."""
     reg = register(*pzt_pair)
     assert reg.trustworthy, reg.reason
     assert reg.method == "height"
-    assert reg.uncertainty_px < 0.2
+    assert 0.05 < reg.uncertainty_px < 0.35
     a, b = (level_topography(x) for x in pzt_pair)
-    a = a - a.mean(axis=0)  # column means of the whole frame: the two-way centring
-    b = b - b.mean(axis=0)
-    ref = _band_optima(a, b, reg)
+    ref = _band_optima(a, b, reg, two_way=True)
+    assert len(ref) >= 10
     rms = np.sqrt(np.mean(np.sum((ref[:, :2] - ref[:, 2:]) ** 2, axis=1)))
     assert rms < 0.5
-    assert np.ptp(reg.row_displacement[:, 1]) > 0.5  # it moves: not a constant shift
+    assert rms < 2.5 * reg.uncertainty_px  # the disagreement is what the uncertainty says
 
 
 def test_manual_registration():
