@@ -27,11 +27,11 @@ _ITER_COARSE = {8: 1, 4: 2, 2: 1}
 _ITER_FINE = 1
 
 _KNOT_SPACING = 16.0  # rows between the spline's knots (at 512 rows; scaled with the rows)
-_GAMMA = {"height": 1.0, "current": 3.0}
-_ROW_GAIN = {"height": True, "current": True}  # GCV weight of the degrees of freedom
+_GAMMA = {"height": 1.0, "current": 3.0}  # GCV weight of the degrees of freedom
+_ROW_GAIN = {"height": True, "current": True}  # contrast of each row a nuisance
 # calibration of the posterior uncertainty against independent truth (tuning seeds of
 # benchmarks/registration_accuracy.py)
-_SIGMA_CAL = {"height": (1.3, 0.3), "current": (1.25, 1.0)}  # (c, b), see _row_uncertainty
+_SIGMA_CAL = {"height": (1.3, 0.3), "current": (1.1, 1.0)}  # (c, b), see _row_uncertainty
 _SIGMA_FLOOR = 0.01  # px: resampling (bilinear) error not in the row statistics
 _SIGMA_REF = 0.5  # px: 90th-percentile row uncertainty at which the confidence halves
 _COVERAGE_FULL = 0.9  # share of the overlap rows registered below which confidence falls
