@@ -37,7 +37,7 @@ Method
 4. Uncertainty per row: the Bayesian posterior of the spline (Wahba 1983) scaled by the
    scatter of the row blocks about the curve, calibrated against independent truth per
    channel (``benchmarks/registration_accuracy.py``, tuning seeds). Rows whose 1-sigma error
-   exceeds ``max_row_uncertainty`` (0.3 px) are not registered: ``row_uncertainty`` is
+   exceeds ``max_row_uncertainty`` (0.4 px) are not registered: ``row_uncertainty`` is
    ``inf`` there and every resampled map is masked. ``uncertainty_px`` is the median over
    the registered overlap rows. Confidence = whole-frame peak distinctness x share of the
    overlap rows registered (full at 90 %) x ``1 / (1 + (sigma_90 / 0.5 px)^2)``. Not

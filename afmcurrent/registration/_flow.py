@@ -71,6 +71,7 @@ def bspline_basis(x: np.ndarray, rows: int, spacing: float) -> np.ndarray:
 
 
 _CORR_GCV = True
+_MIN_ROW_SHARE = 0.3  # least share of the overlap rows that correlate, per level
 _RHO_MIN = 0.15  # least row correlation of a row that is used
 _BLOCK_ROWS = 8  # rows per block whose scatter scores the smoothing (full resolution)
 _MAX_STEP = 2.0  # largest change of the curve in one step, px of the level
@@ -243,9 +244,15 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
         return raw - (s1[k1] * (g11 * s1[k2] + g12 * s2[k2])
                       + s2[k1] * (g12 * s1[k2] + g22 * s2[k2]))
 
-    # the column profile of each image (bow: much the same in neighbouring rows) is no
-    # resemblance of the two rows: leave it out of the correlation (in blocks of rows, so a
-    # featureless region does not borrow the profile of a textured one)
+    # How the two rows resemble each other: their correlation after removing a quadratic in
+    # the column from each (offset, tilt, bow), from the rows themselves only (a profile
+    # borrowed from neighbouring rows would make featureless rows alike).
+    use = ok & (n >= 8)
+    rho = _row_correlation(a, b, v)
+    rho = np.where(np.isfinite(rho) & use, rho, np.nan)
+    # The fast-axis profile of each image over blocks of rows (bow and tilt along the fast
+    # axis that differ between the scans and change while they are taken: the two-way
+    # centring of a band) is a nuisance of the match.
     h_blk = _LOCAL_COLS if rows >= 4 * _LOCAL_COLS else rows
     wgt = okf[:, None] if v is None else v * okf[:, None]
     a = a - _local_column_profile(a, wgt, h_blk, v)
@@ -253,15 +260,11 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
     add("a", a)
     add("b", b)
     a2, b2, ab = dot("a", "a"), dot("b", "b"), dot("a", "b")
-    use = ok & (n >= 8)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = ab / np.sqrt(a2 * b2)
-    rho = np.where(np.isfinite(rho) & use, rho, np.nan)
     # rows that do not correlate like the others (a scar, a tip change, lines the other scan
     # does not share) and their neighbours (whose gradients reach into them) are left out of
     # everything, the column profiles included
     if not reject:
-        use = use & ~(rho < rho_min)
+        use = use & (rho >= rho_min)
     else:
         keep = match_weights(rho, rho_min) > 0
         keep[1:] &= keep[:-1] | ~use[:-1]
@@ -286,11 +289,13 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
     # slowly down the frame, is a nuisance as well (bow and tilt along the fast axis that
     # differ between the scans and change while they are taken: the two-way centring of a
     # band); over the whole frame where it is too small for blocks.
+    # (a and b are without theirs over the rows in the overlap, so e is too unless rows
+    # were left out since; the block means of the gradients along y are small: a band's
+    # first and last rows' difference over its height)
     wgt = okf[:, None] if v is None else v * okf[:, None]
-    e = e - _local_column_profile(e, wgt, h_blk, v)
-    jy = jy - _local_column_profile(jy, wgt, h_blk, v)
+    if np.any(okf != ok):
+        e = e - _local_column_profile(e, wgt, h_blk, v)
     jx = jx - _local_column_profile(jx, wgt, h_blk, v)
-    wy = wy - _local_column_profile(wy, wgt, h_blk, v)
     wx = wx - _local_column_profile(wx, wgt, h_blk, v)
     add("y", jy)
     add("x", jx)
@@ -362,6 +367,35 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
 
 
 _LOCAL_COLS = 32  # rows per block of the column profiles (of the pyramid level)
+
+
+def _row_correlation(a: np.ndarray, b: np.ndarray, v: np.ndarray | None) -> np.ndarray:
+    """Correlation of each row of a with the same row of b after a least-squares quadratic
+    in the column is removed from each (valid pixels ``v`` only), shape (rows,).
+
+    The quadratic is subtracted pixel by pixel before the sums are taken: a row that is
+    mostly tilt and bow keeps its small remainder (sums of squares minus projections would
+    cancel in single precision)."""
+    rows, w = a.shape
+    phi = np.polynomial.legendre.legvander(np.linspace(-1.0, 1.0, w), 2)
+    if v is None:
+        q = np.linalg.qr(phi)[0].astype(np.float32)  # (w, 3), orthonormal columns
+        ar = a - (a @ q) @ q.T
+        br = b - (b @ q) @ q.T
+    else:
+        phi32 = phi.astype(np.float32)
+        gram = np.einsum("rc,ci,cj->rij", v, phi32, phi32).astype(np.float64)
+        ginv = np.linalg.inv(gram + 1e-9 * np.eye(3))
+        av, bv = a * v, b * v
+        ca = np.einsum("rij,rj->ri", ginv, (av @ phi32).astype(np.float64))
+        cb = np.einsum("rij,rj->ri", ginv, (bv @ phi32).astype(np.float64))
+        ar = (av - (ca.astype(np.float32) @ phi32.T) * v)
+        br = (bv - (cb.astype(np.float32) @ phi32.T) * v)
+    aa = np.einsum("ij,ij->i", ar, ar).astype(np.float64)
+    bb = np.einsum("ij,ij->i", br, br).astype(np.float64)
+    ab = np.einsum("ij,ij->i", ar, br).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return ab / np.sqrt(aa * bb)
 
 
 def _local_column_profile(x: np.ndarray, wgt: np.ndarray, h: int,
@@ -847,7 +881,13 @@ def refine(
             choice = _choose_rows(sums, quality, half)
             s, w = _combine(sums, choice)
             used = w > 0
-            if np.count_nonzero(used) < max(4, 2 * k // 4 if not constant else 4):
+            n_data = np.count_nonzero(s.npx > 0) if np.any(s.npx > 0) else len(w)
+            if (np.count_nonzero(used) < max(4, 2 * k // 4 if not constant else 4)
+                    or np.count_nonzero(used) < _MIN_ROW_SHARE * n_data):
+                # too few rows correlate at this level: nothing to refine on (the coarser
+                # level's result stands; none at the first level)
+                if last is None:
+                    return None
                 break
             span = (float(pos[used].min()), float(pos[used].max()))
             pen = np.zeros((1, 1)) if constant else penalty(k, rows, span, edge_scale, kappa)

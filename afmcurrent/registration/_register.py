@@ -223,7 +223,7 @@ def register(
     known_shift: tuple[float, float] | None = None,
     band_rows: int | None = None,
     max_creep: float | None = None,
-    max_row_uncertainty: float = 0.3,
+    max_row_uncertainty: float = 0.4,
     _trace: list | None = None,
 ) -> Registration:
     """Register the moving (-V) scan onto the reference (+V) scan, row by row.
