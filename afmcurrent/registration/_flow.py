@@ -140,7 +140,7 @@ class RowSums:
 
 
 def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
-             ref_grad: tuple[np.ndarray, np.ndarray] | None = None,
+             ref_grad: np.ndarray | None = None,
              ref_mask: np.ndarray | None = None, mov_mask: np.ndarray | None = None,
              esm: bool = True, margin: int = 2, gain: bool = True,
              rho_min: float = 0.0, reject: bool = True) -> RowSums | None:
@@ -154,8 +154,8 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
         Current displacement at the rows of this level, in this level's px.
     f : int
         Pyramid factor (level px = f full px).
-    ref_grad : tuple of ndarray, optional
-        ``(gy, gx)`` of ``ref`` (:func:`gradients`), cached by the caller.
+    ref_grad : ndarray, optional
+        The gradient of ``ref`` along y (:func:`gradient_y`), cached by the caller.
     ref_mask, mov_mask : ndarray of bool, optional
         Valid pixels (default all).
     esm : bool
@@ -198,23 +198,23 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
     if x1 - x0 < 16:
         return None
     w = warp_rows(mov, curve_f, nan_safe=False)
-    gy, gx = gradients(ref) if ref_grad is None else ref_grad
+    gy = gradient_y(ref) if ref_grad is None else ref_grad
     a = ref[:, x0:x1]
     b = w[:, x0:x1]
     jy = gy[:, x0:x1]
-    jx = gx[:, x0:x1]
     okf = ok.astype(np.float32)
+    v_ext = None  # validity of columns x0 - 1 .. x1 (the x-gradients reach one further)
     cc = np.arange(x1 - x0, dtype=np.float32) - np.float32(0.5 * (x1 - x0 - 1))
     masked = not ((ref_mask is None or ref_mask.all()) and (mov_mask is None or mov_mask.all()))
     v = None
     if masked:
-        v = np.ones((rows, x1 - x0), np.float32)
+        v_ext = np.ones((rows, x1 - x0 + 2), np.float32)
         if ref_mask is not None:
-            v *= ref_mask[:, x0:x1]
+            v_ext *= ref_mask[:, x0 - 1:x1 + 1]
         if mov_mask is not None:
             wm = warp_rows(mov_mask.astype(np.float32), curve_f, nan_safe=False)
-            v *= (wm[:, x0:x1] > 0.999)
-        a, b = a * v, b * v
+            v_ext *= (wm[:, x0 - 1:x1 + 1] > 0.999)
+        v = v_ext[:, 1:-1]
         n = v.sum(axis=1, dtype=np.float64)
         sc = (v @ cc).astype(np.float64)
         scc = (v @ (cc * cc)).astype(np.float64)
@@ -254,9 +254,11 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
     # axis that differ between the scans and change while they are taken: the two-way
     # centring of a band) is a nuisance of the match.
     h_blk = _LOCAL_COLS if rows >= 4 * _LOCAL_COLS else rows
-    wgt = okf[:, None] if v is None else v * okf[:, None]
-    a = a - _local_column_profile(a, wgt, h_blk, v)
-    b = b - _local_column_profile(b, wgt, h_blk, v)
+    a_ext = _minus_block_profiles(ref[:, x0 - 1:x1 + 1], okf, v_ext, h_blk)
+    b_ext = _minus_block_profiles(w[:, x0 - 1:x1 + 1], okf, v_ext, h_blk)
+    a, b = a_ext[:, 1:-1], b_ext[:, 1:-1]
+    if v is not None:
+        a, b = a * v, b * v
     add("a", a)
     add("b", b)
     a2, b2, ab = dot("a", "a"), dot("b", "b"), dot("a", "b")
@@ -277,12 +279,17 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
     kf = np.float32(kg)
     e = a - kf * b
     # gradient of the resampled moving rows (its noise is independent of the reference's)
-    wy = np.empty_like(b)
-    wy[1:-1] = b[2:] - b[:-2]
+    # (along y from the images as they are: the profiles are constant within a band; along
+    # x from the images without them, as the block means of the x-gradients are the
+    # x-differences of the profiles)
+    wr = w[:, x0:x1]
+    wy = np.empty_like(wr)
+    wy[1:-1] = wr[2:] - wr[:-2]
     wy[0] = wy[1]
     wy[-1] = wy[-2]
     wy *= np.float32(0.5 * kg)
-    wx = (w[:, x0 + 1:x1 + 1] - w[:, x0 - 1:x1 - 1]) * np.float32(0.5 * kg)
+    wx = (b_ext[:, 2:] - b_ext[:, :-2]) * np.float32(0.5 * kg)
+    jx = (a_ext[:, 2:] - a_ext[:, :-2]) * np.float32(0.5)
     if v is not None:
         jy, jx, wy, wx = jy * v, jx * v, wy * v, wx * v
     # The column profile of the residual and of the gradients over blocks of rows, varying
@@ -292,11 +299,10 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
     # (a and b are without theirs over the rows in the overlap, so e is too unless rows
     # were left out since; the block means of the gradients along y are small: a band's
     # first and last rows' difference over its height)
-    wgt = okf[:, None] if v is None else v * okf[:, None]
     if np.any(okf != ok):
-        e = e - _local_column_profile(e, wgt, h_blk, v)
-    jx = jx - _local_column_profile(jx, wgt, h_blk, v)
-    wx = wx - _local_column_profile(wx, wgt, h_blk, v)
+        e = _minus_block_profiles(e, okf, v, h_blk)
+        if v is not None:
+            e *= v
     add("y", jy)
     add("x", jx)
     add("e", e)
@@ -369,6 +375,41 @@ def row_sums(ref: np.ndarray, mov: np.ndarray, curve_f: np.ndarray, f: int,
 _LOCAL_COLS = 32  # rows per block of the column profiles (of the pyramid level)
 
 
+def _minus_block_profiles(x: np.ndarray, row_w: np.ndarray, valid: np.ndarray | None,
+                          h: int) -> np.ndarray:
+    """x minus its column means over consecutive blocks of h rows (weighted by the rows'
+    weights and the valid pixels; the rows after the last whole block take its profile).
+
+    The fast-axis profile of a scan (bow and tilt along the fast axis, which differ between
+    two scans and change while they are taken), allowed to change from band to band: the
+    two-way centring of bands of rows.
+    """
+    rows, w = x.shape
+    nb = max(rows // h, 1)
+    h = rows // nb
+    m = nb * h
+    rw = row_w[:m].reshape(nb, h)
+    xb = x[:m].reshape(nb, h, w)
+    if valid is None:
+        sums = np.einsum("bhw,bh->bw", xb, rw)
+        cnt = rw.sum(axis=1)[:, None]
+    else:
+        vb = valid[:m].reshape(nb, h, w) * rw[:, :, None]
+        sums = np.einsum("bhw,bhw->bw", xb, vb)
+        cnt = vb.sum(axis=1)
+    prof = sums / np.maximum(cnt, 1e-6)
+    filled = (cnt.sum(axis=1) if cnt.shape[1] > 1 else cnt[:, 0] * w) > 0.25 * h * w
+    if filled.any() and not filled.all():
+        # blocks with (almost) no used rows take the profile of the nearest block with them
+        idx = np.flatnonzero(filled)
+        prof = prof[idx[np.argmin(np.abs(np.arange(nb)[:, None] - idx[None, :]), axis=1)]]
+    out = np.empty_like(x)
+    out[:m] = (xb - prof[:, None, :]).reshape(m, w)
+    if m < rows:
+        out[m:] = x[m:] - prof[-1]
+    return out
+
+
 def _row_correlation(a: np.ndarray, b: np.ndarray, v: np.ndarray | None) -> np.ndarray:
     """Correlation of each row of a with the same row of b after a least-squares quadratic
     in the column is removed from each (valid pixels ``v`` only), shape (rows,).
@@ -398,59 +439,15 @@ def _row_correlation(a: np.ndarray, b: np.ndarray, v: np.ndarray | None) -> np.n
         return ab / np.sqrt(aa * bb)
 
 
-def _local_column_profile(x: np.ndarray, wgt: np.ndarray, h: int,
-                          valid: np.ndarray | None) -> np.ndarray:
-    """Weighted column means of x over blocks of h rows, interpolated linearly to every row
-    (zero where ``valid`` is 0).
-
-    Parameters
-    ----------
-    x : ndarray, shape (rows, w)
-    wgt : ndarray, shape (rows, 1) or (rows, w)
-        Weight of every row or pixel (0: not used).
-    h : int
-        Rows per block.
-    valid : ndarray, shape (rows, w), optional
-        Pixels the profile is subtracted from.
-    """
-    rows, w = x.shape
-    nb = max(rows // h, 1)
-    m = nb * h
-    wb = np.broadcast_to(wgt[:m], (m, w))
-    xs = (x[:m] * wb).reshape(nb, -1, w).sum(axis=1)
-    ns = wb.reshape(nb, -1, w).sum(axis=1)
-    prof = xs / np.maximum(ns, 1e-12)
-    filled = ns.sum(axis=1) > 0.25 * h * w
-    if nb > 1 and filled.any() and not filled.all():
-        # blocks with (almost) no used rows take the profile of the nearest block with them
-        idx = np.flatnonzero(filled)
-        near = idx[np.argmin(np.abs(np.arange(nb)[:, None] - idx[None, :]), axis=1)]
-        prof = prof[near]
-    if nb == 1:
-        out = np.broadcast_to(prof, x.shape)
-    else:
-        centres = (np.arange(nb) + 0.5) * (m / nb) - 0.5
-        r = np.arange(rows, dtype=np.float64)
-        j = np.clip(np.searchsorted(centres, r) - 1, 0, nb - 2)
-        t = np.clip((r - centres[j]) / (centres[j + 1] - centres[j]), 0.0, 1.0)
-        t = t.astype(np.float32)[:, None]
-        out = prof[j] * (1 - t) + prof[j + 1] * t
-    return out if valid is None else out * valid
-
-
-def gradients(img: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Central-difference gradients along rows and columns (float32, one-sided at edges)."""
+def gradient_y(img: np.ndarray) -> np.ndarray:
+    """Central differences along the rows (float32, one-sided at the first and last)."""
     gy = np.empty_like(img)
     gy[1:-1] = img[2:] - img[:-2]
     gy[0] = 2 * (img[1] - img[0])
     gy[-1] = 2 * (img[-1] - img[-2])
     gy *= np.float32(0.5)
-    gx = np.empty_like(img)
-    gx[:, 1:-1] = img[:, 2:] - img[:, :-2]
-    gx[:, 0] = 2 * (img[:, 1] - img[:, 0])
-    gx[:, -1] = 2 * (img[:, -1] - img[:, -2])
-    gx *= np.float32(0.5)
-    return gy, gx
+    return gy
+
 
 
 @dataclass
@@ -665,8 +662,8 @@ class FlowChannel:
     name : str
         ``"height"`` or ``"current"``.
     level : callable
-        ``level(f) -> (ref, mov, ref_mask, mov_mask, (gy, gx))`` at pyramid level f (masks
-        None when every pixel is valid).
+        ``level(f) -> (ref, mov, ref_mask, mov_mask, gy)`` at pyramid level f (masks None
+        when every pixel is valid; ``gy``: the reference's gradient along y).
     gamma : float
         Weight of the degrees of freedom in the cross-validation score: > 1 where the row
         optima are correlated from row to row beyond what the score assumes (a smoothed edge

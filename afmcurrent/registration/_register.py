@@ -10,7 +10,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from ..errors import RegistrationError
-from ._flow import FlowChannel, FlowResult, gradients, refine
+from ._flow import FlowChannel, FlowResult, gradient_y, refine
 from ._model import Registration, centre_value
 from ._ncc import distinctness, local_maxima, masked_ncc_surface, parabolic_peak, peak_stats
 from ._prepare import check_image, decimate, edge_strength, prepare
@@ -82,7 +82,7 @@ class _Channel:
     def gn_level(self, f: int):
         """Refinement images at pyramid level f: reference, moving, their masks (None when
         all valid; shrunk by a pixel so that every gradient is valid) and the reference's
-        gradients (cached)."""
+        gradient along y (cached)."""
         key = ("gn", f)
         if key not in self._levels:
             a, ma, b, mb = self._decimated(f)
@@ -92,7 +92,7 @@ class _Channel:
             b = np.ascontiguousarray(b, np.float32)
             if f in _SMOOTH_LEVELS:
                 a, b = _binomial(a), _binomial(b)
-            self._levels[key] = (a, b, ma, mb, gradients(a))
+            self._levels[key] = (a, b, ma, mb, gradient_y(a))
         return self._levels[key]
 
 
@@ -104,10 +104,18 @@ def _binomial(x: np.ndarray) -> np.ndarray:
     """[1, 2, 1] / 4 along both axes (edges kept): a light low-pass that band-limits sharp
     edges, whose bilinear interpolation would otherwise pull sub-pixel shifts towards whole
     pixels."""
-    y = x.copy()
-    y[1:-1] = x[1:-1] * np.float32(0.5) + (x[:-2] + x[2:]) * np.float32(0.25)
-    z = y.copy()
-    z[:, 1:-1] = y[:, 1:-1] * np.float32(0.5) + (y[:, :-2] + y[:, 2:]) * np.float32(0.25)
+    y = np.empty_like(x)
+    np.add(x[:-2], x[2:], out=y[1:-1])
+    y[1:-1] += x[1:-1]
+    y[1:-1] += x[1:-1]
+    y[1:-1] *= np.float32(0.25)
+    y[0], y[-1] = x[0], x[-1]
+    z = np.empty_like(y)
+    np.add(y[:, :-2], y[:, 2:], out=z[:, 1:-1])
+    z[:, 1:-1] += y[:, 1:-1]
+    z[:, 1:-1] += y[:, 1:-1]
+    z[:, 1:-1] *= np.float32(0.25)
+    z[:, 0], z[:, -1] = y[:, 0], y[:, -1]
     return z
 
 
@@ -124,7 +132,7 @@ def _rows_centred(img: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     if valid.all():
         z = img.astype(np.float32)
         z -= z.mean(axis=1, keepdims=True)
-        sd = float(np.sqrt(np.mean(np.square(z, dtype=np.float64))))
+        sd = float(np.sqrt(np.einsum("ij,ij->", z, z) / z.size))
     else:
         z = np.where(valid, img, 0.0)
         n = valid.sum(axis=1)
