@@ -413,6 +413,14 @@ def register(
     # rows whose displacement is not known to max_row_uncertainty are not registered: their
     # uncertainty is inf and every resampled map is masked there
     known = np.isfinite(row_sigma) & (row_sigma <= max_row_uncertainty) & ~wander
+    if used is not None and used.any() and estimate_drift:
+        # rows beyond the first and last row that was matched (the overlap's first rows,
+        # whose source rows lie at the moving frame's edge) only continue the curve: where
+        # creep is steepest, that is not a measurement
+        r_used = np.flatnonzero(used)
+        span = np.zeros(rows, bool)
+        span[r_used[0]:r_used[-1] + 1] = True
+        known &= span
     sig_all = row_sigma[over] if over.any() else row_sigma
     row_sigma = np.where(known, row_sigma, np.inf)
     registered = over & known
