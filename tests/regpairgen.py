@@ -101,7 +101,16 @@ def random_field(rng: np.random.Generator, extent: float, *, modes: int = 80,
 
 @dataclass
 class Creep:
-    """Position error of a scan as a function of its line index ``m`` (px)."""
+    """Position error of a scan as a function of its line index ``m`` (px).
+
+    ``settle``: exponential settling ``exp(-m / tau)``. ``log_amp``: logarithmic creep after
+    the step of the slow axis back to the frame start, ``log10(1 + m / log_t0)`` per the
+    creep law of piezo actuators, ``x(t) = x0 (1 + gamma log10(t / t0))`` (Jung & Gweon, Rev.
+    Sci. Instrum. 71 (2000) 1896; Croft, Shed & Devasia, J. Dyn. Syst. Meas. Control 123
+    (2001) 35): time runs with the line index, and ``log_t0`` (lines) is the time between
+    the step and the first line. It is steepest at the frame start (slope
+    ``log_amp / (ln 10 log_t0)`` px/line), unlike the exponential.
+    """
 
     offset: tuple[float, float] = (0.0, 0.0)
     drift: tuple[float, float] = (0.0, 0.0)  # px per line, about the centre line
@@ -110,6 +119,8 @@ class Creep:
     waves: list[tuple[float, float, float, float]] = field(default_factory=list)
     # (amp_y, amp_x, period in lines, phase)
     rows: int = 512
+    log_amp: tuple[float, float] = (0.0, 0.0)
+    log_t0: float = 10.0
 
     def __call__(self, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         m = np.asarray(m, dtype=np.float64)
@@ -119,6 +130,13 @@ class Creep:
         e = np.where(m >= 0, np.exp(-np.clip(m, 0, None) / self.tau), 1.0 - m / self.tau)
         uy = self.offset[0] + self.drift[0] * t + self.settle[0] * e
         ux = self.offset[1] + self.drift[1] * t + self.settle[1] * e
+        if self.log_amp != (0.0, 0.0):
+            # before the first line (only for the inversion) continued with its initial slope
+            mm = np.clip(m, 0, None)
+            lg = np.log10(1.0 + mm / self.log_t0) + np.where(
+                m < 0, m / (math.log(10.0) * self.log_t0), 0.0)
+            uy = uy + self.log_amp[0] * lg
+            ux = ux + self.log_amp[1] * lg
         for ay, ax, per, ph in self.waves:
             s = np.sin(2 * math.pi * m / per + ph)
             uy = uy + ay * s
@@ -155,7 +173,7 @@ def make_pair(seed: int, rows: int = 512, cols: int = 512, *, kind: str = "textu
               creep_range: tuple[float, float] = (4.0, 10.0),
               height_noise: float = 0.03, current_noise: float = 0.05,
               instrument: bool = True, offset: tuple[float, float] | None = None,
-              drift: tuple[float, float] | None = None) -> Pair:
+              drift: tuple[float, float] | None = None, creep: str = "settle") -> Pair:
     """A random pair of the given kind with its per-row displacement truth.
 
     Parameters
@@ -179,6 +197,11 @@ def make_pair(seed: int, rows: int = 512, cols: int = 512, *, kind: str = "textu
     offset, drift : tuple of float, optional
         Impose the offset (px) and linear drift (px/line) of the moving scan instead of
         drawing them.
+    creep : {"settle", "log"}
+        ``"settle"``: exponential settling plus low-frequency terms (the original family).
+        ``"log"``: logarithmic creep after the slow axis steps back to the frame start (the
+        creep law of piezo actuators, see :class:`Creep`) plus a thermal drift; its
+        peak-to-peak along y is drawn from ``creep_range`` as well.
     """
     rng = np.random.default_rng(seed)
     scale = rows / 512.0
@@ -200,6 +223,16 @@ def make_pair(seed: int, rows: int = 512, cols: int = 512, *, kind: str = "textu
     k = want / max(np.ptp(lin), 1e-9)
     mov = Creep(off, drift, (settle[0] * k, settle[1] * k), tau,
                 [(a * k, b * k, p, ph) for a, b, p, ph in waves], rows)
+    if creep == "log":
+        # the creep law instead: t0 of 2-20 lines (fast scans: the step back to the frame
+        # start is a few lines before the first one), direction and x share random
+        t0 = float(np.exp(rng.uniform(math.log(2.0), math.log(20.0)))) * scale
+        amp = np.array([rng.choice([-1, 1]), rng.normal(0, 0.4)])
+        lg = np.log10(1.0 + m / t0)
+        amp = amp * (want / max(np.ptp(lg), 1e-9))
+        mov = Creep(off, drift, (0.0, 0.0), tau, [], rows, (float(amp[0]), float(amp[1])), t0)
+    elif creep != "settle":
+        raise ValueError(f"unknown creep family {creep!r}")
     ref = Creep((0.0, 0.0), (rng.uniform(-0.002, 0.002), 0.0),
                 (rng.uniform(-1.0, 1.0), rng.uniform(-0.5, 0.5)), rng.uniform(20, 80), [], rows)
 

@@ -259,9 +259,10 @@ def real_pair():
     return a, b
 
 
-def _band_optima(a, b, reg, height=32, reach=4):
+def _band_optima(a, b, reg, height=32, reach=4, two_way=False):
     """Independent reference: per band of rows, the integer shift maximising a row-centred
-    NCC over a brute-force grid around the estimate, refined by a parabola per axis."""
+    NCC (with ``two_way``, also column-centred within the band) over a brute-force grid
+    around the estimate, refined by a parabola per axis."""
     rows, cols = a.shape
     out = []
     for r0 in range(0, rows - height + 1, height // 2):
@@ -278,6 +279,8 @@ def _band_optima(a, b, reg, height=32, reach=4):
                 q = b[src][:, x0 - dx:x1 - dx]
                 p = p - p.mean(axis=1, keepdims=True)
                 q = q - q.mean(axis=1, keepdims=True)
+                if two_way:
+                    p, q = p - p.mean(axis=0), q - q.mean(axis=0)
                 grid[dy, dx] = float((p * q).sum() / np.sqrt((p * p).sum() * (q * q).sum()))
         if not grid:
             continue
@@ -331,22 +334,24 @@ def pzt_pair(realdata_dir):
 
 
 def test_real_pzt_pair_registers_and_follows_band_optima(pzt_pair):
-    """Two real consecutive scans of PZT grains (not periodic): registered, and the per-row
-    displacement agrees with band-wise NCC optima computed independently. The reference NCC
-    here removes row and column means of each band (two-way centring, as the method does);
-    with row means only, the reference differs by ~0.4 px in dx (a column-dependent height
-    difference between the scans: see benchmarks/registration_accuracy.py notes)."""
+    """Two real consecutive scans of PZT grains (not periodic, smooth grains, line scars):
+    registered, and the per-row displacement agrees with band-wise NCC optima computed
+    independently within 0.5 px RMS (issue 9). The reference removes each band's row means
+    (line offsets) and column means (tilt and bow along the fast axis that differ between the
+    scans and change down the frame): the two-way centring that
+    benchmarks/registration_real.py explains. This pair's displacement is not determined much
+    better than that: references with other centrings differ from it by ~0.5 px, so the
+    reported uncertainty is of the same size as the disagreement (honest), not 0.1 px."""
     reg = register(*pzt_pair)
     assert reg.trustworthy, reg.reason
     assert reg.method == "height"
-    assert reg.uncertainty_px < 0.2
+    assert 0.05 < reg.uncertainty_px < 0.35
     a, b = (level_topography(x) for x in pzt_pair)
-    a = a - a.mean(axis=0)  # column means of the whole frame: the two-way centring
-    b = b - b.mean(axis=0)
-    ref = _band_optima(a, b, reg)
+    ref = _band_optima(a, b, reg, two_way=True)
+    assert len(ref) >= 10
     rms = np.sqrt(np.mean(np.sum((ref[:, :2] - ref[:, 2:]) ** 2, axis=1)))
     assert rms < 0.5
-    assert np.ptp(reg.row_displacement[:, 1]) > 0.5  # it moves: not a constant shift
+    assert rms < 2.5 * reg.uncertainty_px  # the disagreement is what the uncertainty says
 
 
 def test_manual_registration():
@@ -431,7 +436,10 @@ def test_large_offset_and_drift():
 def test_featureless_topography_registers_from_the_current():
     """Height = noise, tilt and line offsets only. The -V current map is a different image
     (type-1 domains bright at +V and dark at -V, independent textures): its NCC with the +V
-    map is negative, yet the domain boundaries register it, with an honest uncertainty."""
+    map is negative, yet the domain boundaries register it. Honestly: every registered row's
+    error is within ~3 of its own reported uncertainty, and rows the current cannot register
+    (before the first domain boundary, where settling creep is steepest) are not registered
+    and are masked in the resampled maps, rather than given a made-up displacement."""
     pair = make_pair(202, 512, 512, kind="featureless")
     a, b = np.log10(pair.ref_current), np.log10(pair.mov_current)
     back, _ = apply_registration(b, Registration.from_curve(
@@ -443,10 +451,54 @@ def test_featureless_topography_registers_from_the_current():
     reg = register(pair.ref_height, pair.mov_height, pair.ref_current, pair.mov_current)
     assert reg.trustworthy, reg.reason
     assert reg.method == "current"
-    err = _errors(reg, pair)
-    assert np.median(err) < 0.35
+    rows_in = inside_mask(pair.displacement, a.shape).any(axis=1)
+    known = rows_in & reg.row_registered
+    err = np.hypot(*(reg.row_displacement - pair.displacement).T)
+    assert known.sum() > 0.5 * rows_in.sum()
+    assert np.median(err[known]) < 0.3
+    assert np.max(err[known] / reg.row_uncertainty[known]) < 3.5
     assert reg.uncertainty_px > 0.05  # it says it is less precise than a height match
-    assert np.sqrt(np.mean(err**2)) < 4 * reg.uncertainty_px
+    # rows not registered are masked in every resampled map
+    _, valid = apply_registration(b, reg)
+    assert not valid[~reg.row_registered].any()
+    assert reg.to_dict()["rows_not_registered"] == [list(r) for r in reg.rows_not_registered()]
+
+
+def test_rows_not_registered_are_masked():
+    """A row whose uncertainty is inf is not registered: masked by apply_registration and
+    apply_registration_mask, out of the overlap, listed in to_dict."""
+    rows, cols = 40, 30
+    unc = np.full(rows, 0.1)
+    unc[:5] = np.inf
+    unc[20:22] = np.inf
+    reg = Registration((1.0, 0.5), (0.0, 0.0), 0.8, True, "height", 1.0, shape=(rows, cols),
+                       uncertainty_px=0.1, row_uncertainty=unc)
+    assert reg.rows_not_registered() == [(0, 5), (20, 22)]
+    assert reg.to_dict()["rows_not_registered"] == [[0, 5], [20, 22]]
+    img = np.random.default_rng(2).normal(size=(rows, cols))
+    _, valid = apply_registration(img, reg)
+    assert not valid[:5].any() and not valid[20:22].any() and valid[6:19, 2:-2].all()
+    m = apply_registration_mask(np.ones((rows, cols), bool), reg)
+    assert not m[:5].any() and not m[20:22].any()
+    full = Registration((1.0, 0.5), (0.0, 0.0), 0.8, True, "height", 1.0, shape=(rows, cols))
+    assert reg.overlap_fraction() == pytest.approx(full.overlap_fraction() * (rows - 7) / 39,
+                                                   rel=0.05)
+
+
+def test_logarithmic_creep_at_the_frame_start():
+    """Creep by the piezo creep law after the slow axis steps back to the frame start
+    (steepest at the first rows): followed row by row, and the first rows are as honest as the
+    rest (their error within ~3 of their uncertainty)."""
+    pair = make_pair(31, 256, 256, creep="log")
+    assert np.abs(np.diff(pair.displacement[:20, 0])).max() > 0.05  # steep at the start
+    reg = register(pair.ref_height, pair.mov_height)
+    assert reg.trustworthy, reg.reason
+    rows_in = inside_mask(pair.displacement, pair.ref_height.shape).any(axis=1)
+    known = rows_in & reg.row_registered
+    err = np.hypot(*(reg.row_displacement - pair.displacement).T)
+    assert known.sum() > 0.9 * rows_in.sum()
+    assert np.median(err[known]) < 0.06
+    assert np.max(err[known] / reg.row_uncertainty[known]) < 4
 
 
 def test_a_failed_current_match_is_not_averaged_into_the_height():

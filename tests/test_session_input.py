@@ -95,7 +95,8 @@ def test_analyze_session_equals_the_pair_and_the_truth(sim, sessions, tmp_path, 
     ref = analyze_pair(sim.plus, sim.minus, logamp=sim.calibration)
     np.testing.assert_array_equal(got, ref.class_map)
     k = got > 0
-    assert k.mean() > 0.8 and np.mean(got[k] == sim.truth.class_map[k]) > 0.9
+    # 64 x 64: the rows at the overlap edges are not registered (masked), ~3 % of this frame
+    assert k.mean() > 0.75 and np.mean(got[k] == sim.truth.class_map[k]) > 0.9
     summary = json.loads((out / "summary.json").read_text())
     assert summary["inputs"]["plus"]["bias_V"] == 1.0
     assert summary["inputs"]["minus"]["bias_V"] == -1.0

@@ -10,39 +10,39 @@ case ``d(r) = shift + drift_per_line * (r - (rows - 1) / 2)``.
 
 Method
 ------
-1. Both heights are leveled (line offsets, tilt and bow along the fast axis); current maps are
-   used as the edge strength of ``log10 |I|`` (domain boundaries: type-1 domains are bright at
-   +V and dark at -V, so the current maps themselves may be anti-correlated).
-2. Whole frame, coarse pyramid level (~128 px): the masked normalized cross-correlation (NCC)
-   over the overlap for every integer shift within ``max_shift_fraction`` of the frame
+1. Heights are used with each row's mean removed (line offsets) and a common scale; currents
+   as the edge strength of ``log10 |I|`` (domain boundaries: type-1 domains are bright at +V
+   and dark at -V, so the current maps themselves may be anti-correlated).
+2. Whole frame, coarse pyramid level (~128 px, each level leveled): the normalized
+   cross-correlation (NCC) for every integer shift within ``max_shift_fraction`` of the frame
    (Padfield, IEEE Trans. Image Process. 21 (2012) 2706). Its peak is the starting
    displacement; a competing peak of similar height (a periodic lattice, a featureless image)
    makes the result ambiguous, and the distance to the nearest strong competitor bounds how
-   far the bands may wander.
-3. Overlapping bands of reference rows (rows / 16 high, half overlapping), same level: each
-   band's NCC for every displacement within the creep range at once (batched FFT). Every row
-   mean and every column mean of both windows is removed first (two-way centring), so line
-   offsets, tilt and bow, which differ between two scans, do not bias the peak. Each band is
-   weighted by its precision, ``rho n kappa / (1 - rho)`` (peak NCC, pixels, peak curvature:
-   the Cramer-Rao form of a correlation shift estimate) times how distinct its peak is. The
-   height is used first; a band whose height is featureless uses the current instead; the two
-   are never averaged.
-4. A robust penalized cubic spline (P-spline, Eilers & Marx 1996; smoothing chosen by
-   generalized cross-validation; Tukey biweight) through the band estimates gives the curve;
-   a band measures the information-weighted mean of the curve over its rows; bands that
-   disagree with the curve are rejected as outliers, not a reason to refuse.
-5. Finer levels down to full resolution: the moving image is resampled row by row with the
-   curve, every band re-matched at the integer offsets around zero (NCC from per-row sums,
-   sub-pixel vertex of a 2-D quadratic; bands of 32, 16 and, near the frame ends, 8 rows),
-   rows that do not correlate at all (scars, a tip change) left out, and the smoothed
-   residuals added; twice at full resolution. The current's edges, noisier at full
-   resolution, are re-matched down to half resolution only.
-6. Uncertainty per row from the spline's covariance, scaled for the overlap of the bands and
-   calibrated against independent truth (``benchmarks/registration_accuracy.py``, tuning
-   seeds); ``uncertainty_px`` is its median over the overlap rows. Confidence = whole-frame
-   peak distinctness x share of agreeing bands x ``1 / (1 + (sigma_90 / 0.5 px)^2)`` with
-   ``sigma_90`` the 90th percentile of the row uncertainty. Not trustworthy: confidence below
-   ``min_confidence``, too few bands agreeing with a smooth curve, or too small an overlap.
+   far the rows may wander from it.
+3. From there, coarse to fine (pyramid levels 8, 4, 2, 1 at 512 px), the displacement curve,
+   a cubic B-spline of the reference row (knots every 16 rows), is refined by penalized
+   Gauss-Newton steps on the whole images (``_flow``): the moving image is resampled row by
+   row, and every reference row gives a 2 x 2 normal matrix for the increment of its
+   displacement from sums over its pixels. Per row, the line offset, the tilt along the fast
+   axis and the contrast are nuisance parameters projected out; the column profiles of the
+   residual and the gradients over blocks of 32 rows are removed as well (the two-way
+   centring of a band: bow and tilt that differ between the scans). The normal matrix is
+   formed from the gradients of both images (instrumental variables), whose noises are
+   independent, so image noise does not shrink the steps, and rows are weighted by their
+   information ``H V^-1 H``. The smoothing parameter of the second-difference penalty (relaxed
+   towards the ends of the data, where creep settles) is chosen by generalized cross-
+   validation over blocks of 8 rows. Rows that correlate far less than the others (scars, a
+   tip change) and their neighbours are left out. The height is used first; where its rows
+   are featureless, the current's edges, never an average of the two.
+4. Uncertainty per row: the Bayesian posterior of the spline (Wahba 1983) scaled by the
+   scatter of the row blocks about the curve, calibrated against independent truth per
+   channel (``benchmarks/registration_accuracy.py``, tuning seeds). Rows whose 1-sigma error
+   exceeds ``max_row_uncertainty`` (0.4 px) are not registered: ``row_uncertainty`` is
+   ``inf`` there and every resampled map is masked. ``uncertainty_px`` is the median over
+   the registered overlap rows. Confidence = whole-frame peak distinctness x share of the
+   overlap rows registered (full at 90 %) x ``1 / (1 + (sigma_90 / 0.5 px)^2)``. Not
+   trustworthy: confidence below ``min_confidence``, too few rows that correlate, or too
+   small a (registered) overlap.
 """
 
 from ._model import Registration

@@ -81,8 +81,10 @@ class Registration:
         Bands whose estimate disagreed with the smooth curve (outliers, not used).
     row_uncertainty : ndarray of float64, shape (rows,), optional
         1-sigma error of ``row_displacement`` at every reference row, px (Euclidean over dy,
-        dx); larger towards the frame ends and where bands were rejected. Default: the
-        constant ``uncertainty_px``.
+        dx); larger towards the frame ends and where rows carry little texture. ``inf`` marks
+        a row whose displacement is not known well enough to be used (see
+        :attr:`row_registered`): its pixels are masked by :func:`apply_registration`.
+        Default: the constant ``uncertainty_px``.
     """
 
     shift: tuple[float, float]
@@ -183,14 +185,31 @@ class Registration:
         reg.overlap = reg.overlap_fraction()
         return reg
 
+    @property
+    def row_registered(self) -> np.ndarray:
+        """Rows whose displacement is known (bool, shape (rows,)).
+
+        False where ``row_uncertainty`` is ``inf``: rows the data do not register well
+        enough (e.g. the first rows of a current-only registration, before the first domain
+        boundary). Resampled maps are masked on these rows.
+        """
+        return ~np.isposinf(np.asarray(self.row_uncertainty, dtype=np.float64))
+
     def overlap_fraction(self) -> float:
-        """Fraction of the reference frame whose source lies inside the moving frame."""
+        """Fraction of the reference frame whose source lies inside the moving frame, on the
+        registered rows."""
         from ._resample import inside_counts
 
         if self.shape[0] == 0:
             return 0.0
-        return float(inside_counts(self.row_displacement, self.shape).sum()
-                     / (self.shape[0] * self.shape[1]))
+        n = inside_counts(self.row_displacement, self.shape) * self.row_registered
+        return float(n.sum() / (self.shape[0] * self.shape[1]))
+
+    def rows_not_registered(self) -> list[tuple[int, int]]:
+        """Row ranges ``[start, stop)`` not registered (see :attr:`row_registered`)."""
+        bad = np.concatenate([[False], ~self.row_registered, [False]]).astype(np.int8)
+        edges = np.flatnonzero(np.diff(bad))
+        return [(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
     def displacement(self, rows: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
         """Displacement ``(dy, dx)`` in px at reference row(s) ``rows``.
@@ -245,7 +264,8 @@ class Registration:
             ``trustworthy``, ``method``, ``overlap_fraction``, ``reason``, ``ncc``,
             ``peak_ratio``, ``rejected_bands``, ``reference_shape``, ``candidates``
             (competing integer shifts with their NCC; for a periodic sample these are the
-            lattice-equivalent solutions).
+            lattice-equivalent solutions), ``rows_not_registered`` (``[start, stop)`` row
+            ranges whose displacement is not known well enough; masked in every map).
         """
         def f(x: float) -> float | None:
             return None if not np.isfinite(x) else float(x)
@@ -268,4 +288,5 @@ class Registration:
             "candidates": [
                 {"shift_px": [int(dy), int(dx)], "ncc": f(v)} for dy, dx, v in self.candidates
             ],
+            "rows_not_registered": [[a, b] for a, b in self.rows_not_registered()],
         }

@@ -107,8 +107,10 @@ def _full_ncc_surface(a: np.ndarray, b: np.ndarray, mdy: int, mdx: int,
     rows, cols = a.shape
     iy = np.arange(-mdy, mdy + 1)
     ix = np.arange(-mdx, mdx + 1)
-    full = sfft.irfft2(sfft.rfft2(a, shape) * np.conj(sfft.rfft2(b, shape)), shape)
-    sab = full[np.ix_(iy % shape[0], ix % shape[1])]
+    # the cross term in single precision (the sums of the normalization stay in double)
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    full = sfft.irfft2(sfft.rfft2(a32, shape) * np.conj(sfft.rfft2(b32, shape)), shape)
+    sab = full[np.ix_(iy % shape[0], ix % shape[1])].astype(np.float64)
 
     def sat(x: np.ndarray) -> np.ndarray:
         t = np.zeros((rows + 1, cols + 1))

@@ -167,7 +167,8 @@ def apply_registration(
     registered : ndarray of float64, shape (rows, cols)
         ``registered[r, c] = image[r - dy(r), c - dx(r)]``.
     valid : ndarray of bool, shape (rows, cols)
-        False where the source falls outside the moving frame or the result is not finite.
+        False where the source falls outside the moving frame, on rows that are not
+        registered (:attr:`Registration.row_registered`) or where the result is not finite.
 
     Raises
     ------
@@ -180,7 +181,7 @@ def apply_registration(
             a = np.abs(img)
             img = np.where(np.isfinite(a) & (a > 0), np.log10(a), np.nan)
     curve = registration.row_displacement
-    inside = inside_mask(curve, img.shape)
+    inside = inside_mask(curve, img.shape) & registration.row_registered[:, None]
     if order == 1:
         out = warp_rows(img, curve)
     else:
@@ -209,7 +210,8 @@ def apply_registration_mask(mask: np.ndarray, registration: Registration) -> np.
     Returns
     -------
     ndarray of bool, shape (rows, cols)
-        The mask in the reference frame; False outside the overlap.
+        The mask in the reference frame; False outside the overlap and on rows that are not
+        registered.
 
     Raises
     ------
@@ -224,4 +226,5 @@ def apply_registration_mask(mask: np.ndarray, registration: Registration) -> np.
     sy, ox = source_rows(curve)
     iy = np.clip(np.rint(sy).astype(np.intp), 0, rows - 1)
     ix = np.clip(np.rint(np.arange(cols)[None, :] + ox[:, None]).astype(np.intp), 0, cols - 1)
-    return inside_mask(curve, m.shape) & np.take_along_axis(m[iy], ix, axis=1)
+    return (inside_mask(curve, m.shape) & registration.row_registered[:, None]
+            & np.take_along_axis(m[iy], ix, axis=1))
