@@ -42,6 +42,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="session files: analyse scans that did not finish (aborted, or left "
                    "by a killed process) on the lines recorded in both; the rows not recorded "
                    "are cropped (default: such a scan is refused with its reason)")
+    a.add_argument("--repeat", type=Path, metavar="PLUS2",
+                   help="a second +V scan of the same area, recorded after MINUS (+V, -V, +V): "
+                   "registered onto PLUS and compared, to show what the measurement changed "
+                   "(summary.json 'repeat', repeat.png; a warning above the [repeat] limits). "
+                   "A session's repeated +V scan is found and compared without it")
     a.add_argument("-o", "--outdir", type=Path, required=True, help="output folder")
     a.add_argument("--config", type=Path, metavar="FILE",
                    help="settings TOML file (its [analysis] table gives defaults of the "
@@ -110,6 +115,9 @@ def run(args: argparse.Namespace) -> int:
         **options,
     )
     result.notes[:0] = notes
+    other = _repeat_scan(args, session, sp if session is not None else None)
+    if other is not None:
+        _compare_repeat(result, other[0], other[1])
     for note in result.notes:
         print(f"note: {note}")
     sys.stdout.flush()
@@ -147,6 +155,52 @@ def run(args: argparse.Namespace) -> int:
               f"field bright {o.field_bright_fraction * 100:.1f} %")
     print(f"domains: {len(result.domains)}; wrote {', '.join(sorted(written))} to {args.outdir}")
     return 0
+
+
+def _repeat_scan(args: argparse.Namespace, session: Any, sp: Any) -> tuple[Any, Any] | None:
+    """The repeated +V scan and the -V scan to pair it with: ``--repeat``, or the session's
+    other complete +V scan paired with the same -V scan (+V, -V, +V); None without one."""
+    if args.repeat is not None:
+        if session is not None:
+            raise AfmcurrentError("--repeat takes a scan file; a session's repeated +V scan is "
+                                  "found in the session")
+        return args.repeat, args.minus
+    if session is None:
+        return None
+    from ..io.session import load_session_pair
+
+    others = [p for p, m in session.pairs(allow_partial=args.allow_partial)
+              if m == sp.minus_index and p != sp.plus_index]
+    if not others:
+        return None
+    sp2 = load_session_pair(args.plus, (others[0], sp.minus_index),
+                            allow_partial=args.allow_partial)
+    print(f"session {args.plus}: +V scan {others[0]} repeats +V scan {sp.plus_index} "
+          f"(both with -V scan {sp.minus_index}): compared")
+    return sp2.plus, sp2.minus
+
+
+def _compare_repeat(result: Any, plus2: Any, minus: Any) -> None:
+    """Analyse the repeated +V scan with the same -V scan, settings and thresholds, and attach
+    the comparison of the two +V scans to ``result`` (:mod:`afmcurrent.pair.repeat`)."""
+    from ..core.config import load_config
+    from ..pair.pipeline import analyze_pair
+    from ..pair.repeat import attach_repeat, compare_results
+
+    t = result.thresholds  # the same thresholds (in reference mode: the reference pair's)
+    config = load_config(result.config, classify={
+        "mode": "absolute", "ionic_fraction_min": t.ionic_fraction_min,
+        "ionic_current_min": t.ionic_current_min, "shunt_current_min": t.shunt_current_min})
+    second = analyze_pair(plus2, minus, config=config, options=result.options)
+    attach_repeat(result, compare_results(result, second))
+    rep = result.repeat
+    if rep.compared:
+        def share(v: float | None) -> str:
+            return "n/a" if v is None else f"{v * 100:.1f} %"
+
+        print(f"repeat: {rep.later} against {rep.earlier}: {share(rep.changed_fraction)} of the "
+              f"pixels changed beyond the noise (median {rep.median_change_decades:+.3f} "
+              f"decade), {share(rep.class_change_fraction)} would change class")
 
 
 #: Why a median is a bound, as the CLI says it.

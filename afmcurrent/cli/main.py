@@ -3,8 +3,9 @@
 Sub-commands, one module each: ``analyze`` (one +V / -V pair, :mod:`.analyze`), ``info`` (what
 a file holds, :mod:`.info`), ``register`` (co-registration of two scans only,
 :mod:`.register`), ``simulate`` (a virtual pair with ground truth, :mod:`.simulate`), ``batch``
-(map sets, :mod:`.batch`); other packages add theirs through an entry point (``acquire``). Run
-``afmcurrent COMMAND --help`` for the options of each.
+(map sets, :mod:`.batch`), ``calibrate`` (a log amplifier from known currents,
+:mod:`.calibrate`), ``config`` (the settings file, :mod:`.config`); other packages add theirs
+through an entry point (``acquire``). Run ``afmcurrent COMMAND --help`` for the options of each.
 
 Each sub-command imports the layers it runs when it runs (``afmcurrent --help``, ``--version``
 and the commands of plug-ins start without loading SciPy, h5py and the analysis: about half a
@@ -21,7 +22,7 @@ from typing import Any
 
 from ..core.errors import AfmcurrentError
 from ..core.version import __version__
-from . import analyze, batch, info, register, simulate
+from . import analyze, batch, calibrate, config, info, register, simulate
 from ._args import parse_length
 
 __all__ = ["main", "build_parser", "parse_length"]
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="only errors")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    for command in (analyze, info, register, simulate, batch):
+    for command in (analyze, info, register, simulate, batch, calibrate, config):
         command.add_parser(sub)
     _add_plugin_commands(sub)
     return p

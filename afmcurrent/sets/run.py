@@ -9,6 +9,7 @@ Layout of the output folder::
     OUTDIR/pooled.json       the pooled (set-wide) classification model
     OUTDIR/summary.png       group comparison figure
     OUTDIR/report.html       static page with every pair's thumbnail and the tables
+    OUTDIR/settings.toml     the settings of the batch (each pair's folder: its own)
 
 Executors (:mod:`.executors`): ``workers=N`` (N >= 1) N persistent child processes
 (:class:`afmcurrent.sets.isolation.IsolatedPool`): a child that crashes (a reading library's
@@ -52,7 +53,9 @@ from .options import BatchOptions
 from .outdir import batch_identity, claim_outdir, remove_leftovers
 from .pairing import PairSpec
 from .pooled import apply_pooled, fit_pooled, missing_classes
+from .repeat import repeat_pass
 from .report import write_report
+from .settings import write_batch_settings
 from .summary_figure import write_summary_figure
 from .tables import BatchResult, empty_row, write_tables
 from .tasks import pair_task
@@ -150,6 +153,8 @@ def run_batch(
     with executor(workers, scheduler, timeout) as runner:
         rows, samples = _analyse_pairs(runner, specs, options, outdir, force, pooled_samples,
                                        seed, progress)
+        if repeat_pass(runner, specs, rows, outdir, options.figures):  # +V, -V, +V areas
+            logger.info("repeat scans compared at %.1f s", time.perf_counter() - t_start)
         logger.info("pairs: %d in %.1f s", len(specs), time.perf_counter() - t_start)
         skipped = sum(r["status"] == "skipped" for r in rows.values())
         if skipped:
@@ -178,6 +183,7 @@ def run_batch(
     result = BatchResult(rows=[rows[n] for n in names], outdir=outdir, pooled=pooled)
     files, sample_rows, sample_cols = write_tables(outdir, result.rows)
     result.files.update(files)
+    result.files["settings.toml"] = write_batch_settings(outdir, options)
     if report:
         if figure is not None:
             result.files["summary.png"] = outdir / "summary.png"
