@@ -34,6 +34,9 @@ from .hdf5 import read_hdf5
 
 __all__ = ["StoredResult", "read_result", "read_csv_table"]
 
+#: Maps of result.h5 stored as uint8 codes.
+_CODE_MAPS = ("class", "valid", "plus_bound", "minus_bound", "lagging")
+
 
 @dataclass
 class StoredResult:
@@ -47,7 +50,7 @@ class StoredResult:
         ``summary.json`` (non-finite numbers are None, as written).
     maps : dict of str to ndarray, shape (rows, cols)
         ``result.h5`` ``/maps``: codes as uint8 (``class``, ``valid``, ``plus_bound``,
-        ``minus_bound``, ``lagging``), the others as stored (float32, SI units).
+        ``minus_bound``, ``lagging``), the others as float32 (as stored; SI units).
     units : dict of str to str
         Unit of each map (``"A"``, ``"m"``, ``"A/m^2"``, ``""``).
     size, pixel_size, offset : (float, float)
@@ -217,8 +220,9 @@ def read_result(outdir: str | Path) -> StoredResult:
         raise ReadError(f"{summary_path}: not a summary (a JSON object expected)")
     scan = read_hdf5(out / "result.h5")
     maps, units = {}, {}
-    for ch in scan.channel_list:
-        maps[ch.name] = ch.data
+    for ch in scan.channel_list:  # the Scan holds float64: back to the stored types
+        maps[ch.name] = (np.asarray(ch.data).astype(np.uint8) if ch.name in _CODE_MAPS
+                         else np.asarray(ch.data, np.float32))
         units[ch.name] = ch.unit
     if "class" not in maps:
         raise ReadError(f"{out / 'result.h5'}: no class map: not an afmcurrent result")

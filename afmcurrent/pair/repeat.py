@@ -308,7 +308,10 @@ def repeat_scan_from_result(result: Any) -> RepeatScan:
     """The +V scan of a pair's result (:class:`~afmcurrent.pair.result.PairResult`, in its own
     frame) as a :class:`RepeatScan`, with the pair's classes."""
     m = result.maps
-    return RepeatScan(label=result.plus.label, height=result.height, current=m.plus_current,
+    label = result.plus.label
+    if result.plus.metadata.get("session_scan") is not None:  # one of a session's scans
+        label += f" (scan {result.plus.metadata['session_scan']})"
+    return RepeatScan(label=label, height=result.height, current=m.plus_current,
                       at_bound=m.plus_at_floor | m.plus_at_saturation,
                       class_map=result.class_map, date=result.plus.metadata.get("date"))
 
