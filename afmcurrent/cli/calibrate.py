@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import OutputExistsError
-from ._args import argument_type
+from ._args import argument_type, reporter
 
 __all__ = [
     "add_parser",
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from ..pair.logamp import load_calibration
     from ..pair.logamp.linear_range import TOLERANCE_DECADES, fit_linear_range
 
+    say = reporter(args)
     figure = None if args.no_figure else (args.figure or args.output.with_name(
         "calibration.png"))
     existing = [str(p) for p in (args.output, figure) if p is not None and p.exists()]
@@ -71,9 +72,9 @@ def run(args: argparse.Namespace) -> int:
     fit = fit_linear_range(table.currents, table.voltages, table.lines,
                            tolerance_decades=args.tolerance or TOLERANCE_DECADES,
                            where=str(args.table))
-    print(f"{args.table}: {table.currents.size} readings at {table.n_levels} known currents")
+    say(f"{args.table}: {table.currents.size} readings at {table.n_levels} known currents")
     for line in calibration_report(fit):
-        print(line)
+        say(line)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     write_calibration_toml(args.output, fit, table)
     load_calibration(args.output)  # what was written reads back
@@ -83,5 +84,5 @@ def run(args: argparse.Namespace) -> int:
 
         plot_calibration(fit, figure, title=f"log-amplifier calibration: {args.table.name}")
         written.append(str(figure))
-    print(f"wrote {', '.join(written)}")
+    say(f"wrote {', '.join(written)}")
     return 0

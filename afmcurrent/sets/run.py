@@ -36,6 +36,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -205,7 +206,6 @@ def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions,
         if error is not None:  # the worker process was lost on this pair
             row, sample = empty_row(task[0]), None
             row.update(status="failed", error=f"worker lost: {error}", seconds=None)
-            logger.error("pair %s failed: %s", task[0].name, row["error"])
             for stale in (outdir / "pairs").glob(f".{task[0].name}.partial-*"):
                 shutil.rmtree(stale, ignore_errors=True)
         else:
@@ -214,8 +214,8 @@ def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions,
         if sample is not None:
             samples[row["name"]] = sample
         bar.update(1)
-        if row["status"] == "failed":
-            bar.write(f"failed: {row['name']}: {row['error']}")
+        if row["status"] == "failed":  # said once, here (even when quiet: an error)
+            bar.write(f"failed: {row['name']}: {row['error']}", file=sys.stderr)
     bar.close()
     return rows, samples
 
