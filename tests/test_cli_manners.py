@@ -125,3 +125,13 @@ def test_batch_biases_for_files_without_bias(tmp_path, capsys):
     assert s["inputs"]["plus"]["bias_V"] == 1.0 and s["inputs"]["minus"]["bias_V"] == -1.0
     assert s["warnings"] == [] or all("bias" not in w for w in s["warnings"])
     capsys.readouterr()
+
+
+def test_info_names_the_channels_analyze_uses(sim_dir, capsys, repo_root):
+    assert main(["info", str(sim_dir / "degraded_seed3_plus.spm")]) == 0
+    out = capsys.readouterr().out
+    assert "analyze uses: height 'Height', current 'Input1' (log-amplifier output in V" in out
+    # a file with a topography channel only: no default, and how to name one
+    assert main(["info", str(repo_root / "data_samples" / "real" / "old_bruker.002")]) == 0
+    out = capsys.readouterr().out
+    assert "analyze uses: no default" in out and "--current-channel" in out
