@@ -135,3 +135,8 @@ def test_info_names_the_channels_analyze_uses(sim_dir, capsys, repo_root):
     assert main(["info", str(repo_root / "data_samples" / "real" / "old_bruker.002")]) == 0
     out = capsys.readouterr().out
     assert "analyze uses: no default" in out and "--current-channel" in out
+    # a tapping-mode file: the first channel in V is taken, and info says to check it
+    assert main(["info", str(repo_root / "data_samples" / "real" / "nanosurf_image_NSFopen.nid")]
+                ) == 0
+    out = capsys.readouterr().out
+    assert "current 'Amplitude'" in out and "check that it is the amplifier output" in out
