@@ -100,7 +100,7 @@ def plot_optical_classes(
         ax.invert_yaxis()
         ax.set_xlim(0, 140)
         ax.set_xticks([0, 25, 50, 75, 100])
-        ax.set_xlabel("bright share of class (%) / dark (grey)")
+        ax.set_xlabel("bright share of class (%)\n(grey: dark share)")
         ax.set_ylabel("class")
         v = opt.cramers_v
         ax.set_title(f"(c) optical vs class, V = {v:.2f}" if np.isfinite(v)
