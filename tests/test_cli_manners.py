@@ -73,19 +73,22 @@ def test_verbose_after_the_sub_command(sim_dir, capsys):
     capsys.readouterr()
 
 
-def test_channels_printed_and_every_message_once(sim_dir, tmp_path, capsys):
-    # swapped order: a note (polarity put right) and a warning (-V mostly at the floor)
-    assert main(["analyze", str(sim_dir / "degraded_seed4_minus.spm"),
-                 str(sim_dir / "degraded_seed4_plus.spm"), "-o", str(tmp_path / "o"),
-                 "--no-figures"]) == 0
-    cap = capsys.readouterr()
-    assert "channels: height 'Height', current 'Input1' (log-amplifier output in V" in cap.out
-    lines = [ln for ln in (cap.out + cap.err).splitlines() if ln.strip()]
-    notes = [ln for ln in lines if ln.startswith("note: ")]
-    assert any("order" in n for n in notes)
-    for n in notes:
-        text = n[len("note: "):]
+def test_channels_printed_and_every_message_once(sim_dir, tmp_path):
+    """As a user sees it (a separate process: the logging handlers as installed): the swapped
+    order gives a note (polarity put right); every note and warning is said once."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "afmcurrent", "analyze", str(sim_dir / "degraded_seed4_minus.spm"),
+         str(sim_dir / "degraded_seed4_plus.spm"), "-o", str(tmp_path / "o"), "--no-figures"],
+        capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert "channels: height 'Height', current 'Input1' (log-amplifier output in V" in proc.stdout
+    lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip()]
+    said = [ln.split(": ", 1)[1] if ln.startswith("note: ") else ln.split("warning: ", 1)[1]
+            for ln in lines if ln.startswith("note: ") or "warning: " in ln]
+    assert any("order" in t for t in said) and len(said) >= 2
+    for text in said:
         assert sum(text in ln for ln in lines) == 1, text
+    assert all(not ln.startswith("note: ") for ln in proc.stderr.splitlines())
 
 
 def test_closed_pipe_ends_quietly(sim_dir):
