@@ -120,8 +120,9 @@ def test_batch_biases_for_files_without_bias(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1 pair(s)" in text and "area1_pos.spm  <->" in text and "(bias 1.0 / -1.0 V)" in text
     assert "area2_first.spm: no sample bias recorded and the name does not say" in text
-    assert main(["-q", "batch", str(tmp_path / "root"), "-o", str(out), "--workers", "0",
+    assert main(["batch", str(tmp_path / "root"), "-o", str(out), "--workers", "0",
                  "--no-figures", "--bias-plus", "1", "--bias-minus", "-1"]) == 0
+    assert "channels: height 'Height', current 'Input1' (1 pair)" in capsys.readouterr().out
     import json
 
     s = json.loads((out / "pairs" / "S__area1_pos" / "summary.json").read_text())

@@ -112,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
           f"complete, {counts['failed']} failed; "
           f"{len(pairing.unpaired) + len(pairing.ambiguous)} files (or session scans) not "
           "paired")
+    for channels, n in _channels_used(args.outdir, result.rows).items():
+        say(f"channels: {channels} ({n} pair{'s' if n > 1 else ''})")
     dis = [r["pooled_disagreement"] for r in result.rows
            if r.get("pooled_disagreement") is not None]
     if dis:
@@ -119,6 +121,26 @@ def run(args: argparse.Namespace) -> int:
               "(mean over pairs)")
     say(f"wrote {', '.join(sorted(result.files))} and pairs/ to {args.outdir}")
     return 1 if result.failed else 0
+
+
+def _channels_used(outdir: Path, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The channels the analysed pairs used (from their ``summary.json``), with how many
+    pairs used each combination."""
+    import json
+
+    used: dict[str, int] = {}
+    for r in rows:
+        if r["status"] == "failed":
+            continue
+        try:
+            inputs = json.loads((outdir / "pairs" / r["name"] / "summary.json").read_text(
+                encoding="utf-8"))["inputs"]
+            text = f"height {inputs['plus']['height_channel']!r}, current " \
+                f"{inputs['plus']['current_channel']!r}"
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a result of another version: its channels are in its own files
+        used[text] = used.get(text, 0) + 1
+    return used
 
 
 def _timeout(given: float | None, default: float) -> float | None:
