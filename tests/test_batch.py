@@ -186,7 +186,7 @@ def test_tables_and_report(serial_run):
     assert f[0] - 1e-9 <= float(cyc["ionic_blocked_leaky"]) <= f[1] + 1e-9
     assert float(samples[("pristine", "LICGC")]["ionic_conducting"]) > 0.9
     html = (out / "report.html").read_text()
-    assert html.count("<img src=\"pairs/") == 4 and "<script" not in html
+    assert html.count("<img src=\"pairs/") == 4 and "class=\"sortable\"" in html
     assert (out / "summary.png").stat().st_size > 10_000
     pooled = json.loads((out / "pooled.json").read_text())
     assert pooled["n_components"] >= 2
