@@ -197,3 +197,31 @@ def test_summary_no_error_bars_for_one_map_and_a_message_when_nothing_succeeded(
     assert "No pair succeeded: 3 of 3 failed" in text
     assert "b: b_minus.spm: not a Nanoscope file" in text
     assert layout_problems(fig) == []
+
+
+def _maps(centre_log10, shape=(32, 32), floor_share=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    cur = 10 ** (centre_log10 + 0.3 * rng.standard_normal(shape))
+    bound = np.zeros(shape)
+    bound.ravel()[: int(floor_share * cur.size)] = 1
+    return {"plus_current": cur, "minus_current": cur / 10, "plus_bound": bound,
+            "minus_bound": bound.copy()}
+
+
+def test_current_maps_of_a_set_share_one_log_scale():
+    """Two pairs a few decades apart: one scale covers both (the measured pixels; those at the
+    floor are bounds, drawn black, and do not stretch it), every map is drawn on it."""
+    from afmcurrent.sets.currents_figure import currents_figure
+
+    low, high = _maps(-14.0, floor_share=0.3, seed=1), _maps(-10.0, seed=2)
+    low["plus_current"].ravel()[: int(0.3 * 32 * 32)] = 1e-17  # at the floor: not measured
+    pairs = [("low", low, (5e-6, 5e-6)), ("high", high, (5e-6, 5e-6))]
+    fig, (lo, hi) = currents_figure(pairs)
+    measured = np.log10(np.concatenate([
+        m[k][m[b] == 0] for _, m, _ in pairs
+        for k, b in (("plus_current", "plus_bound"), ("minus_current", "minus_bound"))]))
+    assert lo <= np.percentile(measured, 1) and hi >= np.percentile(measured, 99)
+    assert lo > -16.5  # the floor-limited pixels at 1e-17 A did not set the scale
+    ims = _current_images(fig)
+    assert len(ims) == 4 and {im.get_clim() for im in ims} == {(lo, hi)}
+    assert layout_problems(fig) == []

@@ -177,7 +177,8 @@ def test_report_in_a_headless_browser(batch, tmp_path):
     dom = _chromium(f"{url}#check", "--dump-dom", tmp=tmp_path)
     page = _page(dom)
     assert page.body.get("data-broken-images") == "0"
-    assert int(page.body["data-images"]) >= 3  # summary figure and the two thumbnails
+    # summary figure, the set's current maps and the two thumbnails
+    assert int(page.body["data-images"]) >= 4 and "currents.png" in page.links
     assert _unresolved(page, out) == []
     ok = [r["name"] for r in res.rows if r["status"] == "ok"]
     for name in ok:

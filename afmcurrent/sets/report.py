@@ -166,10 +166,19 @@ def write_report(path: Path, result: BatchResult, sample_rows: list[dict[str, An
                   "class per sample, of the classified pixels, weighted by each map's classified "
                   "area; error bars: standard deviation across the maps of a sample (none for a "
                   "single map). (b) Distribution of the ionic current and of the electronic "
-                  "current at +V over pixels drawn from every pair of a group.</figcaption>"
+                  "current at +V over pixels drawn from every pair of a group (pixels at the "
+                  "amplifier floor enter at the floor's value: a distribution piled up at its "
+                  "lower end is a bound, not a measured current).</figcaption>"
                   "</figure>")
     else:
         figure = "<p>(no summary figure: see the log)</p>"
+    if "currents.png" in result.files and (outdir / "currents.png").is_file():
+        figure += ('<figure><a href="currents.png"><img src="currents.png" alt="current maps '
+                   'of the set" style="max-width:100%;width:900px"></a><figcaption>I(+V) and '
+                   "|I(-V)| of every pair on one log colour scale shared by the set (each "
+                   "pair's own figures use the pair's scale); black: at the amplifier floor "
+                   "(upper bound), purple: saturated (lower bound), white: no value."
+                   "</figcaption></figure>")
 
     parts = [
         "<!DOCTYPE html>",

@@ -8,6 +8,7 @@ Layout of the output folder::
     OUTDIR/samples.csv       the same aggregated by sample and group
     OUTDIR/pooled.json       the pooled (set-wide) classification model
     OUTDIR/summary.png       group comparison figure
+    OUTDIR/currents.png      every pair's current maps on the set's one log colour scale
     OUTDIR/report.html       static page with every pair's thumbnail and the tables
     OUTDIR/settings.toml     the settings of the batch (each pair's folder: its own)
 
@@ -49,6 +50,7 @@ from ..core.config import load_config
 from ..core.errors import ConfigError
 from ..io._common import atomic_path
 from ..pair.classify import Thresholds
+from .currents_figure import write_currents_figure
 from .executors import PAIR_TIMEOUT, Runner, executor, one_thread
 from .options import BatchOptions
 from .outdir import batch_identity, claim_outdir, remove_leftovers
@@ -160,7 +162,7 @@ def run_batch(
         skipped = sum(r["status"] == "skipped" for r in rows.values())
         if skipped:
             logger.info("%d of %d pairs complete and unchanged: skipped", skipped, len(specs))
-        for stale in ("pooled.json", "summary.png"):  # of an earlier run: rewritten below
+        for stale in ("pooled.json", "summary.png", "currents.png"):  # rewritten below
             (outdir / stale).unlink(missing_ok=True)
         if report:
             # the comparison figure needs the per-pair rows and pixels only: a worker draws it
@@ -188,6 +190,14 @@ def run_batch(
     if report:
         if figure is not None:
             result.files["summary.png"] = outdir / "summary.png"
+        if options.figures:  # every pair's current maps on the set's one log scale
+            try:
+                result.files["currents.png"], scale = write_currents_figure(
+                    outdir / "currents.png", outdir, result.rows)
+                logger.info("currents.png: the set's current scale is log10 I = %g..%g",
+                            *scale)
+            except Exception as exc:  # the report must still be written
+                logger.error("currents.png not drawn: %s: %s", type(exc).__name__, exc)
         result.files["report.html"] = write_report(outdir / "report.html", result, sample_rows,
                                                    sample_cols)
     logger.info("batch done in %.1f s", time.perf_counter() - t_start)
