@@ -225,3 +225,15 @@ def test_current_maps_of_a_set_share_one_log_scale():
     ims = _current_images(fig)
     assert len(ims) == 4 and {im.get_clim() for im in ims} == {(lo, hi)}
     assert layout_problems(fig) == []
+
+
+def test_summary_with_many_long_sample_names_stays_legible():
+    """Fourteen samples of long names in five groups: the labels turn upright instead of
+    running into each other, and nothing leaves the figure."""
+    rng = np.random.default_rng(3)
+    rows = [dict(_row(f"p{i}_{j}", f"LLZO_cycled_{i:02d}_long_sample_name",
+                      tuple(rng.dirichlet(np.ones(4)))), group=f"group_{i % 5}_annealed")
+            for i in range(14) for j in range(2)]
+    samples = {r["name"]: np.c_[rng.normal(-12, 1, 50), rng.normal(-14, 1, 50)] for r in rows}
+    fig = summary_figure(BatchResult(rows=rows, outdir=Path(".")), samples)
+    assert layout_problems(fig) == []

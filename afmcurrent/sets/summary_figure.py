@@ -68,10 +68,18 @@ def summary_figure(result: BatchResult, samples: dict[str, np.ndarray] | None = 
     if not rows:
         return _nothing_succeeded(result)
     agg, _ = aggregate_samples(rows)
-    fig = Figure(figsize=(14, 5.2), layout="constrained")
-    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.2, 1])
+    groups = sorted({r.get("group") or "" for r in rows})
     labels = [f"{s['sample']}\n{s['group']}, n={s['n_maps']}" if s["group"] != s["sample"]
               else f"{s['sample']}\nn={s['n_maps']}" for s in agg]
+    # labels that would not fit side by side are turned upright (one line each), and the
+    # figure grows by their length
+    rot1 = _upright(labels, 90)
+    rot2 = _upright(groups, 70)
+    if rot1:
+        labels = [lab.replace("\n", ", ") for lab in labels]
+    longest = max([len(x) for x in labels if rot1] + [len(x) for x in groups if rot2] + [0])
+    fig = Figure(figsize=(14, 5.2 + 0.07 * longest), layout="constrained")
+    ax1, ax2 = fig.subplots(1, 2, width_ratios=[1.2, 1])
     bottom = np.zeros(len(agg))
     spread = np.array([s["n_maps"] >= 2 for s in agg])
     for code, key in CLASS_NAMES.items():
@@ -84,16 +92,13 @@ def summary_figure(result: BatchResult, samples: dict[str, np.ndarray] | None = 
             ax1.errorbar(np.flatnonzero(show), (bottom + vals)[show], yerr=err[show],
                          fmt="none", ecolor="0.15", elinewidth=0.8, capsize=3, alpha=0.7)
         bottom += vals
-    rotate = len(agg) > 6
-    ax1.set_xticks(range(len(agg)), labels, fontsize=8, rotation=30 if rotate else 0,
-                   ha="right" if rotate else "center")
+    ax1.set_xticks(range(len(agg)), labels, fontsize=8, rotation=90 if rot1 else 0)
     ax1.set_ylabel("area fraction of classified pixels (%)")
     ax1.set_ylim(0, 105)
     ax1.set_title("(a) classes per sample (area-weighted"
                   + ("; bars: std across maps, n ≥ 2)" if spread.any() else ")"))
     ax1.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
 
-    groups = sorted({r.get("group") or "" for r in rows})
     by_group: dict[str, list[np.ndarray]] = {g: [] for g in groups}
     for r in rows:
         if r["name"] in samples:
@@ -126,12 +131,18 @@ def summary_figure(result: BatchResult, samples: dict[str, np.ndarray] | None = 
     else:
         ax2.text(0.5, 0.5, "no pixels drawn from the pairs", ha="center", va="center",
                  transform=ax2.transAxes, color="0.3")
-    ax2.set_xticks(range(len(groups)), groups, fontsize=8, rotation=30 if len(groups) > 6
-                   else 0, ha="right" if len(groups) > 6 else "center")
+    ax2.set_xticks(range(len(groups)), groups, fontsize=8, rotation=90 if rot2 else 0)
     ax2.set_ylabel("log$_{10}$ current (A)")
-    ax2.set_title("(b) pixels per group: ionic and electronic current at +V")
+    ax2.set_title("(b) ionic and electronic current at +V, per group")
     ax2.grid(True, axis="y", alpha=0.3)
     return fig
+
+
+def _upright(labels: list[str], room_chars: int) -> bool:
+    """Whether tick labels side by side would need more than ``room_chars`` characters of the
+    axis (8 pt labels: about 90 fit across panel (a), 70 across (b))."""
+    longest = max((len(part) for lab in labels for part in lab.split("\n")), default=0)
+    return len(labels) * (longest + 2) > room_chars
 
 
 def _nothing_succeeded(result: BatchResult) -> Figure:
