@@ -80,7 +80,7 @@ def plot_calibration(fit: CalibrationRange, path: str | Path | None = None, *,
         ax.set_ylabel("amplifier output (V)")
         ax.legend(loc="upper left", framealpha=1.0, edgecolor="none").set_zorder(5)
         ax.grid(True, which="major", alpha=0.25, lw=0.5)
-        ax.set_title(title or f"log-amplifier calibration {cal.name}".strip(), loc="left")
+        ax.set_title(title or f"log-amplifier calibration: {cal.name}".rstrip(": "), loc="left")
 
         tol = fit.tolerance_decades
         axr.axhspan(-tol, tol, color="0.88", lw=0, label=f"tolerance ±{tol:.2g} decade")
