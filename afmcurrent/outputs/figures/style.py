@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...core.classes import CLASS_LABELS, ClassCode
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -85,8 +87,6 @@ def lightness(colors: Iterable[str]) -> np.ndarray:
 def class_legend_handles(codes: Iterable[int] | None = None) -> list:
     """Legend patches of the class colours with their labels (all codes 0-4 by default)."""
     from matplotlib.patches import Patch
-
-    from ...core.classes import CLASS_LABELS, ClassCode
 
     codes = list(ClassCode) if codes is None else [ClassCode(c) for c in codes]
     return [Patch(facecolor=CLASS_COLORS[c], edgecolor="0.5", lw=0.4, label=CLASS_LABELS[c])
