@@ -715,6 +715,55 @@ class FlowResult:
     rejected: int
     edf: float
     level: int
+    bias2: np.ndarray | None = None
+
+
+_BIAS_SIGNIF = 2.0  # local misfit / its noise above which the misfit counts as bias
+_BIAS_BLOCKS = 2  # blocks either side averaged for the local misfit
+
+
+def misfit_bias(basis: np.ndarray, s: RowSums, w: np.ndarray, theta0: np.ndarray,
+                sol: Solution, block: int) -> np.ndarray:
+    """Squared smoothing bias (px^2) of the curve at each row of the level, from the
+    blocks' own optima that it does not follow.
+
+    Each block of ``block`` rows has its own optimum ``-H_b^-1 (q_b + M_b d)`` relative to
+    the curve (its misfit, px) with noise covariance ``sigma^2 H_b^-1``. Where the mean
+    squared misfit over neighbouring blocks exceeds its noise by more than ``_BIAS_SIGNIF``
+    times, the excess is the squared bias of the curve there (a curve too stiff to follow
+    creep that is steepest where the moving scan starts, e.g. logarithmic creep after the
+    slow axis steps back): the posterior variance does not hold it. 0 elsewhere.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Per row of the level (rows of a block share its value; rows without data take the
+        nearest block's).
+    """
+    n = len(w)
+    out = np.zeros(n)
+    if not np.isfinite(sol.sigma2) or sol.sigma2 <= 0:
+        return out
+    _, _, qb, mb, inv_b = _system(basis, s, w, block)
+    if qb is None or len(qb) < 3:
+        return out
+    d = np.concatenate([sol.theta[:, 0], sol.theta[:, 1]]) - np.concatenate(
+        [theta0[:, 0], theta0[:, 1]])
+    u = qb + mb @ d
+    delta = -np.einsum("bij,bj->bi", inv_b, u)
+    d2 = np.einsum("bi,bi->b", delta, delta)
+    n2 = sol.sigma2 * (inv_b[:, 0, 0] + inv_b[:, 1, 1])
+    k = np.ones(2 * _BIAS_BLOCKS + 1)
+    md2 = np.convolve(d2, k, mode="same") / np.convolve(np.ones_like(d2), k, mode="same")
+    mn2 = np.convolve(n2, k, mode="same") / np.convolve(np.ones_like(n2), k, mode="same")
+    b2 = np.where(md2 > _BIAS_SIGNIF * mn2, np.maximum(md2 - mn2, 0.0), 0.0)
+    use = np.flatnonzero(w > 0)
+    bid = use // max(int(block), 1)
+    ub, start = np.unique(bid, return_index=True)
+    centre = (ub + 0.5) * block
+    rows_ = np.arange(n)
+    near = np.argmin(np.abs(rows_[:, None] - centre[None, :]), axis=1)
+    return b2[near]
 
 
 def _typical_sigma(full: np.ndarray, sol: Solution, w: np.ndarray) -> float:
@@ -899,8 +948,9 @@ def refine(
                 # this level) is not trusted as it is: shorten it (a trust region)
                 sol.theta = theta + (sol.theta - theta) * (_MAX_STEP * f / step)
                 step = _MAX_STEP * f
+            theta0_step = theta
             theta = sol.theta
-            last = (f, sol, s, w, choice, full_f)
+            last = (f, sol, s, w, choice, full_f, bf, theta0_step)
             if trace is not None:
                 trace.append((f"gn{f}", full_f @ theta, choice.copy(), w.copy()))
             if f == 1 and step < 0.002:
@@ -917,10 +967,13 @@ def refine(
                 best_level = (curve.copy(), sd, last)
     if last is None:
         return None
-    f, sol, s, w, choice, full = last
+    f, sol, s, w, choice, full, bf, theta0_step = last
     var = row_variance(full, sol, sol.sigma2)
     # per full-resolution row: the level's row that contains it
     idx = np.minimum(np.arange(rows) // f, len(w) - 1)
     inside = (s.npx > 0)[idx]
+    bias2 = np.zeros(rows) if constant else misfit_bias(
+        bf, s, w, theta0_step, sol, 1)[idx]
     return FlowResult(curve, var, np.where(inside, choice[idx], -1), w[idx], s.rho[idx],
-                      int(np.count_nonzero((s.npx > 0) & (w <= 0))) * f, float(sol.edf), f)
+                      int(np.count_nonzero((s.npx > 0) & (w <= 0))) * f, float(sol.edf), f,
+                      bias2)
