@@ -447,6 +447,12 @@ def register(
         if coverage < _COVERAGE_FULL:
             why += (f"; {coverage:.0%} of the overlap rows registered to "
                     f"{max_row_uncertainty:g} px")
+            if method == "current":
+                # say where the limit comes from: the -V map is a different image, and
+                # only the domain boundaries are common to both maps
+                why += (": the height is featureless, and the domain boundaries, the only "
+                        "structure the +V and -V current maps share, are too few or too "
+                        "smooth to fix the displacement of the other rows")
         reasons.append(why + ")")
     if known_shift is None and not enough:
         reasons.append(f"too few rows correlate to follow the displacement ({agree} of "
