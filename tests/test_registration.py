@@ -464,6 +464,23 @@ def test_featureless_topography_registers_from_the_current():
     assert reg.to_dict()["rows_not_registered"] == [list(r) for r in reg.rows_not_registered()]
 
 
+def test_featureless_pair_refused_when_the_current_cannot_fix_most_rows():
+    """A featureless topography whose current maps share too few sharp domain boundaries
+    within a 256-row frame: the refusal says so, and it is right (the actual error exceeds
+    0.4 px on most overlap rows), while the rows it does register are honest."""
+    pair = make_pair(603, 256, 256, kind="featureless")
+    reg = register(pair.ref_height, pair.mov_height, pair.ref_current, pair.mov_current)
+    assert not reg.trustworthy
+    assert reg.method == "current"
+    assert "domain boundaries" in reg.reason and "featureless" in reg.reason
+    rows_in = inside_mask(pair.displacement, pair.ref_height.shape).any(axis=1)
+    err = np.hypot(*(reg.row_displacement - pair.displacement).T)
+    assert np.mean(err[rows_in] > 0.4) > 0.5
+    known = rows_in & reg.row_registered
+    assert known.any()
+    assert np.max(err[known] / reg.row_uncertainty[known]) < 3.5
+
+
 def test_rows_not_registered_are_masked():
     """A row whose uncertainty is inf is not registered: masked by apply_registration and
     apply_registration_mask, out of the overlap, listed in to_dict."""
