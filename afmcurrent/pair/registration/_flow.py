@@ -728,10 +728,11 @@ def misfit_bias(basis: np.ndarray, s: RowSums, w: np.ndarray, theta0: np.ndarray
     """Squared smoothing bias (px^2) of the curve at each row of the level, from the rows'
     own optima that it does not follow.
 
-    Each row has its own optimum ``-H_r^-1 (q_r + H_r B_r d)`` relative to the curve (its
-    misfit, px; ``H_r`` regularized by a twentieth of the typical row information, so that
-    a direction a row hardly constrains, e.g. along its only edge, neither counts as misfit
-    nor as noise) with noise covariance ``sigma^2 H^-1 H_r H^-1``. Where the mean squared
+    Each row has its own optimum ``-R_r^-1 (q_r + H_r B_r d)`` relative to the curve (its
+    misfit, px; ``R_r = H_r + eps I``, ``eps`` a twentieth of the typical row information,
+    so that a direction a row hardly constrains, e.g. along its only edge, neither counts
+    as misfit nor as noise) with noise covariance ``sigma^2 R_r^-1 H_r R_r^-1``. Where the
+    mean squared
     misfit over +/- ``_BIAS_BLOCKS`` rows exceeds its noise more than ``_BIAS_SIGNIF``
     times, the excess is the squared bias of the curve there (a curve too stiff to follow
     creep that is steepest where the moving scan starts, e.g. logarithmic creep after the
