@@ -538,6 +538,22 @@ def test_steep_creep_at_the_moving_scan_start_is_not_under_reported():
     assert np.median(reg.row_uncertainty[known]) < 0.08
 
 
+def test_cross_validation_without_a_finite_score_takes_the_smoothest_curve(monkeypatch):
+    """When every smoothing candidate has more degrees of freedom than the row blocks carry
+    (the cross-validation weight of the degrees of freedom inflated by errors that
+    neighbouring blocks share), the smoothest curve is taken. Before: the first candidate,
+    the least smoothing, and a curve tens of px off in places."""
+    from afmcurrent.pair.registration import _register
+
+    monkeypatch.setitem(_register._GAMMA, "height", 1e3)
+    pair = make_pair(24, 256, 256)
+    reg = register(pair.ref_height, pair.mov_height)
+    rows_in = inside_mask(pair.displacement, pair.ref_height.shape).any(axis=1)
+    err = np.hypot(*(reg.row_displacement - pair.displacement).T)
+    assert np.max(err[rows_in]) < 1.0  # before: 32 px
+    assert np.median(err[rows_in]) < 0.1
+
+
 def test_a_failed_current_match_is_not_averaged_into_the_height():
     """Issue 9, "What was seen" 2: with a textured height, an anti-correlated -V current (its
     NCC negative) must not pull the estimate: the result is the height-only result."""

@@ -590,6 +590,10 @@ def solve(basis: np.ndarray, s: RowSums, w: np.ndarray, theta0: np.ndarray,
             den = nrow - gam * tr
             score = np.where(den > 1.0, nrow * rss / np.where(den > 1.0, den, 1.0) ** 2,
                              np.inf)
+            if not np.isfinite(score).any():
+                # every candidate has more degrees of freedom than the blocks carry (errors
+                # shared by many blocks): the smoothest curve, not the wildest
+                return int(np.argmin(tr))
             return int(np.argmin(score))
 
         i = pick(gamma)
