@@ -86,7 +86,11 @@ def one(p, kind: str, seed: int, min_confidence: float) -> dict:
     sig = reg.row_uncertainty
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(reg_rows, err / sig, np.nan)
+    # is a refusal right? the actual error over all overlap rows (registered or not)
+    over_med = float(np.median(err[rows_in]))
+    over_share = float(np.mean(err[rows_in] > 0.4))
     return {"seed": seed, "kind": kind, "ok": reg.trustworthy, "conf": reg.confidence,
+            "over_med": over_med, "over_share": over_share,
             "unc": reg.uncertainty_px, "worst": float(err[use].max()),
             "worst_all": float(err[rows_in].max()), "median": float(np.median(err[use])),
             "rms": float(np.sqrt(np.mean(err[use] ** 2))),
@@ -134,6 +138,16 @@ def report(rows: list[dict], name: str, targets: bool, min_confidence: float) ->
         print(f"  accepted: worst row error / its row_uncertainty: median "
               f"{_fmt(np.nanmedian(zmax[ok]), 1)}, max {_fmt(np.nanmax(zmax[ok]), 1)}; worst / "
               f"uncertainty_px: max {np.max(worst[ok] / unc[ok]):.1f}   (target ~<= 3)")
+    if (~ok).any():
+        # a refusal is right when the displacement is in fact not known to 0.4 px over
+        # much of the overlap (the max_row_uncertainty of a registered row)
+        print("  refused pairs, actual error over all overlap rows: " + "; ".join(
+            f"seed {r['seed']} median {r['over_med']:.2f} px, {r['over_share']:.0%} of "
+            f"rows > 0.4 px" for r in rows if not r["ok"]))
+        acc_share = np.array([r["over_share"] for r in rows if r["ok"]])
+        if acc_share.size:
+            print(f"  accepted pairs, share of overlap rows > 0.4 px: median "
+                  f"{np.median(acc_share):.0%}, max {acc_share.max():.0%}")
     bad = [r for r in rows if not r["ok"] or r["worst"] > 0.2]
     for r in bad[:16]:
         print(f"    seed {r['seed']} {r['kind']}: ok={r['ok']} conf={r['conf']:.2f} "

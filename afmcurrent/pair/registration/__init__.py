@@ -36,13 +36,27 @@ Method
    are featureless, the current's edges, never an average of the two.
 4. Uncertainty per row: the Bayesian posterior of the spline (Wahba 1983) scaled by the
    scatter of the row blocks about the curve, calibrated against independent truth per
-   channel (``benchmarks/registration_accuracy.py``, tuning seeds). Rows whose 1-sigma error
+   channel (``benchmarks/registration_accuracy.py``, tuning seeds). Near the ends of the
+   data, where creep is steepest (the moving scan's first lines after the slow axis steps
+   back) and the spline may be too stiff to follow, the rows' own optima are compared with
+   the curve: a misfit beyond their noise is a bias the posterior does not hold and is added
+   to the uncertainty (``_flow.misfit_bias``). Rows whose 1-sigma error
    exceeds ``max_row_uncertainty`` (0.4 px) are not registered: ``row_uncertainty`` is
    ``inf`` there and every resampled map is masked. ``uncertainty_px`` is the median over
    the registered overlap rows. Confidence = whole-frame peak distinctness x share of the
    overlap rows registered (full at 90 %) x ``1 / (1 + (sigma_90 / 0.5 px)^2)``. Not
    trustworthy: confidence below ``min_confidence``, too few rows that correlate, or too
    small a (registered) overlap.
+
+Limits. Where the height is featureless, only the domain boundaries are common to the two
+current maps (each map also has a texture of its own, and a boundary's contrast differs
+between the biases), and smooth boundaries fix the displacement to a few tenths of a px at
+best (the benchmark's simulated featureless pairs, tuning seeds: the refinement started at the
+truth ends with a median row error of 0.07-0.37 px per pair; 0.06-0.17 px after a registration
+of the same pairs without the maps' own textures). Rows not fixed to
+``max_row_uncertainty`` are masked; when they are most of the overlap the pair is refused
+with that reason (``--force-registration`` keeps the registered rows, ``--shift`` gives the
+centre-row displacement).
 """
 
 from ._model import Registration

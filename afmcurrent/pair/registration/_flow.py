@@ -590,6 +590,10 @@ def solve(basis: np.ndarray, s: RowSums, w: np.ndarray, theta0: np.ndarray,
             den = nrow - gam * tr
             score = np.where(den > 1.0, nrow * rss / np.where(den > 1.0, den, 1.0) ** 2,
                              np.inf)
+            if not np.isfinite(score).any():
+                # every candidate has more degrees of freedom than the blocks carry (errors
+                # shared by many blocks): the smoothest curve, not the wildest
+                return int(np.argmin(tr))
             return int(np.argmin(score))
 
         i = pick(gamma)
@@ -715,6 +719,72 @@ class FlowResult:
     rejected: int
     edf: float
     level: int
+    bias2: np.ndarray | None = None
+
+
+_BIAS_SIGNIF = 2.0  # local misfit / its noise above which the misfit counts as bias
+_BIAS_ENDS = 16.0  # rows (full resolution) from either end of the data tested for bias
+_BIAS_BLOCKS = 2  # rows either side averaged for the local misfit
+
+
+def misfit_bias(basis: np.ndarray, s: RowSums, w: np.ndarray, theta0: np.ndarray,
+                sol: Solution, ends: float) -> np.ndarray:
+    """Squared smoothing bias (px^2) of the curve at each row of the level, from the rows'
+    own optima that it does not follow.
+
+    Each row has its own optimum ``-R_r^-1 (q_r + H_r B_r d)`` relative to the curve (its
+    misfit, px; ``R_r = H_r + eps I``, ``eps`` a twentieth of the typical row information,
+    so that a direction a row hardly constrains, e.g. along its only edge, neither counts
+    as misfit nor as noise) with noise covariance ``sigma^2 R_r^-1 H_r R_r^-1``. Where the
+    mean squared
+    misfit over +/- ``_BIAS_BLOCKS`` rows exceeds its noise more than ``_BIAS_SIGNIF``
+    times, the excess is the squared bias of the curve there (a curve too stiff to follow
+    creep that is steepest where the moving scan starts, e.g. logarithmic creep after the
+    slow axis steps back): the posterior variance does not hold it. Only rows within
+    ``ends`` rows (of this level) of the first and last used row are tested, where the
+    penalty relaxes and creep is steepest; inside, a single row's optimum is too noisy a
+    test (the current's edges: rows' gradients of opposite sign that cancel over blocks).
+    0 elsewhere.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+        Per row of the level (rows without data take the nearest used row's value).
+    """
+    n = len(w)
+    out = np.zeros(n)
+    use = np.flatnonzero(w > 0)
+    if not np.isfinite(sol.sigma2) or sol.sigma2 <= 0 or len(use) < 3:
+        return out
+    d = sol.theta - theta0  # (k, 2)
+    step = basis[use] @ d  # the curve's change at each row, (m, 2)
+    hw = s.h[use] * w[use, None]
+    hyy, hxx, hxy = hw[:, 0], hw[:, 1], hw[:, 2]
+    u = s.q[use] * w[use, None] + np.column_stack([hyy * step[:, 0] + hxy * step[:, 1],
+                                                    hxy * step[:, 0] + hxx * step[:, 1]])
+    eps = 0.05 * max(float(np.median(0.5 * (hyy + hxx))), 1e-300)
+    ryy, rxx = hyy + eps, hxx + eps
+    det = ryy * rxx - hxy * hxy
+    iyy, ixx, ixy = rxx / det, ryy / det, -hxy / det
+    delta = -np.column_stack([iyy * u[:, 0] + ixy * u[:, 1], ixy * u[:, 0] + ixx * u[:, 1]])
+    d2 = np.einsum("bi,bi->b", delta, delta)
+    # trace of R^-1 H R^-1 (R = H + eps I)
+    a11 = iyy * hyy + ixy * hxy
+    a12 = iyy * hxy + ixy * hxx
+    a21 = ixy * hyy + ixx * hxy
+    a22 = ixy * hxy + ixx * hxx
+    n2 = sol.sigma2 * ((a11 * iyy + a12 * ixy) + (a21 * ixy + a22 * ixx))
+    kern = np.ones(2 * _BIAS_BLOCKS + 1)
+    ones = np.ones_like(d2)
+    md2 = np.convolve(d2, kern, mode="same") / np.convolve(ones, kern, mode="same")
+    mn2 = np.convolve(n2, kern, mode="same") / np.convolve(ones, kern, mode="same")
+    b2 = np.where(md2 > _BIAS_SIGNIF * mn2, np.maximum(md2 - mn2, 0.0), 0.0)
+    b2[(use > use[0] + ends) & (use < use[-1] - ends)] = 0.0
+    idx = np.clip(np.searchsorted(use, np.arange(n)), 0, len(use) - 1)
+    prev = np.clip(idx - 1, 0, len(use) - 1)
+    near = np.where(np.abs(use[prev] - np.arange(n)) < np.abs(use[idx] - np.arange(n)),
+                    prev, idx)
+    return b2[near]
 
 
 def _typical_sigma(full: np.ndarray, sol: Solution, w: np.ndarray) -> float:
@@ -899,8 +969,9 @@ def refine(
                 # this level) is not trusted as it is: shorten it (a trust region)
                 sol.theta = theta + (sol.theta - theta) * (_MAX_STEP * f / step)
                 step = _MAX_STEP * f
+            theta0_step = theta
             theta = sol.theta
-            last = (f, sol, s, w, choice, full_f)
+            last = (f, sol, s, w, choice, full_f, bf, theta0_step)
             if trace is not None:
                 trace.append((f"gn{f}", full_f @ theta, choice.copy(), w.copy()))
             if f == 1 and step < 0.002:
@@ -917,10 +988,13 @@ def refine(
                 best_level = (curve.copy(), sd, last)
     if last is None:
         return None
-    f, sol, s, w, choice, full = last
+    f, sol, s, w, choice, full, bf, theta0_step = last
     var = row_variance(full, sol, sol.sigma2)
     # per full-resolution row: the level's row that contains it
     idx = np.minimum(np.arange(rows) // f, len(w) - 1)
     inside = (s.npx > 0)[idx]
+    bias2 = np.zeros(rows) if constant else misfit_bias(
+        bf, s, w, theta0_step, sol, _BIAS_ENDS / f)[idx]
     return FlowResult(curve, var, np.where(inside, choice[idx], -1), w[idx], s.rho[idx],
-                      int(np.count_nonzero((s.npx > 0) & (w <= 0))) * f, float(sol.edf), f)
+                      int(np.count_nonzero((s.npx > 0) & (w <= 0))) * f, float(sol.edf), f,
+                      bias2)

@@ -32,6 +32,7 @@ _ROW_GAIN = {"height": True, "current": True}  # contrast of each row a nuisance
 # calibration of the posterior uncertainty against independent truth (tuning seeds of
 # benchmarks/registration_accuracy.py)
 _SIGMA_CAL = {"height": (1.3, 0.3), "current": (1.1, 1.0)}  # (c, b), see _row_uncertainty
+_BIAS_GAIN = 1.5  # local misfit of the row blocks to the curve -> its bias, see _flow.misfit_bias
 _SIGMA_FLOOR = 0.01  # px: resampling (bilinear) error not in the row statistics
 _SIGMA_REF = 0.5  # px: 90th-percentile row uncertainty at which the confidence halves
 _COVERAGE_FULL = 0.9  # share of the overlap rows registered below which confidence falls
@@ -446,6 +447,12 @@ def register(
         if coverage < _COVERAGE_FULL:
             why += (f"; {coverage:.0%} of the overlap rows registered to "
                     f"{max_row_uncertainty:g} px")
+            if method == "current":
+                # say where the limit comes from: the -V map is a different image, and
+                # only the domain boundaries are common to both maps
+                why += (": the height is featureless, and the domain boundaries, the only "
+                        "structure the +V and -V current maps share, are too few or too "
+                        "smooth to fix the displacement of the other rows")
         reasons.append(why + ")")
     if known_shift is None and not enough:
         reasons.append(f"too few rows correlate to follow the displacement ({agree} of "
@@ -494,7 +501,8 @@ def _row_uncertainty(res: FlowResult, need: list[str], over: np.ndarray) -> np.n
     c = np.array([_SIGMA_CAL[n][0] for n in need])[ch]
     b = np.array([_SIGMA_CAL[n][1] for n in need])[ch]
     sig = c * post * (post / med) ** b
-    return np.sqrt(sig**2 + _SIGMA_FLOOR**2)
+    bias2 = 0.0 if res.bias2 is None else _BIAS_GAIN**2 * res.bias2
+    return np.sqrt(sig**2 + bias2 + _SIGMA_FLOOR**2)
 
 
 def _strips(curve: np.ndarray, res: FlowResult, hb: int) -> list:
