@@ -13,8 +13,9 @@ Files in the output folder:
 ``domains.csv``
     One row per connected domain, units in the column names.
 ``result.gwy``
-    (unless ``gwy=False``, a batch's default) The same maps as Gwyddion channels, every field finite: pixels without a value are filled
-    with the median of the channel's values and marked by the channel's mask (``/N/mask``);
+    (unless ``gwy=False``, a batch's default) The same maps as Gwyddion channels, every
+    field finite: pixels without a value are filled with the median of the channel's values
+    and marked by the channel's mask (``/N/mask``);
     the current maps also as log10 channels.
 ``profile.csv``
     Maps sampled along the profile line (``--profile``; default the middle row).

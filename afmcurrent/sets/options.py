@@ -2,8 +2,8 @@
 
 :class:`BatchOptions` is built from :class:`~afmcurrent.core.options.AnalysisOptions`: it has a
 field for every analysis option (None: not given, so the settings' ``[analysis]`` table or the
-default applies) and ``config`` (the settings file), ``figures``, ``gwy`` and ``allow_partial``. A new
-analysis option is therefore a batch option without any change here.
+default applies) and ``config`` (the settings file), ``figures``, ``gwy`` and
+``allow_partial``. A new analysis option is therefore a batch option without any change here.
 
 For each pair, :func:`pair_options` makes the analysis options: the ``[analysis]`` table of the
 settings, the options given, and, for files that record no bias, the manifest's biases, then
