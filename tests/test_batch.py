@@ -503,7 +503,7 @@ def test_batch_outputs_compact_by_default_gwy_and_figures_opt_in(manifest_set, t
     assert (d / "result.h5").is_file() and (d / "summary.json").is_file()
     assert not (d / "result.gwy").exists() and not (d / "figure.png").exists()
     with h5py.File(d / "result.h5") as f:
-        assert f["maps/ionic_current"].compression == "gzip"
+        assert f["maps/ionic_current"].chunks is not None
     # asking for result.gwy later redoes the pair (its inputs are unchanged, its files not)
     res = run_batch(pairs, out, BatchOptions(gwy=True), workers=0, progress=False,
                     report=False)

@@ -15,8 +15,9 @@ Layout (``format_version = 1``)
     ``dtypes`` says so). Dataset attributes: ``units`` (SI unit string), ``direction``
     (``"trace"``, ``"retrace"`` or ``""`` for unknown), ``quantity``, ``metadata_json``
     (the channel metadata as JSON). ``compact=True`` stores each map chunked and compressed
-    (gzip level 1 with the byte shuffle, readable by any HDF5 reader), float32 values rounded
-    to 12 bits of mantissa (relative error <= 1.2e-4); reading is unchanged.
+    (Blosc LZ4 with the bit shuffle, from ``hdf5plugin``, which :func:`read_hdf5` loads when
+    a map needs it), float32 values rounded to 12 bits of mantissa (relative error
+    <= 1.2e-4).
 Root attributes
     ``format = "afmcurrent"``, ``format_version = 1``, ``size_m`` ([height, width]),
     ``offset_m`` ([y0, x0]), ``pixel_size_m`` ([dy, dx]), ``bias_V`` (NaN when unknown),
@@ -103,6 +104,30 @@ def round_mantissa(a: np.ndarray, keep: int) -> np.ndarray:
     return out
 
 
+def _compact_filter() -> dict[str, Any]:
+    """h5py keywords of the compact maps' compression: Blosc LZ4, bit shuffle, one thread."""
+    import hdf5plugin
+
+    return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+
+
+#: HDF5 filters every libhdf5 / h5py has (deflate, shuffle, fletcher32, szip, n-bit,
+#: scale-offset, LZF); another one (Blosc: 32001) needs ``hdf5plugin``.
+_BUILTIN_FILTERS = frozenset({1, 2, 3, 4, 5, 6, 32000})
+
+
+def _load_filters(ds: Any) -> None:
+    """Register hdf5plugin's filters when ``ds`` uses one that h5py lacks (imported only
+    then: ~25 ms)."""
+    plist = ds.id.get_create_plist()
+    codes = {plist.get_filter(i)[0] for i in range(plist.get_nfilters())}
+    if codes - _BUILTIN_FILTERS:
+        try:
+            import hdf5plugin  # noqa: F401  (registers the filters with libhdf5)
+        except ImportError:
+            pass  # reading fails with h5py's message naming the filter
+
+
 def _json(obj: Any) -> str:
     def default(o: Any) -> Any:
         if isinstance(o, np.generic):
@@ -146,11 +171,13 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
         Storage dtype per channel name (``Channel`` holds float64; a class map can be
         stored back as ``uint8`` here). Integer dtypes round the values.
     compact : bool, optional
-        Store every map in chunks of about 64 k pixels, compressed (gzip level 1 after the
-        byte shuffle: any HDF5 reader decodes it without a plugin), float32 maps rounded to
+        Store every map in chunks of about 64 k pixels, compressed with Blosc (LZ4 after the
+        bit shuffle, HDF5 filter 32001 from the ``hdf5plugin`` package; other readers need
+        that plugin: ``import hdf5plugin`` before ``h5py``), float32 maps rounded to
         :data:`COMPACT_MANTISSA_BITS` significant bits of mantissa (:func:`round_mantissa`,
         a relative error of at most 2**-13 = 1.2e-4). About 3.5 MB instead of 9.7 MB for the
-        maps of a 512 x 512 result. Default: uncompressed, full float32.
+        maps of a 512 x 512 result, written in ~1/5 of gzip's time (gzip level 1: ~3.4 MB,
+        ~5x slower to write, ~3x slower to read). Default: uncompressed, full float32.
 
     Returns
     -------
@@ -210,8 +237,7 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
                 if dt == np.float32:
                     stored = round_mantissa(stored, COMPACT_MANTISSA_BITS)
                 rows = max(1, min(stored.shape[0], 65536 // max(stored.shape[1], 1)))
-                kw = {"chunks": (rows, stored.shape[1]), "compression": "gzip",
-                      "compression_opts": 1, "shuffle": True}
+                kw = {"chunks": (rows, stored.shape[1]), **_compact_filter()}
             ds = maps.create_dataset(_dsname(ch.name), data=stored, **kw)
             ds.attrs["units"] = ch.unit
             ds.attrs["direction"] = ch.direction or ""
@@ -295,6 +321,7 @@ def read_hdf5(path: str | Path, channels: Sequence[str] | None = None) -> Scan:
                 if not isinstance(ds, h5py.Dataset):
                     raise ReadError(f"{p}: /maps/{name} is not a dataset")
                 check_image_dataset(ds, p)
+                _load_filters(ds)
                 direction = _attr_str(ds.attrs.get("direction", "")) or None
                 if direction not in (None, "trace", "retrace"):
                     direction = None
