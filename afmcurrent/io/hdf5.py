@@ -15,7 +15,7 @@ Layout (``format_version = 1``)
     ``dtypes`` says so). Dataset attributes: ``units`` (SI unit string), ``direction``
     (``"trace"``, ``"retrace"`` or ``""`` for unknown), ``quantity``, ``metadata_json``
     (the channel metadata as JSON). ``compact=True`` stores each map chunked and compressed
-    (integer maps gzip; float maps Blosc LZ4 with the bit shuffle, from ``hdf5plugin``,
+    (integer maps gzip; float maps Blosc Zstandard with the bit shuffle, from ``hdf5plugin``,
     which :func:`read_hdf5` loads when a map needs it), float32 values rounded to 12 bits of
     mantissa (relative error <= 1.2e-4).
 Root attributes
@@ -106,12 +106,13 @@ def round_mantissa(a: np.ndarray, keep: int) -> np.ndarray:
 
 def _compact_filter(dtype: np.dtype) -> dict[str, Any]:
     """h5py keywords of a compact map's compression: gzip for integer maps (class codes and
-    masks: small, readable by every HDF5 tool), Blosc LZ4 with the bit shuffle for the rest."""
+    masks: small, readable by every HDF5 tool), Blosc Zstandard (level 1) with the bit shuffle
+    for the rest."""
     if dtype.kind in "iub":
         return {"compression": "gzip", "compression_opts": 1}
     import hdf5plugin
 
-    return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
+    return dict(hdf5plugin.Blosc(cname="zstd", clevel=1, shuffle=hdf5plugin.Blosc.BITSHUFFLE))
 
 
 #: HDF5 filters every libhdf5 / h5py has (deflate, shuffle, fletcher32, szip, n-bit,
@@ -175,13 +176,15 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
         stored back as ``uint8`` here). Integer dtypes round the values.
     compact : bool, optional
         Store every map in chunks of about 64 k pixels, compressed: integer maps (class
-        codes, masks) with gzip, which every HDF5 reader decodes; float maps with Blosc (LZ4
-        after the bit shuffle, HDF5 filter 32001 from the ``hdf5plugin`` package: other
+        codes, masks) with gzip, which every HDF5 reader decodes; float maps with Blosc
+        (Zstandard level 1 after the bit shuffle, HDF5 filter 32001 from the ``hdf5plugin``
+        package: other
         readers need that plugin, e.g. ``import hdf5plugin`` beside ``h5py``), rounded to
         :data:`COMPACT_MANTISSA_BITS` significant bits of mantissa (:func:`round_mantissa`,
-        a relative error of at most 2**-13 = 1.2e-4). About 3.5 MB instead of 9.7 MB for the
-        maps of a 512 x 512 result, written in ~1/5 of gzip's time (gzip level 1: ~3.4 MB,
-        ~5x slower to write, ~3x slower to read). Default: uncompressed, full float32.
+        a relative error of at most 2**-13 = 1.2e-4). About 3.0-3.5 MB instead of 9.7 MB for
+        the maps of a 512 x 512 result, written in ~1/3 of gzip's time (measured on 512 x 512
+        results: gzip level 1 3.0-3.5 MB, ~3x slower to write and ~2-3x slower to read; Blosc
+        LZ4 ~0.5 MB larger, over 4 MB per pair). Default: uncompressed, full float32.
 
     Returns
     -------
