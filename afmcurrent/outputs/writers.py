@@ -129,6 +129,14 @@ def write_result(
     out = prepare_outdir(outdir, overwrite)
     contract = summary(result)
     written: dict[str, Path] = {}
+    # the tables first: their temporaries are gone before the maps are gathered (a lower peak
+    # of memory on large pairs)
+    with atomic_path(out / "domains.csv") as tmp:
+        result.domains.to_csv(tmp)
+    written["domains.csv"] = out / "domains.csv"
+    with atomic_path(out / "profile.csv") as tmp:
+        result.profile().to_csv(tmp)
+    written["profile.csv"] = out / "profile.csv"
     scan = result_scan(result)
     written["result.h5"] = _write_h5(out / "result.h5", result, scan, contract, compact)
     if gwy:
@@ -137,12 +145,7 @@ def write_result(
             write_gwy(tmp, gwy_scan, overwrite=True, masks=gwy_masks)
             del gwy_scan, gwy_masks
         written["result.gwy"] = out / "result.gwy"
-    with atomic_path(out / "domains.csv") as tmp:
-        result.domains.to_csv(tmp)
-    written["domains.csv"] = out / "domains.csv"
-    with atomic_path(out / "profile.csv") as tmp:
-        result.profile().to_csv(tmp)
-    written["profile.csv"] = out / "profile.csv"
+    del scan
     if figures:
         written.update(_write_figures(out, result, figure_format, scales))
     # summary.json last: its presence marks a complete result.

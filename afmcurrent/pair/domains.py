@@ -283,11 +283,10 @@ def find_domains(
     area_px = sizes[kept].astype(float)
     rows, cols = class_map.shape
     groups = LabelGroups(labels, n, counts=sizes[kept])
-    # pixel coordinates summed per domain (integers: exact in any order)
-    yx = np.divmod(groups.order, cols)
+    # pixel coordinates summed per domain (integers: exact in any order), one at a time
     with np.errstate(invalid="ignore", divide="ignore"):
-        cy = _group_sums(yx[0], groups) / area_px
-        cx = _group_sums(yx[1], groups) / area_px
+        cy = _group_sums(groups.order // cols, groups) / area_px
+        cx = _group_sums(groups.order % cols, groups) / area_px
     area_um2 = area_px * pixel_area_um2
 
     edge = np.zeros(class_map.shape, bool)

@@ -21,6 +21,7 @@ the files does. Nothing is written (:func:`afmcurrent.write_result` writes the f
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -160,6 +161,10 @@ def analyze_pair(
     maps, lag = _transport(cur_plus, cur_minus, reg, calibration, bound_margin, cfg, bp, bm,
                            (plus_scan, minus_scan), (c_plus, c_minus), notes)
     warnings.extend(fit_warnings(maps, calibration, cur_plus, cur_minus, ts, lag))
+    # the log currents served the resampling and the separation: the record keeps the
+    # currents and their bound masks only (less memory on large pairs)
+    cur_plus = dataclasses.replace(cur_plus, log10=None)
+    cur_minus = dataclasses.replace(cur_minus, log10=None)
     clock.lap("transport")
 
     # classes, domains, optical image (the correlation is computed on first use:
