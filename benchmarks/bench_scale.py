@@ -78,9 +78,11 @@ def main() -> None:
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"{args.size} x {args.size} pair, analyze_pair + write_result "
           f"({'with result.gwy' if args.gwy else 'as a batch: compact result.h5, no .gwy'}): "
-          f"peak RSS {peak:.0f} MB (target < 1024 MB: {'met' if peak < 1024 else 'MISSED'}); "
-          f"after imports {d['base_kb'] / 1024:.0f} MB, after analyze_pair "
-          f"{d['peak_analyze_kb'] / 1024:.0f} MB; analyze {d['analyze_s']:.1f} s, write "
+          f"peak RSS {peak:.0f} MiB = {peak * 1.048576:.0f} MB (target < 1 GB: "
+          f"{'met' if peak * 1.048576 < 1000 else 'MISSED'}, < 1 GiB: "
+          f"{'met' if peak < 1024 else 'MISSED'}); after imports {d['base_kb'] / 1024:.0f} "
+          f"MiB, after analyze_pair {d['peak_analyze_kb'] / 1024:.0f} MiB; analyze "
+          f"{d['analyze_s']:.1f} s, write "
           f"{d['write_s']:.1f} s, outputs {size:.0f} MB; load {load}")
     print("  stages (s): " + ", ".join(f"{k} {v:.2f}" for k, v in d["timings"].items()))
 
