@@ -66,13 +66,14 @@ class _Progress:
     """tqdm bar per scan: lines done of total, bias, elapsed, remaining (the callbacks of
     :class:`acquisition.session.Observer`)."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, quiet: bool = False) -> None:
         self.enabled = enabled
+        self.quiet = quiet  # -q: the problems only, not the analysis and repeat reports
         self.bar: Any = None
 
     def event(self, kind: str, message: str, scan: int) -> None:
-        if kind in ("abort", "recovered", "settle_timeout", "analysis", "analysis_failed",
-                    "shutdown_failed"):
+        if kind in ("abort", "recovered", "settle_timeout", "analysis_failed",
+                    "shutdown_failed") or (kind in ("analysis", "repeat") and not self.quiet):
             self._write(f"{kind}: {message}")
 
     def _write(self, text: str) -> None:
@@ -126,7 +127,8 @@ def run(args: argparse.Namespace) -> int:
         print("acquire: the session file names no hardware ([source] port); running on the "
               "virtual instruments (--simulate)", file=sys.stderr)
         simulate = True
-    progress = _Progress(not args.no_progress)
+    quiet = bool(getattr(args, "quiet", False))
+    progress = _Progress(not (args.no_progress or quiet), quiet)
     t0 = time.perf_counter()
     sup: Supervisor | None = None
     result = None
@@ -142,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if sup is not None:  # the link is closed now: the supervisor may use the port
             sup.finish(clean=result is not None and result.safe)
-    _report(cfg, result, time.perf_counter() - t0)
+    _report(cfg, result, time.perf_counter() - t0, quiet)
     return result.exit_status
 
 
@@ -157,14 +159,17 @@ def _start_supervisor(cfg: SessionConfig, inst: Instruments) -> Supervisor:
         state_file=str(inst.state.path), lock_fd=inst.lock_fd)
 
 
-def _report(cfg: SessionConfig, result: SessionResult, wall: float) -> None:
-    """What happened, on stdout (files, scans, pairs) and stderr (shutdown, abort, signal)."""
-    _say(f"session file: {result.path}")
-    for i, (st, why) in enumerate(zip(result.statuses, result.reasons, strict=True)):
-        _say(f"  scan {i} at {cfg.biases[i]:+g} V: {st}" + (f" ({why})" if why else ""))
-    for (i, j), out in result.outdirs.items():
-        _say(f"  pair {i}-{j}: {out}")
-    _say(f"wall time {wall:.1f} s")
+def _report(cfg: SessionConfig, result: SessionResult, wall: float, quiet: bool = False
+            ) -> None:
+    """What happened, on stdout (files, scans, pairs; not with -q) and stderr (shutdown,
+    abort, signal)."""
+    if not quiet:
+        _say(f"session file: {result.path}")
+        for i, (st, why) in enumerate(zip(result.statuses, result.reasons, strict=True)):
+            _say(f"  scan {i} at {cfg.biases[i]:+g} V: {st}" + (f" ({why})" if why else ""))
+        for (i, j), out in result.outdirs.items():
+            _say(f"  pair {i}-{j}: {out}")
+        _say(f"wall time {wall:.1f} s")
     if result.shutdown is not None:
         _say(f"acquire: {result.shutdown.message}", sys.stderr)
     if result.aborted:

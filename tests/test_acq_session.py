@@ -64,6 +64,12 @@ def test_example_session_end_to_end(tmp_path):
     for k in ("identify", "output_on", "settled", "point_before", "point_after", "rest",
               "shutdown", "analysis"):
         assert k in kinds, k
+    # +V, -V, +V: the two +V scans compared, in both results; the sample did not change
+    reps = [pair.repeat for pair in res.pairs.values()]
+    assert len(reps) == 2 and reps[0] is reps[1] and reps[0].compared
+    assert reps[0].earlier.endswith("(scan 0)") and reps[0].later.endswith("(scan 2)")
+    assert reps[0].class_change_fraction < 0.02 and reps[0].warning is None
+    assert "repeat" in kinds
 
 
 def _run_fault(tmp_path, arm, extra="", at=(0, 10), model="2400"):

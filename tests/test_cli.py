@@ -50,7 +50,7 @@ def test_analyze_writes_the_contract(analyzed, pair_dir):
     assert 0 < s["classified_fraction"] <= 1
     assert s["inputs"]["plus"]["bias_V"] > 0 > s["inputs"]["minus"]["bias_V"]
     assert s["software"]["version"]
-    truth = json.loads((pair_dir / "truth.json").read_text())
+    truth = json.loads((pair_dir / "degraded_seed5_truth.json").read_text())
     np.testing.assert_allclose(s["registration"]["shift_px"], truth["shift_px"], atol=0.15)
     with h5py.File(out / "result.h5", "r") as f:
         cls = f["/maps/class"]
@@ -162,7 +162,7 @@ def test_info_and_register(pair_dir, capsys):
     assert "channels" in capsys.readouterr().out
     main(["register", str(plus), str(minus)])
     reg = json.loads(capsys.readouterr().out)
-    truth = json.loads((pair_dir / "truth.json").read_text())
+    truth = json.loads((pair_dir / "degraded_seed5_truth.json").read_text())
     np.testing.assert_allclose(reg["shift_px"], truth["shift_px"], atol=0.3)
 
 

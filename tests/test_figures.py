@@ -35,7 +35,7 @@ def results():
 
 def _current_images(fig):
     return [im for ax in fig.axes for im in ax.get_images()
-            if im.get_cmap().name.startswith("inferno")]
+            if im.get_cmap().name.startswith("cividis")]
 
 
 def test_shared_scales_cover_both_and_are_applied(results):

@@ -87,7 +87,7 @@ def test_info_lists_scans(sim, sessions, capsys):
 
 def test_analyze_session_equals_the_pair_and_the_truth(sim, sessions, tmp_path, capsys):
     out = tmp_path / "o"
-    assert main(["-q", "analyze", str(sessions["ok"]), "-o", str(out), "--no-figures"]) == 0
+    assert main(["analyze", str(sessions["ok"]), "-o", str(out), "--no-figures"]) == 0
     assert "+V scan 0, -V scan 1" in capsys.readouterr().out
     with h5py.File(out / "result.h5") as f:
         got = f["/maps/class"][()]
@@ -121,7 +121,7 @@ def test_aborted_scan_refused_then_partial_is_cropped(sim, sessions, tmp_path, c
     assert main(["analyze", path, "-o", str(tmp_path / "o")]) == 1  # no complete pair
     assert "no consecutive +V/-V pair of complete scans" in capsys.readouterr().err
     out = tmp_path / "p"
-    assert main(["-q", "analyze", path, "-o", str(out), "--no-figures",
+    assert main(["analyze", path, "-o", str(out), "--no-figures",
                  "--allow-partial"]) == 0
     assert "cropped to rows 0-39" in capsys.readouterr().out
     with h5py.File(out / "result.h5") as f:

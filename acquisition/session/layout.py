@@ -41,7 +41,8 @@ layout above is unchanged and ``format`` stays ``afmcurrent-acquisition/1``:
   ``shutdown_failed``: the instrument could not be reached (output state unknown);
 * ``session``, ``identify``, ``output_on``, ``ramp``, ``rest``, ``settled``,
   ``settle_timeout``, ``point_before``, ``point_after``, ``scan_done``, ``abort``,
-  ``analysis``, ``analysis_failed`` as before.
+  ``analysis``, ``analysis_failed`` as before; ``repeat``: +V, -V, +V, the two +V scans
+  compared (the share of pixels whose class would change, the warning above the limit).
 
 (+) A session whose process was killed cannot get more events: the file keeps its SWMR write
 flag, and HDF5 refuses a second writer. Its supervisor (:mod:`acquisition.safety.supervisor`)

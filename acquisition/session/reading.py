@@ -79,6 +79,7 @@ def scan_from_group(g: h5py.Group, path: Path, index: int) -> Scan:
             "samples_per_line": int(a["samples_per_line"]),
             "lines": int(a["lines"]),
             "scan_index": index,
+            "session_scan": index,  # as afmcurrent.io.session names it (labels "(scan N)")
             "status": g["status"][0].decode(),
             "lines_recorded": int(g["lines_recorded"][0]),
         },

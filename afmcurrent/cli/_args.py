@@ -20,6 +20,7 @@ __all__ = [
     "add_option_flags",
     "options_given",
     "session_or_none",
+    "reporter",
 ]
 
 logger = logging.getLogger("afmcurrent")
@@ -93,6 +94,14 @@ def options_given(args: argparse.Namespace) -> dict[str, Any]:
     """The analysis options given on the command line (name -> value)."""
     return {f.name: getattr(args, f.name) for f in option_fields()
             if getattr(args, f.name, None) is not None}
+
+
+def reporter(args: argparse.Namespace) -> Callable[..., None]:
+    """``print`` for a sub-command's report on stdout, or nothing with ``-q`` (errors and the
+    warnings about a result go to stderr either way)."""
+    if getattr(args, "quiet", False):
+        return lambda *a, **k: None
+    return print
 
 
 def session_or_none(path: Path) -> Any:

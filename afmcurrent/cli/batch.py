@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Any
 
 from ..core.errors import AfmcurrentError
-from ._args import add_option_flags, options_given
+from ._args import add_option_flags, options_given, reporter
 
 __all__ = [
     "add_parser",
@@ -93,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
         source = {"manifest": str(args.manifest.resolve())}
     else:
         pairing = discover_pairs(args.root, workers=args.workers,
-                                 allow_partial=args.allow_partial)
+                                 allow_partial=args.allow_partial, bias_plus=args.bias_plus,
+                                 bias_minus=args.bias_minus)
         source = {"root": str(args.root.resolve())}
     if args.dry_run:
         print(pairing.table())
@@ -114,20 +114,41 @@ def run(args: argparse.Namespace) -> int:
                        pooled_samples=args.pooled_samples, seed=args.seed,
                        progress=not args.quiet, timeout=_timeout(args.timeout, PAIR_TIMEOUT),
                        overwrite=args.overwrite, source=source)
+    say = reporter(args)
     counts = {s: sum(r["status"] == s for r in result.rows) for s in ("ok", "skipped", "failed")}
-    print(f"{len(result.rows)} pairs: {counts['ok']} analysed, {counts['skipped']} already "
+    say(f"{len(result.rows)} pairs: {counts['ok']} analysed, {counts['skipped']} already "
           f"complete, {counts['failed']} failed; "
           f"{len(pairing.unpaired) + len(pairing.ambiguous)} files (or session scans) not "
           "paired")
+    for channels, n in _channels_used(args.outdir, result.rows).items():
+        say(f"channels: {channels} ({n} pair{'s' if n > 1 else ''})")
     dis = [r["pooled_disagreement"] for r in result.rows
            if r.get("pooled_disagreement") is not None]
     if dis:
-        print(f"pooled vs per-pair classes: {100 * sum(dis) / len(dis):.1f} % of pixels differ "
+        say(f"pooled vs per-pair classes: {100 * sum(dis) / len(dis):.1f} % of pixels differ "
               "(mean over pairs)")
-    print(f"wrote {', '.join(sorted(result.files))} and pairs/ to {args.outdir}")
-    for r in result.failed:
-        print(f"failed: {r['name']}: {r['error']}", file=sys.stderr)
+    say(f"wrote {', '.join(sorted(result.files))} and pairs/ to {args.outdir}")
     return 1 if result.failed else 0
+
+
+def _channels_used(outdir: Path, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """The channels the analysed pairs used (from their ``summary.json``), with how many
+    pairs used each combination."""
+    import json
+
+    used: dict[str, int] = {}
+    for r in rows:
+        if r["status"] == "failed":
+            continue
+        try:
+            inputs = json.loads((outdir / "pairs" / r["name"] / "summary.json").read_text(
+                encoding="utf-8"))["inputs"]
+            text = f"height {inputs['plus']['height_channel']!r}, current " \
+                f"{inputs['plus']['current_channel']!r}"
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a result of another version: its channels are in its own files
+        used[text] = used.get(text, 0) + 1
+    return used
 
 
 def _timeout(given: float | None, default: float) -> float | None:

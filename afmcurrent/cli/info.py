@@ -102,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
     info = _scan_info(scan)
     if args.json:
         info["metadata"] = {k: v for k, v in scan.metadata.items()}
+        info["analyze_uses"] = _chosen_text(scan)
         print(json.dumps(info, indent=2, default=str))
         return 0
     print(f"{info['file']}  ({scan.format})")
@@ -119,4 +120,29 @@ def run(args: argparse.Namespace) -> int:
     for c in info["channels"]:
         kind = "  current" if c["unit"] == "A" else ""
         print(f"    {c['name']:<28s} [{c['unit'] or '-'}] {c['direction'] or ''}{kind}")
+    print(f"  analyze uses: {_chosen_text(scan)}")
     return 0
+
+
+#: Words in the name of a channel in V that say it is the current (the log-amplifier output
+#: through an auxiliary input), as :func:`afmcurrent.pair.inputs.select_channels` prefers them.
+_V_HINTS = ("log", "current", "input", "aux", "in")
+
+
+def _chosen_text(scan: Any) -> str:
+    """Which channels ``analyze`` takes from this file by default, and what the current
+    channel needs (a calibration when it holds the log-amplifier output in V)."""
+    from ..core.errors import AfmcurrentError
+    from ..pair.inputs import select_channels
+
+    try:
+        height, current = select_channels(scan)
+    except AfmcurrentError as exc:
+        return f"no default ({exc})"
+    what = ("log-amplifier output in V: analyze needs its calibration (--logamp, or "
+            "logamp.toml beside the +V file)" if current.unit == "V" else f"in {current.unit}")
+    if current.unit == "V" and not any(h in current.name.lower() for h in _V_HINTS):
+        what += ("; its name does not say current: the first channel in V was taken, check "
+                 "that it is the amplifier output")
+    return (f"height {height.name!r}, current {current.name!r} ({what}); "
+            "--height-channel / --current-channel choose others")

@@ -33,6 +33,10 @@ A configuration file may hold these tables (every key optional, unknown keys ref
     min_confidence = 0.3
     estimate_drift = true
 
+    [repeat]          # a second scan of one polarity of the same area (+V, -V, +V)
+    max_class_change = 0.05       # warn when more of the pixels would change class
+    max_changed_fraction = 0.25   # warn when more of the pixels changed beyond the noise
+
     [analysis]        # per-call options of analyze_pair, see afmcurrent.core.options
     tip_radius = "100nm"          # lengths: m, or a string with its unit
     expect_shift = [0.0, 12.0]    # px
@@ -65,10 +69,31 @@ __all__ = [
     "ClassifySettings",
     "DomainSettings",
     "RegistrationSettings",
+    "RepeatSettings",
     "AnalysisConfig",
+    "SETTINGS_TABLES",
+    "setting_unit",
+    "setting_help",
     "load_config",
     "read_toml",
 ]
+
+
+def _setting(default: Any, unit: str, help: str) -> Any:
+    """A settings field with its unit and one-line help in the metadata (read by
+    :func:`setting_unit` / :func:`setting_help`: the commented defaults of ``afmcurrent config
+    --defaults`` and ``docs/settings.md`` are generated from them)."""
+    return field(default=default, metadata={"unit": unit, "help": help})
+
+
+def setting_unit(f: dataclasses.Field[Any]) -> str:
+    """The unit of a settings field ("" when dimensionless)."""
+    return str(f.metadata.get("unit", ""))
+
+
+def setting_help(f: dataclasses.Field[Any]) -> str:
+    """The one-line help of a settings field."""
+    return str(f.metadata.get("help", ""))
 
 
 @dataclass(frozen=True)
@@ -97,12 +122,19 @@ class TransportSettings:
         (:func:`afmcurrent.pair.logamp.lag_decades`) and report their share.
     """
 
-    bias_exponent: float = 1.0
-    noise_decades: float = 0.03
-    confidence_sigma: float = 2.0
-    tip_radius: float = 100e-9
-    bandwidth_hz_per_amp: float = 0.0
-    check_lag: bool = True
+    bias_exponent: float = _setting(
+        1.0, "", "exponent n in I_e(+V) = |I(-V)| * |V+/V-|**n (1: ohmic electronic conduction)")
+    noise_decades: float = _setting(
+        0.03, "decades", "one-sigma noise of one log-current pixel")
+    confidence_sigma: float = _setting(
+        2.0, "sigma", "margin, in units of the combined noise, a decision must clear")
+    tip_radius: float = _setting(
+        100e-9, "m", "probe radius for the current density I / (pi r^2); at most 10 um")
+    bandwidth_hz_per_amp: float = _setting(
+        0.0, "Hz/A", "log-amp bandwidth per ampere of input current; 0: the calibration's "
+        "hz_per_amp (with neither, lag is not checked)")
+    check_lag: bool = _setting(
+        True, "", "widen the intervals of pixels whose bandwidth is below the pixel rate")
 
     def __post_init__(self) -> None:
         _number(self, "transport", "noise_decades", lo=0.0, hi=5.0)
@@ -132,12 +164,21 @@ class ClassifySettings:
         ``10**decades``.
     """
 
-    mode: str = "absolute"
-    ionic_fraction_min: float = 0.9
-    ionic_current_min: float = 1e-13
-    shunt_current_min: float = 1e-12
-    reference_ionic_decades: float = -1.4
-    reference_shunt_decades: float = -0.4
+    mode: str = _setting(
+        "absolute", "", "'absolute': the thresholds below; 'reference': from a pristine "
+        "reference pair (--reference PLUS MINUS)")
+    ionic_fraction_min: float = _setting(
+        0.9, "", "ionic-dominated where I_ion / I(+V) is at or above this")
+    ionic_current_min: float = _setting(
+        1e-13, "A", "ionic-dominated pixels: class 1 at or above, class 4 below")
+    shunt_current_min: float = _setting(
+        1e-12, "A", "electronic-dominated pixels: class 3 (shunt) at or above, class 2 below")
+    reference_ionic_decades: float = _setting(
+        -1.4, "decades", "reference mode: ionic_current_min = median I(+V) of the reference "
+        "x 10**this")
+    reference_shunt_decades: float = _setting(
+        -0.4, "decades", "reference mode: shunt_current_min = median I(+V) of the reference "
+        "x 10**this")
 
     def __post_init__(self) -> None:
         if self.mode not in ("absolute", "reference"):
@@ -164,8 +205,9 @@ class DomainSettings:
         1 for 4-connectivity, 2 for 8-connectivity.
     """
 
-    min_area_um2: float = 0.05
-    connectivity: int = 1
+    min_area_um2: float = _setting(
+        0.05, "um^2", "connected regions smaller than this are not listed as domains")
+    connectivity: int = _setting(1, "", "1: 4-connectivity, 2: 8-connectivity")
 
     def __post_init__(self) -> None:
         _number(self, "domains", "min_area_um2", lo=0.0)
@@ -185,11 +227,41 @@ class RegistrationSettings:
         Estimate a linear slow-axis drift between the two scans.
     """
 
-    min_confidence: float = 0.3
-    estimate_drift: bool = True
+    min_confidence: float = _setting(
+        0.3, "", "a registration below this confidence (0..1) is not trustworthy (refused "
+        "unless forced)")
+    estimate_drift: bool = _setting(
+        True, "", "estimate the creep and drift along the slow axis (false: one shift)")
 
     def __post_init__(self) -> None:
         _number(self, "registration", "min_confidence", lo=0.0, hi=1.0)
+
+
+@dataclass(frozen=True)
+class RepeatSettings:
+    """The repeat scan: a second scan of one polarity of the same area (+V, -V, +V), compared
+    with the first (:mod:`afmcurrent.pair.repeat`).
+
+    Attributes
+    ----------
+    max_class_change : float
+        A warning (the measurement may have changed the sample) when more than this share of
+        the pixels classified in both would change class.
+    max_changed_fraction : float
+        A warning when more than this share of the pixels measured in both changed their log
+        current by more than the combined noise margin.
+    """
+
+    max_class_change: float = _setting(
+        0.05, "", "warn (the probe may have modified the sample) when more than this share of "
+        "the pixels classified in both scans would change class")
+    max_changed_fraction: float = _setting(
+        0.25, "", "warn when more than this share of the pixels measured in both scans changed "
+        "their log current beyond the noise")
+
+    def __post_init__(self) -> None:
+        _number(self, "repeat", "max_class_change", lo=0.0, hi=1.0)
+        _number(self, "repeat", "max_changed_fraction", lo=0.0, hi=1.0)
 
 
 @dataclass(frozen=True)
@@ -198,7 +270,7 @@ class AnalysisConfig:
 
     Attributes
     ----------
-    transport, classify, domains, registration : settings dataclasses
+    transport, classify, domains, registration, repeat : settings dataclasses
     logamp : dict or None
         The raw ``[logamp]`` table, if the file had one (validated by
         :func:`afmcurrent.pair.logamp.load_calibration`).
@@ -213,6 +285,7 @@ class AnalysisConfig:
     classify: ClassifySettings = field(default_factory=ClassifySettings)
     domains: DomainSettings = field(default_factory=DomainSettings)
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+    repeat: RepeatSettings = field(default_factory=RepeatSettings)
     logamp: dict[str, Any] | None = None
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
     source: str | None = None
@@ -222,7 +295,7 @@ class AnalysisConfig:
         ``[analysis]`` options are not settings of the method and are not included."""
         out = {
             name: dataclasses.asdict(getattr(self, name))
-            for name in ("transport", "classify", "domains", "registration")
+            for name in ("transport", "classify", "domains", "registration", "repeat")
         }
         out["source"] = self.source
         return out
@@ -233,7 +306,10 @@ _SECTIONS = {
     "classify": ClassifySettings,
     "domains": DomainSettings,
     "registration": RegistrationSettings,
+    "repeat": RepeatSettings,
 }
+#: The tables of settings of the method, in the order of a settings file, and their records.
+SETTINGS_TABLES: dict[str, type] = dict(_SECTIONS)
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 from .errors import ConfigError
@@ -36,6 +37,7 @@ __all__ = [
     "OPTION_NAMES",
     "option_fields",
     "options_from_table",
+    "options_to_table",
     "merge_options",
     "parse_pixel_pair",
     "parse_lengths",
@@ -359,3 +361,35 @@ def options_from_table(table: Mapping[str, Any], where: str = "configuration"
         return AnalysisOptions(**values)
     except ConfigError as exc:
         raise ConfigError(f"{where}: [analysis] {exc}") from None
+
+
+def options_to_table(options: AnalysisOptions, skip: Sequence[str] = ()) -> dict[str, Any]:
+    """The options that differ from their defaults as an ``[analysis]`` table (the inverse of
+    :func:`options_from_table`): lengths in m, pairs and boxes as lists, ``logamp`` when it is
+    a file or preset name (a calibration given as a record or mapping is left out: write it
+    as the ``[logamp]`` table).
+
+    Parameters
+    ----------
+    options : AnalysisOptions
+    skip : sequence of str, optional
+        Option names to leave out.
+
+    Returns
+    -------
+    dict
+        Name -> TOML value; :func:`options_from_table` reads it back to ``options``.
+    """
+    out: dict[str, Any] = {}
+    for f in option_fields():
+        value = getattr(options, f.name)
+        if f.name in skip or value == f.default:
+            continue
+        if isinstance(value, tuple):
+            value = [float(v) for v in value]
+        elif f.name == "logamp":
+            if not isinstance(value, (str, PathLike)):
+                continue
+            value = str(value)
+        out[f.name] = value
+    return out

@@ -19,6 +19,10 @@ read_park_tiff, read_asylum_ibw, read_ntmdt, read_nanonis_sxm, read_nanosurf_nid
     Park Systems TIFF, Asylum Research IBW, NT-MDT MDT, Nanonis SXM, Nanosurf NID (see their
     modules and ``docs/formats.md``).
 
+read_result(outdir) -> StoredResult
+    A written result folder read back: maps, registration, domain and profile tables,
+    summary, settings (see :mod:`afmcurrent.io.result`).
+
 Every reader raises :class:`~afmcurrent.core.errors.ReadError` (message naming the file and the
 problem) on a missing, unknown, corrupt, truncated or inconsistent file; no library traceback
 escapes. Writers refuse to replace an existing file unless ``overwrite=True``.
@@ -43,6 +47,7 @@ from .nanosurf import read_nanosurf_nid
 from .ntmdt import read_ntmdt
 from .park import read_park_tiff
 from .registry import FORMATS, ScanFormat, detect_format, matches_suffix
+from .result import StoredResult, read_result
 
 __all__ = [
     "load_scan",
@@ -63,6 +68,8 @@ __all__ = [
     "ScanFormat",
     "detect_format",
     "matches_suffix",
+    "read_result",
+    "StoredResult",
 ]
 
 

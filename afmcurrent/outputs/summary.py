@@ -31,7 +31,8 @@ def summary(result: PairResult) -> dict[str, Any]:
         ``median_current_density_A_m2``, ``bound_fractions``, ``lag``, ``thresholds``,
         ``domains``, ``bias_ratio``, ``tip_radius_m``, ``settings``, ``topography``,
         ``connectivity``, ``fractions_converged``, ``representative_area``, ``optical``,
-        ``profile_line_m``, ``notes`` (the result's, and a strong cross-talk's warning),
+        ``profile_line_m``, ``repeat`` (the repeat scan's comparison, or None), ``notes`` (the
+        result's, and a strong cross-talk's warning),
         ``warnings``, ``seconds``. Numbers may be NaN here; :func:`summary_json` writes them as
         null.
     """
@@ -84,6 +85,7 @@ def summary(result: PairResult) -> dict[str, Any]:
         "representative_area": corr.representative_area,
         "optical": result.optical.to_dict() if result.optical is not None else None,
         "profile_line_m": list(result.profile_line) if result.profile_line else None,
+        "repeat": result.repeat.to_dict() if result.repeat is not None else None,
         "notes": notes,
         "warnings": list(result.warnings),
         "seconds": result.seconds,

@@ -19,11 +19,15 @@ Files in the output folder:
     the current maps also as log10 channels.
 ``profile.csv``
     Maps sampled along the profile line (``--profile``; default the middle row).
+``settings.toml``
+    The settings the result was made with: ``--config settings.toml`` makes it again
+    (:mod:`afmcurrent.outputs.settings_file`).
 ``figure.png``
     The overview figure (skipped with ``figures=False``).
-``figure_paper.png``, ``profile.png``, ``optical.png``
-    The paper's six panels, the profile plot and (with an optical image) the classes over the
-    optical patch; with ``figure_format`` "pdf" or "svg" each figure is also written in it.
+``figure_paper.png``, ``profile.png``, ``optical.png``, ``repeat.png``
+    The paper's six panels, the profile plot, (with an optical image) the classes over the
+    optical patch and (with a repeat scan) what the measurement changed; with
+    ``figure_format`` "pdf" or "svg" each figure is also written in it.
 
 Every file is written under a temporary name and renamed into place, so a half-written file is
 never mistaken for a result.
@@ -48,6 +52,8 @@ from ..pair.registration import Registration
 from ..pair.result import PairResult
 from .figures import FigureScales, plot_optical_classes, plot_pair, plot_paper, plot_profile
 from .maps import gwy_channels, result_scan
+from .repeat import write_repeat_figure, write_repeat_group
+from .settings_file import result_settings_toml
 from .summary import summary, summary_json
 
 __all__ = ["write_result", "result_scan", "gwy_channels", "prepare_outdir", "atomic_path"]
@@ -139,6 +145,8 @@ def write_result(
     written["profile.csv"] = out / "profile.csv"
     scan = result_scan(result)
     written["result.h5"] = _write_h5(out / "result.h5", result, scan, contract, compact)
+    if result.repeat is not None:  # the repeat scan's maps (docs/outputs.md)
+        write_repeat_group(out / "result.h5", result.repeat)
     if gwy:
         with atomic_path(out / "result.gwy") as tmp:
             gwy_scan, gwy_masks = gwy_channels(scan)
@@ -146,8 +154,16 @@ def write_result(
             del gwy_scan, gwy_masks
         written["result.gwy"] = out / "result.gwy"
     del scan
+    with atomic_path(out / "settings.toml") as tmp:  # the settings it was made with
+        tmp.write_text(result_settings_toml(result), encoding="utf-8")
+    written["settings.toml"] = out / "settings.toml"
     if figures:
         written.update(_write_figures(out, result, figure_format, scales))
+        if result.repeat is not None:
+            formats = ("png",) if figure_format == "png" else ("png", figure_format)
+            for p in write_repeat_figure(out / "repeat.png", result.repeat, result.plus.size,
+                                         formats):
+                written[p.name] = p
     # summary.json last: its presence marks a complete result.
     contract["files"] = sorted(written)
     with atomic_path(out / "summary.json") as tmp:

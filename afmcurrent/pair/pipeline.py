@@ -136,8 +136,8 @@ def analyze_pair(
     plus_scan, minus_scan, bp, bm, notes = resolve_biases(
         load(plus), load(minus), opts.bias_plus, opts.bias_minus, force_bias=opts.force_bias,
         warnings=warnings)
-    for n in notes:
-        logger.warning(n)
+    for n in notes:  # in result.notes: shown by the caller (the CLI prints each once)
+        logger.info(n)
     h_plus, c_plus = select_channels(plus_scan, opts.height_channel, opts.current_channel)
     h_minus, c_minus = select_channels(
         minus_scan, opts.height_channel or h_plus.name, opts.current_channel or c_plus.name)
@@ -321,5 +321,5 @@ def _optical(optical: Any, opts: AnalysisOptions, class_map: np.ndarray, plus: S
             f"{', at the edge of the search window' if pl.at_search_edge else ''}); check "
             "the scan square in the figure"
         )
-        logger.warning(notes[-1])
+        logger.info(notes[-1])
     return result

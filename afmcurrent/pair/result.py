@@ -25,6 +25,8 @@ from ..core.classes import area_fractions
 from ..core.config import AnalysisConfig
 from ..core.model import Scan
 from ..core.options import AnalysisOptions
+from ..core.version import __version__
+from ..core.xarray_maps import maps_to_xarray
 from .classify import Thresholds
 from .correlate import PairCorrelation, Profile, correlate, pair_profile, slope_map
 from .correlate.topography import topography_by_domain
@@ -33,7 +35,8 @@ from .logamp import CurrentMap, LogAmpCalibration
 from .medians import bound_fractions
 from .optical import OpticalResult
 from .registration import Registration
-from .transport import TransportMaps, current_density
+from .repeat import RepeatComparison
+from .transport import TransportMaps, bound_code, current_density
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -99,6 +102,11 @@ class PairResult:
         Wall time of each stage of the analysis, s (``load``, ``logamp``, ``register``,
         ``transport``, ``classify``, ``level``, ``domains``, ``optical``, ``medians``): a
         profile for benchmarks, not part of any output file.
+    repeat : RepeatComparison or None
+        The comparison with a second scan of the same polarity of the area (+V, -V, +V;
+        :mod:`afmcurrent.pair.repeat`), when there is one: set by the caller that has it
+        (``afmcurrent analyze`` of a session or with ``--repeat``, a batch); its warning is in
+        :attr:`warnings` too.
 
     Notes
     -----
@@ -133,6 +141,7 @@ class PairResult:
     warnings: list[str] = field(default_factory=list)
     lag: dict[str, Any] = field(default_factory=lambda: {"checked": False})
     timings: dict[str, float] = field(default_factory=dict)
+    repeat: RepeatComparison | None = None
 
     # -- computed on first use, then kept -------------------------------------------------------
     @cached_property
@@ -239,6 +248,68 @@ class PairResult:
         """Share of the valid pixels whose reading is only a bound, per map and kind
         (:func:`afmcurrent.pair.medians.bound_fractions`)."""
         return bound_fractions(self.maps)
+
+    def map_arrays(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        """The maps of ``result.h5`` (``docs/outputs.md``) as arrays in the +V frame, and
+        their units: ``class``, the currents (A), ``ionic_fraction``, ``height`` (m), ``valid``,
+        the current densities (A/m^2), the bound codes and ``lagging``."""
+        m = self.maps
+        shape = m.valid.shape
+        maps = {
+            "class": self.class_map,
+            "ionic_current": m.ionic_current,
+            "electronic_current": m.electronic_current,
+            "ionic_fraction": m.ionic_fraction,
+            "plus_current": m.plus_current,
+            "minus_current": m.minus_current,
+            "height": self.height,
+            "valid": m.valid.astype(np.uint8),
+            **self.current_density_maps(),
+            "plus_bound": bound_code(m.plus_at_floor, m.plus_at_saturation, shape),
+            "minus_bound": bound_code(m.minus_at_floor, m.minus_at_saturation, shape),
+            "lagging": (np.zeros(shape, np.uint8) if m.lagging is None
+                        else m.lagging.astype(np.uint8)),
+        }
+        units = {k: "" for k in maps}
+        units.update({k: "A" for k in ("ionic_current", "electronic_current", "plus_current",
+                                       "minus_current")})
+        units.update(height="m", current_density_ionic="A/m^2",
+                     current_density_electronic="A/m^2")
+        return maps, units
+
+    def to_xarray(self) -> Any:
+        """The maps as an :class:`xarray.Dataset` (the optional extra
+        ``pip install 'afmcurrent[xarray]'``).
+
+        Returns
+        -------
+        xarray.Dataset
+            Dimensions ``("y", "x")`` with coordinates in m (pixel centres from the +V frame's
+            offset, y downwards from the top row); the variables of :meth:`map_arrays`, each
+            with its ``units``; the class map with its codes as ``flag_values`` /
+            ``flag_meanings`` (CF convention) and ``labels``; dataset attributes: the biases
+            (V), the registration shift (px), the area fractions, the tip radius (m), the
+            warnings and the software version.
+
+        Raises
+        ------
+        ImportError
+            If xarray is not installed (the message says how to install it).
+        """
+        maps, units = self.map_arrays()
+        attrs = {
+            "software": f"afmcurrent {__version__}",
+            "plus": str(self.plus.path or self.plus.label),
+            "minus": str(self.minus.path or self.minus.label),
+            "bias_plus_V": self.bias_plus,
+            "bias_minus_V": self.bias_minus,
+            "shift_px": list(self.registration.shift),
+            "tip_radius_m": self.config.transport.tip_radius,
+            "classified_fraction": self.classified_fraction,
+            **{f"fraction_{k}": v for k, v in self.fractions.items()},
+            "warnings": list(self.warnings),
+        }
+        return maps_to_xarray(maps, units, self.plus.size, self.plus.offset, attrs)
 
     def profile(self) -> Profile:
         """The line profile along :attr:`profile_line` (default: the middle row;

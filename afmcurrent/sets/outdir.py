@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 #: What a batch writes into OUTDIR (removed by ``overwrite`` when OUTDIR held another batch).
 BATCH_OUTPUTS = ("pairs", "summary.csv", "samples.csv", "pooled.json", "summary.png",
-                 "report.html", "batch.json")
+                 "currents.png", "report.html", "batch.json", "settings.toml")
 
 
 def batch_identity(specs: list[PairSpec], options: BatchOptions, pooled_samples: int,

@@ -23,6 +23,7 @@ A manifest CSV overrides discovery (:mod:`.manifest`).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import logging
 import re
@@ -42,6 +43,7 @@ __all__ = [
     "pair_scans",
     "discover_pairs",
     "pair_name",
+    "polarity_from_name",
 ]
 
 logger = logging.getLogger(__name__)
@@ -134,6 +136,40 @@ def pair_name(path: Path, root: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("_") or "pair"
 
 
+#: Words of a file name that say its polarity, for files that record no bias (with
+#: ``--bias-plus`` / ``--bias-minus``): the name is split at every non-alphanumeric character.
+PLUS_WORDS = frozenset({"plus", "pos", "positive"})
+MINUS_WORDS = frozenset({"minus", "neg", "negative"})
+
+
+def polarity_from_name(path: Path) -> int | None:
+    """+1 or -1 when exactly one polarity word (:data:`PLUS_WORDS`, :data:`MINUS_WORDS`) is in
+    the file's name (without its suffix), else None."""
+    words = {w.lower() for w in re.split(r"[^A-Za-z0-9]+", path.stem) if w}
+    plus, minus = bool(words & PLUS_WORDS), bool(words & MINUS_WORDS)
+    return None if plus == minus else (1 if plus else -1)
+
+
+def _given_bias(h: ScanHeader, bias_plus: float | None, bias_minus: float | None
+                ) -> tuple[ScanHeader | None, str]:
+    """A header without a bias with the bias given for its polarity (from its name), or None
+    and why not."""
+    why = "no sample bias recorded"
+    if bias_plus is None and bias_minus is None:
+        return None, why + " (give --bias-plus/--bias-minus, or a manifest with bias columns)"
+    sign = polarity_from_name(h.path)
+    if sign is None:
+        return None, (why + " and the name does not say the polarity (a word plus/pos/"
+                      "positive or minus/neg/negative in it), so --bias-plus/--bias-minus "
+                      "cannot apply; rename it or use a manifest")
+    bias = bias_plus if sign > 0 else bias_minus
+    if bias is None or bias * sign <= 0:
+        return None, (why + f"; its name says {'+V' if sign > 0 else '-V'} but no "
+                      f"{'positive --bias-plus' if sign > 0 else 'negative --bias-minus'} "
+                      "is given")
+    return dataclasses.replace(h, bias=bias), ""
+
+
 def pair_scans(
     headers: Iterable[ScanHeader],
     root: str | Path,
@@ -141,6 +177,8 @@ def pair_scans(
     size_rtol: float = 0.01,
     offset_tol: float = 0.05,
     time_tie_s: float = 1.0,
+    bias_plus: float | None = None,
+    bias_minus: float | None = None,
 ) -> Pairing:
     """Pair +V with -V scans from their headers.
 
@@ -158,6 +196,11 @@ def pair_scans(
     time_tie_s : float, optional
         Two -V candidates whose time distances differ by less than this (s) are a tie: the
         +V scan is reported ambiguous.
+    bias_plus, bias_minus : float, optional
+        V, for files that record no bias: a file whose name says its polarity
+        (:func:`polarity_from_name`: ``area3_plus.spm``, ``A1-neg.ibw``) takes the bias of
+        that polarity and pairs as if its header recorded it (the pair's spec carries the
+        bias given). Other files without a bias are reported, never guessed.
 
     Returns
     -------
@@ -166,10 +209,18 @@ def pair_scans(
     root = Path(root)
     result = Pairing()
     by_folder: dict[Path, list[ScanHeader]] = {}
+    given: set[Path] = set()  # files whose bias is the one given, not their header's
     for h in headers:
-        if h.bias is None or h.bias == 0:
-            why = "no sample bias recorded" if h.bias is None else "sample bias is 0 V"
-            result.unpaired.append(Unpaired(h.path, why + " (use a manifest with bias columns)"))
+        if h.bias is None:
+            with_bias, why = _given_bias(h, bias_plus, bias_minus)
+            if with_bias is None:
+                result.unpaired.append(Unpaired(h.path, why))
+                continue
+            h = with_bias
+            given.add(h.path)
+        if h.bias == 0:
+            result.unpaired.append(Unpaired(h.path, "sample bias is 0 V (use a manifest "
+                                            "with bias columns)"))
             continue
         by_folder.setdefault(h.path.parent, []).append(h)
 
@@ -208,7 +259,9 @@ def pair_scans(
             if used[m.path] > 1:  # +V, -V, +V: the -V scan again, a repeat of the area
                 name += f"_repeat{used[m.path]}"
             result.pairs.append(PairSpec(
-                name=name, plus=p.path, minus=m.path, sample=sample, group=sample))
+                name=name, plus=p.path, minus=m.path, sample=sample, group=sample,
+                bias_plus=p.bias if p.path in given else None,
+                bias_minus=m.bias if m.path in given else None))
         for m in minus:
             if m.path not in used:
                 result.unpaired.append(Unpaired(
@@ -238,7 +291,8 @@ def discover_pairs(root: str | Path, *, workers: int | None = None,
         Also pair the scans of acquire sessions that did not finish (analysed on the lines
         recorded in both).
     **tolerances
-        Passed to :func:`pair_scans`.
+        Passed to :func:`pair_scans`: the tolerances, and ``bias_plus`` / ``bias_minus`` for
+        files that record no bias (their names say the polarity).
 
     Returns
     -------

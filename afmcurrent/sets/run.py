@@ -8,7 +8,9 @@ Layout of the output folder::
     OUTDIR/samples.csv       the same aggregated by sample and group
     OUTDIR/pooled.json       the pooled (set-wide) classification model
     OUTDIR/summary.png       group comparison figure
+    OUTDIR/currents.png      every pair's current maps on the set's one log colour scale
     OUTDIR/report.html       static page with every pair's thumbnail and the tables
+    OUTDIR/settings.toml     the settings of the batch (each pair's folder: its own)
 
 Executors (:mod:`.executors`): ``workers=N`` (N >= 1) N persistent child processes
 (:class:`afmcurrent.sets.isolation.IsolatedPool`): a child that crashes (a reading library's
@@ -35,6 +37,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -47,12 +50,15 @@ from ..core.config import load_config
 from ..core.errors import ConfigError
 from ..io._common import atomic_path
 from ..pair.classify import Thresholds
+from .currents_figure import write_currents_figure
 from .executors import PAIR_TIMEOUT, Runner, executor, one_thread
 from .options import BatchOptions
 from .outdir import batch_identity, claim_outdir, remove_leftovers
 from .pairing import PairSpec
 from .pooled import apply_pooled, fit_pooled, missing_classes
+from .repeat import repeat_pass
 from .report import write_report
+from .settings import write_batch_settings
 from .summary_figure import write_summary_figure
 from .tables import BatchResult, empty_row, write_tables
 from .tasks import pair_task
@@ -150,11 +156,13 @@ def run_batch(
     with executor(workers, scheduler, timeout) as runner:
         rows, samples = _analyse_pairs(runner, specs, options, outdir, force, pooled_samples,
                                        seed, progress)
+        if repeat_pass(runner, specs, rows, outdir, options.figures):  # +V, -V, +V areas
+            logger.info("repeat scans compared at %.1f s", time.perf_counter() - t_start)
         logger.info("pairs: %d in %.1f s", len(specs), time.perf_counter() - t_start)
         skipped = sum(r["status"] == "skipped" for r in rows.values())
         if skipped:
             logger.info("%d of %d pairs complete and unchanged: skipped", skipped, len(specs))
-        for stale in ("pooled.json", "summary.png"):  # of an earlier run: rewritten below
+        for stale in ("pooled.json", "summary.png", "currents.png"):  # rewritten below
             (outdir / stale).unlink(missing_ok=True)
         if report:
             # the comparison figure needs the per-pair rows and pixels only: a worker draws it
@@ -178,9 +186,18 @@ def run_batch(
     result = BatchResult(rows=[rows[n] for n in names], outdir=outdir, pooled=pooled)
     files, sample_rows, sample_cols = write_tables(outdir, result.rows)
     result.files.update(files)
+    result.files["settings.toml"] = write_batch_settings(outdir, options)
     if report:
         if figure is not None:
             result.files["summary.png"] = outdir / "summary.png"
+        if options.figures:  # every pair's current maps on the set's one log scale
+            try:
+                result.files["currents.png"], scale = write_currents_figure(
+                    outdir / "currents.png", outdir, result.rows)
+                logger.info("currents.png: the set's current scale is log10 I = %g..%g",
+                            *scale)
+            except Exception as exc:  # the report must still be written
+                logger.error("currents.png not drawn: %s: %s", type(exc).__name__, exc)
         result.files["report.html"] = write_report(outdir / "report.html", result, sample_rows,
                                                    sample_cols)
     logger.info("batch done in %.1f s", time.perf_counter() - t_start)
@@ -199,7 +216,6 @@ def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions,
         if error is not None:  # the worker process was lost on this pair
             row, sample = empty_row(task[0]), None
             row.update(status="failed", error=f"worker lost: {error}", seconds=None)
-            logger.error("pair %s failed: %s", task[0].name, row["error"])
             for stale in (outdir / "pairs").glob(f".{task[0].name}.partial-*"):
                 shutil.rmtree(stale, ignore_errors=True)
         else:
@@ -208,8 +224,8 @@ def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions,
         if sample is not None:
             samples[row["name"]] = sample
         bar.update(1)
-        if row["status"] == "failed":
-            bar.write(f"failed: {row['name']}: {row['error']}")
+        if row["status"] == "failed":  # said once, here (even when quiet: an error)
+            bar.write(f"failed: {row['name']}: {row['error']}", file=sys.stderr)
     bar.close()
     return rows, samples
 

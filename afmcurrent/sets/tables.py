@@ -46,6 +46,8 @@ SUMMARY_COLUMNS = (
     "median_ionic_current_density_A_m2", "domains",
     *(f"domains_{k}" for k in FRACTION_KEYS),
     *(f"pooled_{k}" for k in FRACTION_KEYS), "pooled_disagreement",
+    "repeat_pair", "repeat_changed_fraction", "repeat_class_change_fraction",
+    "repeat_median_change_decades",
     "warnings", "seconds", "status", "error",
 )
 

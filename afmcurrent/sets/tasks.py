@@ -149,12 +149,12 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
     except AfmcurrentError as exc:
         row.update(status="failed", error=str(exc), seconds=time.perf_counter() - t0)
         sample = None
-        logger.error("pair %s failed: %s", spec.name, exc)
+        logger.info("pair %s failed: %s", spec.name, exc)  # reported once by run_batch
     except Exception as exc:  # an unexpected failure still fails only this pair
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}",
                    seconds=time.perf_counter() - t0)
         sample = None
-        logger.exception("pair %s failed unexpectedly", spec.name)
+        logger.debug("pair %s failed unexpectedly", spec.name, exc_info=True)  # -vv
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -172,7 +172,7 @@ def pair_task(spec: PairSpec, options: BatchOptions, outdir: str, force: bool,
     try:
         return _skip_or_run(spec, options, outdir, force, pooled_samples, seed)
     except Exception as exc:
-        logger.exception("pair %s failed unexpectedly", spec.name)
+        logger.debug("pair %s failed unexpectedly", spec.name, exc_info=True)  # -vv
         row = empty_row(spec)
         row.update(status="failed", error=f"{type(exc).__name__}: {exc}", seconds=0.0)
         return row, None

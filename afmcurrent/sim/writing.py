@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.errors import AfmcurrentError
 from ..io.nanoscope import write_nanoscope
+from ..pair.logamp import load_calibration
 from .pair import SimulatedPair
 
 __all__ = ["write_pair"]
@@ -26,9 +28,12 @@ def write_pair(
     """Write a simulated pair as the instrument would, plus calibration and ground truth.
 
     Files: ``<prefix>_plus.spm`` and ``<prefix>_minus.spm`` (Bruker Nanoscope, via
-    :func:`afmcurrent.io.nanoscope.write_nanoscope`), ``logamp.toml`` (the ``[logamp]`` table),
-    ``truth.npz`` (class_map, ionic_current, electronic_current, height) and ``truth.json``
-    (the scalars of :meth:`GroundTruth.scalars`).
+    :func:`afmcurrent.io.nanoscope.write_nanoscope`), ``<prefix>_truth.npz`` (class_map,
+    ionic_current, electronic_current, height) and ``<prefix>_truth.json`` (the scalars of
+    :meth:`GroundTruth.scalars`), and ``logamp.toml`` (the ``[logamp]`` table), which the
+    analysis finds beside the +V file. Several pairs can be written into one folder (each with
+    its own prefix): they share ``logamp.toml`` when they were recorded with the same
+    calibration (the simulator's default); a pair of another calibration is refused there.
 
     Parameters
     ----------
@@ -49,7 +54,8 @@ def write_pair(
     ------
     FileExistsError
         If a target file exists and ``overwrite`` is false (the message lists them and names
-        ``overwrite=True`` / ``--overwrite``).
+        ``overwrite=True`` / ``--overwrite``), or the folder's ``logamp.toml`` holds another
+        calibration (pairs of different calibrations need their own folders).
     """
 
     outdir = Path(outdir)
@@ -58,10 +64,21 @@ def write_pair(
         "plus": outdir / f"{prefix}_plus.spm",
         "minus": outdir / f"{prefix}_minus.spm",
         "logamp": outdir / "logamp.toml",
-        "truth": outdir / "truth.npz",
-        "truth_json": outdir / "truth.json",
+        "truth": outdir / f"{prefix}_truth.npz",
+        "truth_json": outdir / f"{prefix}_truth.json",
     }
-    existing = [str(p) for p in paths.values() if p.exists()]
+    shared = False  # logamp.toml of another pair of the folder, the same calibration
+    if paths["logamp"].is_file():
+        try:
+            shared = load_calibration(paths["logamp"]).to_dict() == pair.calibration.to_dict()
+        except AfmcurrentError:
+            shared = False
+        if not shared and not overwrite:
+            raise FileExistsError(
+                f"{paths['logamp']}: holds another log-amplifier calibration than this pair's; "
+                "write pairs of different calibrations into separate folders")
+    existing = [str(p) for k, p in paths.items() if p.exists() and not (k == "logamp"
+                                                                        and shared)]
     if existing and not overwrite:
         raise FileExistsError(
             f"{outdir}: refusing to overwrite existing file(s) {existing}; pass overwrite=True "
@@ -74,7 +91,8 @@ def write_pair(
         "# Log-amplifier calibration of the simulated pair (afmcurrent.sim)\n"
         "# V = reference_voltage + volts_per_decade * log10(I / reference_current)\n"
     )
-    paths["logamp"].write_text(header + pair.calibration.to_toml(), encoding="utf-8")
+    if not shared:
+        paths["logamp"].write_text(header + pair.calibration.to_toml(), encoding="utf-8")
     t = pair.truth
     # float32 keeps 7 significant digits, ample for ground truth, at half the size.
     np.savez_compressed(

@@ -70,7 +70,7 @@ def _scan(rows=24, cols=32, seed=0) -> Scan:
                 metadata={"date": "2024-01-02T03:04:05", "scan_rate_hz": 1.0})
 
 
-def _session_seed(path: Path) -> Path | None:
+def _session_seed(path: Path, complete: bool = False) -> Path | None:
     try:
         from acquisition.session import ScanPlan, SessionFile
         from afmcurrent.pair.logamp import PRESETS
@@ -82,9 +82,11 @@ def _session_seed(path: Path) -> Path | None:
     with SessionFile(path, plans, {"sample": "S", "area": "A"}, cal) as f:
         for i in range(2):
             f.start_scan(i)
-            for r in range(8 if i == 0 else 5):
+            done = i == 0 or complete
+            for r in range(8 if done else 5):
                 f.write_line(i, r, rng.normal(0, 1e-9, 8), rng.uniform(-1, 1, 8))
-            f.finish_scan(i, "complete" if i == 0 else "aborted", "stopped by the user")
+            f.finish_scan(i, "complete" if done else "aborted",
+                          "" if done else "stopped by the user")
     return path
 
 
@@ -123,9 +125,11 @@ def build_seeds(tmp: Path) -> dict[str, list[Path]]:
     seeds["ntmdt-mdt"] += [REAL / "ntmdt_ssrm_GaAs_Iprobe_BV2V_256px_3um.mdt"]
     seeds["nanonis-sxm"] += [REAL / "nanonis_STM_Au111_Current_pySPM_test.sxm"]
     seeds["nanosurf-nid"] += [REAL / "nanosurf_image_NSFopen.nid"]
-    sess = _session_seed(tmp / "session.h5")
-    if sess is not None:
-        seeds["acquire-session"] += [sess]
+    # one session with a complete +V/-V pair (reads succeed) and one whose -V scan was aborted
+    for name, complete in (("session.h5", True), ("session-aborted.h5", False)):
+        sess = _session_seed(tmp / name, complete)
+        if sess is not None:
+            seeds["acquire-session"] += [sess]
     return {k: [p for p in v if p.exists()] for k, v in seeds.items()}
 
 
@@ -318,12 +322,11 @@ def _child_read(path: Path, fmt: str) -> tuple[str, str]:
         if fmt == "acquire-session":
             from afmcurrent.io.session import load_session_pair, read_session
 
+            # A session is not a single scan (load_scan refuses it by design): reading its
+            # table and its +V/-V pair is the whole read.
             read_session(path).table()
-            try:
-                load_session_pair(path, allow_partial=True)
-            except ReadError as exc:
-                if str(path) not in str(exc):
-                    return "foreign", f"ReadError without the file name: {exc}"
+            load_session_pair(path, allow_partial=True)
+            return "ok", ""
         scan = load_scan(path, gwyddion=False)
         from afmcurrent.cli.info import _scan_info
 

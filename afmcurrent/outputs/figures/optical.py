@@ -93,14 +93,15 @@ def plot_optical_classes(
         ax.barh(ypos, np.nan_to_num(bright), color=ListedColormap(CLASS_COLORS[1:]).colors,
                 edgecolor="0.3", lw=0.4)
         ax.barh(ypos, np.where(tot > 0, 100 - np.nan_to_num(bright), 0),
-                left=np.nan_to_num(bright), color="0.25", edgecolor="0.3", lw=0.4)
+                left=np.nan_to_num(bright), color="white", hatch="/////", edgecolor="0.3",
+                lw=0.4)  # hatched, not a grey: a grey would match a class colour in lightness
         for i in range(len(CLASSES)):
             ax.text(101, i, f"n={int(tot[i])}", va="center", fontsize=6)
         ax.set_yticks(ypos, [CLASS_LABELS[k].split(" ", 1)[0] for k in CLASSES])
         ax.invert_yaxis()
         ax.set_xlim(0, 140)
         ax.set_xticks([0, 25, 50, 75, 100])
-        ax.set_xlabel("bright share of class (%) / dark (grey)")
+        ax.set_xlabel("bright share of class (%)\n(hatched: dark share)")
         ax.set_ylabel("class")
         v = opt.cramers_v
         ax.set_title(f"(c) optical vs class, V = {v:.2f}" if np.isfinite(v)

@@ -14,9 +14,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ...core.classes import CLASS_LABELS, CLASSES, N_CODES, ClassCode
-from ._panels import bound_overlay, pa_text, plot_bounded
-from .style import CLASS_COLORS, FigureScales, cmap_with_bad, current_norm, save_figure
+from ...core.classes import CLASS_LABELS, CLASSES, N_CODES
+from ._panels import bound_overlay, pa_text, plot_bounded, profile_limits
+from .style import (
+    CLASS_COLORS,
+    CURRENT_CMAP,
+    FRACTION_CMAP,
+    FigureScales,
+    class_legend_handles,
+    cmap_with_bad,
+    current_norm,
+    save_figure,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -53,7 +62,6 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.figure import Figure
-    from matplotlib.patches import Patch
 
     m = result.maps
     rows, cols = result.class_map.shape
@@ -93,7 +101,7 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
         vmin, vmax = scales.current_log10
     else:
         vmin, vmax = current_norm(m.plus_current, m.minus_current)
-    cmap = cmap_with_bad("inferno")
+    cmap = cmap_with_bad(CURRENT_CMAP)
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.log10(m.plus_current)
         lm = np.log10(m.minus_current)
@@ -119,22 +127,26 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
 
     plot_bounded(ax, x, m.plus_current[row] * 1e12, row_bound(m.plus_at_floor,
                   m.plus_at_saturation), label=f"I(+V) at {result.bias_plus:+g} V", lw=1,
-                  color="C0")
+                  color="#b2182b")
     plot_bounded(ax, x, m.minus_current[row] * 1e12, row_bound(m.minus_at_floor,
                   m.minus_at_saturation), label=f"|I(-V)| at {result.bias_minus:+g} V", lw=1,
-                  color="C1")
-    ax.semilogy(x, m.ionic_current[row] * 1e12, label="ionic", lw=1, ls=":", color="C2")
+                  color="#2166ac")
+    ax.semilogy(x, m.ionic_current[row] * 1e12, label="ionic", lw=1, ls=":", color="0.35")
+    ax.set_ylim(*profile_limits(*(a[row] * 1e12 for a in (m.plus_current, m.minus_current,
+                                                          m.ionic_current))))
+    ax.set_xlim(0, w_um)
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("|I| (pA)")
-    ax.set_title(f"(d) profiles along y = {y_line:.2f} µm\n(▼ upper bound: amplifier floor)",
+    ax.set_title(f"(d) profiles along y = {y_line:.2f} µm\n(▽ upper bound: amplifier floor)",
                  fontsize=9)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=1,
+              frameon=False)
     ax.grid(True, which="major", alpha=0.3)
 
     ax = axes[1, 0]
-    image(ax, m.ionic_fraction, "I$_{ion}$ / I(+V)", cmap=cmap_with_bad("viridis"),
+    image(ax, m.ionic_fraction, "I$_{ion}$ / I(+V)", cmap=cmap_with_bad(FRACTION_CMAP),
           vmin=0, vmax=1)
-    ax.set_title("(e) ionic fraction (grey: not resolved)")
+    ax.set_title("(e) ionic fraction\n(white: not resolved)", fontsize=9)
 
     ax = axes[1, 1]
     ccmap = ListedColormap(CLASS_COLORS)
@@ -143,8 +155,8 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
     ax.set_xlabel("x (µm)")
     ax.set_ylabel("y (µm)")
     ax.set_title("(f) degradation classes")
-    ax.legend(handles=[Patch(color=CLASS_COLORS[k], label=CLASS_LABELS[k]) for k in ClassCode],
-              fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
+    ax.legend(handles=class_legend_handles(), fontsize=7, loc="upper center",
+              bbox_to_anchor=(0.5, -0.14), ncol=2, frameon=False)
 
     _histogram(axes[1, 2], fig, result)
     _fractions(axes[1, 3], result)

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...core.classes import N_CODES
-from ._panels import bare_axes, bound_overlay, draw_line, profile_panel
+from ._panels import bare_axes, bound_overlay, draw_line, profile_limits, profile_panel
 from .style import (
     CLASS_COLORS,
+    CURRENT_CMAP,
     RC,
     FigureScales,
     add_scale_bar,
+    class_legend_handles,
     cmap_with_bad,
     current_norm,
     height_limits,
@@ -44,7 +46,9 @@ def plot_paper(
     (a) optical image with the scan square (the class map when there is no optical image),
     (b) topography, (c) I(+V) on a log colour scale with the profile line, (d) its profile,
     (e) |I(-V)| on the same scale, (f) its profile. Scale bars in µm; the class of each point
-    of the profile is shown as a strip above (d) and (f).
+    of the profile is shown as a strip above (d) and (f), the class legend below the panels.
+    The two profiles share one current axis fitted to their values; points at the amplifier
+    floor are drawn as upper bounds (open downward triangles).
 
     Parameters
     ----------
@@ -75,7 +79,7 @@ def plot_paper(
     prof = result.profile()
 
     with matplotlib.rc_context(RC):
-        fig = Figure(figsize=(7.0, 8.6), layout="constrained")
+        fig = Figure(figsize=(7.0, 9.0), layout="constrained")
         axes = fig.subplots(3, 2)
         title = result.plus.path.name if result.plus.path else "+V scan"
         fig.suptitle(f"{title}: {result.bias_plus:+g} V / {result.bias_minus:+g} V", fontsize=9)
@@ -108,7 +112,7 @@ def plot_paper(
         ax.set_title("(b) topography")
         bare_axes(ax)
 
-        cmap = cmap_with_bad("inferno")
+        cmap = cmap_with_bad(CURRENT_CMAP)
         with np.errstate(divide="ignore", invalid="ignore"):
             maps = ((np.log10(m.plus_current), f"(c) I(+V) at {result.bias_plus:+g} V",
                      m.plus_at_floor, m.plus_at_saturation),
@@ -124,9 +128,15 @@ def plot_paper(
             add_scale_bar(ax, w_um)
             ax.set_title(name + suffix)
             bare_axes(ax)
-        profile_panel(axes[1, 1], prof, "plus_current", "I(+V)", "#b2182b", cur)
+        ylim = profile_limits(*(prof.values[k] * 1e12 for k in
+                                ("plus_current", "minus_current", "ionic_current")))
+        profile_panel(axes[1, 1], prof, "plus_current", "I(+V)", "#b2182b", ylim)
         axes[1, 1].set_title("(d) I(+V) profile (strip: class)", pad=14)
-        profile_panel(axes[2, 1], prof, "minus_current", "|I(-V)|", "#2166ac", cur)
+        profile_panel(axes[2, 1], prof, "minus_current", "|I(-V)|", "#2166ac", ylim)
         axes[2, 1].set_title("(f) |I(-V)| profile (strip: class)", pad=14)
+        fig.legend(handles=class_legend_handles(), loc="outside lower center", ncol=3,
+                   frameon=False, title="degradation class " + ("(strips)" if opt is not None
+                                                 else "(map and strips)"),
+                   handlelength=1.2, columnspacing=1.2)
 
     return save_figure(fig, path, format, dpi)

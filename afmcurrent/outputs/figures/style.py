@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ...core.classes import CLASS_LABELS, ClassCode
+
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
@@ -21,6 +23,11 @@ __all__ = [
     "CLASS_COLORS",
     "FLOOR_COLOR",
     "SATURATION_COLOR",
+    "BAD_COLOR",
+    "CURRENT_CMAP",
+    "FRACTION_CMAP",
+    "lightness",
+    "class_legend_handles",
     "current_norm",
     "FigureScales",
     "shared_scales",
@@ -30,13 +37,60 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-#: Colours of the class codes 0-4 (colour-blind safe, Okabe-Ito palette).
-CLASS_COLORS = ("#d9d9d9", "#009e73", "#e69f00", "#d55e00", "#0072b2")
+#: Colours of the class codes 0-4: hues of the Okabe-Ito / Tol palettes (told apart by
+#: colour-blind readers), each at its own CIE L* lightness (93, 58, 77, 41, 22: at least 16
+#: apart), so that the classes also read in grayscale; the darkest is the class that conducts
+#: least (4, insulating). Checked by :func:`lightness` in the tests.
+CLASS_COLORS = ("#ececec", "#009e73", "#f5b33a", "#b2301a", "#332288")
+#: Colour map of the current maps (log scale): cividis, made for readers with a colour-vision
+#: deficiency and monotonic in lightness (Nuñez, Anderton & Renslow, PLoS ONE 13, e0199239,
+#: 2018). Ratios in [0, 1] (ionic fraction) use viridis.
+CURRENT_CMAP = "cividis"
+FRACTION_CMAP = "viridis"
+#: Colour of a pixel without a value (outside the overlap, not resolved): white, lighter than
+#: any colour of cividis or viridis (L* <= 91).
+BAD_COLOR = "#ffffff"
 #: Colours of pixels whose current is only a bound, drawn over the current maps: the amplifier
-#: floor (upper bound; sky blue, Okabe-Ito, outside the inferno palette) and saturation (lower
-#: bound; bluish green).
-FLOOR_COLOR = "#56b4e9"
-SATURATION_COLOR = "#7fffd4"
+#: floor (upper bound: black, darker than any colour of the scale, i.e. "below the scale") and
+#: saturation (lower bound: reddish purple, a hue cividis does not have).
+FLOOR_COLOR = "#000000"
+SATURATION_COLOR = "#cc79a7"
+#: Names of the bound colours in titles.
+BOUND_COLOR_NAMES = {FLOOR_COLOR: "black", SATURATION_COLOR: "purple"}
+
+
+def lightness(colors: Iterable[str]) -> np.ndarray:
+    """CIE 1976 L* of sRGB colours (0 black .. 100 white): how light each looks in grayscale.
+
+    Parameters
+    ----------
+    colors : iterable of str
+        Matplotlib colour specifications.
+
+    Returns
+    -------
+    ndarray of float, shape (n,)
+
+    Notes
+    -----
+    sRGB decoding and relative luminance Y from IEC 61966-2-1 (D65 white), L* from CIE 15:2004
+    (``116 Y^(1/3) - 16`` above ``(6/29)^3``, ``(29/3)^3 Y`` below).
+    """
+    from matplotlib.colors import to_rgba_array
+
+    rgb = to_rgba_array(list(colors))[:, :3]
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    y = lin @ np.array([0.2126, 0.7152, 0.0722])
+    return np.where(y > (6 / 29) ** 3, 116 * np.cbrt(y) - 16, (29 / 3) ** 3 * y)
+
+
+def class_legend_handles(codes: Iterable[int] | None = None) -> list:
+    """Legend patches of the class colours with their labels (all codes 0-4 by default)."""
+    from matplotlib.patches import Patch
+
+    codes = list(ClassCode) if codes is None else [ClassCode(c) for c in codes]
+    return [Patch(facecolor=CLASS_COLORS[c], edgecolor="0.5", lw=0.4, label=CLASS_LABELS[c])
+            for c in codes]
 
 
 def current_norm(*maps: np.ndarray) -> tuple[float, float]:
@@ -151,7 +205,7 @@ RC = {"font.size": 8, "axes.titlesize": 8.5, "axes.labelsize": 8, "xtick.labelsi
 def cmap_with_bad(name: str):  # noqa: ANN202
     import matplotlib
 
-    return matplotlib.colormaps[name].with_extremes(bad="#bdbdbd")
+    return matplotlib.colormaps[name].with_extremes(bad=BAD_COLOR)
 
 
 def save_figure(fig: Figure, path: str | Path | None, format: str | None, dpi: int) -> Figure:

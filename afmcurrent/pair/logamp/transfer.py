@@ -22,7 +22,8 @@ import numpy as np
 
 from ...core.errors import CalibrationError
 
-__all__ = ["LogAmpCalibration", "CALIBRATION_KEYS", "OPTIONAL_CALIBRATION_KEYS"]
+__all__ = ["LogAmpCalibration", "CALIBRATION_KEYS", "OPTIONAL_CALIBRATION_KEYS",
+           "CALIBRATION_KEY_DOCS"]
 
 #: The keys of a ``[logamp]`` table: exactly these, all required.
 CALIBRATION_KEYS = (
@@ -38,6 +39,25 @@ CALIBRATION_KEYS = (
 #: ``fit_max_current`` in A: the range of known currents the fit used).
 OPTIONAL_CALIBRATION_KEYS = ("hz_per_amp", "fit_rms_decades", "fit_min_current",
                              "fit_max_current")
+#: Unit, example value and meaning of every ``[logamp]`` key (the settings reference,
+#: ``docs/settings.md``, and the commented defaults are generated from it).
+CALIBRATION_KEY_DOCS: dict[str, tuple[str, float, str]] = {
+    "volts_per_decade": ("V/decade", 0.2, "slope V_dec of V = V_ref + V_dec log10(I / I_ref); "
+                         "negative for an inverting output stage"),
+    "reference_current": ("A", 1e-7, "I_ref: the current at which the output is "
+                          "reference_voltage"),
+    "reference_voltage": ("V", 0.0, "V_ref"),
+    "floor_current": ("A", 1e-15, "below it the output no longer follows the input: readings "
+                      "there are upper bounds"),
+    "saturation_current": ("A", 1e-3, "above it the output is clipped: readings there are "
+                           "lower bounds"),
+    "hz_per_amp": ("Hz/A", 2e13, "optional: bandwidth per ampere of input current (lag check)"),
+    "fit_rms_decades": ("decades", 0.01, "optional: RMS residual of the calibration fit (a "
+                        "warning when above twice the pixel noise)"),
+    "fit_min_current": ("A", 1e-13, "optional: lowest known current of the fit (a warning "
+                        "when most data lie outside the fitted range)"),
+    "fit_max_current": ("A", 1e-5, "optional: highest known current of the fit"),
+}
 @dataclass(frozen=True)
 class LogAmpCalibration:
     """Transfer function of one log amplifier: ``V = V_ref + V_dec * log10(I / I_ref)``.
