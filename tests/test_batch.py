@@ -493,3 +493,21 @@ def test_pooled_class4_on_simulated_set():
         assert 0.01 < share4 < 0.05, share4
         both = pooled > 0
         assert np.mean(pooled[both] == truth[both]) > 0.97
+
+
+def test_batch_outputs_compact_by_default_gwy_and_figures_opt_in(manifest_set, tmp_path):
+    pairs = read_manifest(manifest_set).pairs[:1]
+    out = tmp_path / "o"
+    run_batch(pairs, out, BatchOptions(), workers=0, progress=False, report=False)
+    d = out / "pairs" / pairs[0].name
+    assert (d / "result.h5").is_file() and (d / "summary.json").is_file()
+    assert not (d / "result.gwy").exists() and not (d / "figure.png").exists()
+    with h5py.File(d / "result.h5") as f:
+        assert f["maps/ionic_current"].chunks is not None
+    # asking for result.gwy later redoes the pair (its inputs are unchanged, its files not)
+    res = run_batch(pairs, out, BatchOptions(gwy=True), workers=0, progress=False,
+                    report=False)
+    assert res.rows[0]["status"] == "ok" and (d / "result.gwy").is_file()
+    res = run_batch(pairs, out, BatchOptions(gwy=True), workers=0, progress=False,
+                    report=False)
+    assert res.rows[0]["status"] == "skipped"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import h5py
 import numpy as np
@@ -92,3 +94,44 @@ def test_read_selected_channels(tmp_path):
     with pytest.raises(ChannelNotFoundError, match="no channel 'nope'") as exc:
         read_hdf5(tmp_path / "a.h5", channels=["nope"])
     assert all(n in str(exc.value) for n in names) and "a.h5" in str(exc.value)
+
+
+def test_round_mantissa_bound_and_specials():
+    from afmcurrent.io.hdf5 import round_mantissa
+
+    rng = np.random.default_rng(3)
+    x = (rng.lognormal(-25, 4, 5000) * rng.choice([-1, 1], 5000)).astype(np.float32)
+    x[:4] = [np.nan, np.inf, -np.inf, 0.0]
+    x[4] = np.finfo(np.float32).max  # would round up to inf: kept as it is
+    y = round_mantissa(x, 12)
+    assert np.isnan(y[0]) and y[1] == np.inf and y[2] == -np.inf and y[3] == 0.0
+    assert y[4] == x[4]
+    fin = np.isfinite(x) & (x != 0)
+    rel = np.abs(y[fin].astype(np.float64) / x[fin] - 1)
+    assert rel.max() <= 2.0**-13 and rel.max() > 2.0**-15  # rounded, and no further
+    assert not np.any(y[5:].view(np.uint32) & np.uint32((1 << 11) - 1))  # low bits are zero
+    # ties go to the even neighbour: 1 + 2**-13 lies halfway between 1 and 1 + 2**-12
+    tie = np.array([1 + 2.0**-13, 1 + 3 * 2.0**-13], np.float32)
+    np.testing.assert_array_equal(round_mantissa(tie, 12), [1.0, 1 + 4 * 2.0**-13])
+
+
+def test_compact_round_trip(tmp_path):
+    scan = _scan()
+    out = write_hdf5(tmp_path / "c.h5", scan, dtypes={"classes": np.uint8}, compact=True)
+    with h5py.File(out) as f:
+        ds = f["maps/zeta"]
+        plist = ds.id.get_create_plist()
+        assert plist.get_filter(0)[0] == 32001 and ds.chunks is not None  # Blosc
+        assert ds.dtype == np.float32
+    back = load_scan(out)
+    np.testing.assert_array_equal(back.channel("classes").data, scan.channel("classes").data)
+    for name in ("zeta", "I+ (retrace)", "a/b"):
+        np.testing.assert_allclose(back.channel(name).data, scan.channel(name).data,
+                                   rtol=2.0**-13 * 1.01, atol=0)
+    assert back.channel("zeta").unit == "m" and back.size == scan.size
+    # a fresh process that has not imported hdf5plugin reads it too (the reader loads it)
+    code = ("import sys; from afmcurrent.io.hdf5 import read_hdf5; "
+            "assert 'hdf5plugin' not in sys.modules; "
+            f"print(read_hdf5({str(out)!r}).channel('zeta').data.shape)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "(16, 24)" in r.stdout, r.stderr

@@ -48,7 +48,7 @@ def test_every_option_is_a_flag_a_toml_key_and_a_batch_option(name, tmp_path):
 def test_the_fields_are_exactly_the_options():
     assert set(FIELDS) == set(OPTION_NAMES)
     assert {f.name for f in dataclasses.fields(BatchOptions)} == {
-        *OPTION_NAMES, "config", "figures", "allow_partial"}
+        *OPTION_NAMES, "config", "figures", "gwy", "allow_partial"}
 
 
 def test_bad_options_are_refused_with_the_key():

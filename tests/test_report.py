@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from afmcurrent.core.classes import CLASS_LABELS, CLASSES
-from afmcurrent.sets import discover_pairs, run_batch
+from afmcurrent.sets import BatchOptions, discover_pairs, run_batch
 from afmcurrent.sets.report import write_report
 from afmcurrent.sets.tables import SUMMARY_COLUMNS, BatchResult, aggregate_samples
 from afmcurrent.sim import simulate_pair, write_pair
@@ -132,7 +132,8 @@ def batch(tmp_path_factory):
     broken = next(s for s in specs if "43" in s.name)
     broken.minus.write_bytes(broken.minus.read_bytes()[:3000])
     out = root.parent / "out"
-    res = run_batch(specs, out, workers=0, progress=False)
+    # with the per-pair figures (opt-in in a batch): the report links each pair's thumbnail
+    res = run_batch(specs, out, BatchOptions(figures=True), workers=0, progress=False)
     return out, res
 
 

@@ -56,7 +56,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    "(needs afmcurrent[dask]; workers must see the same paths)")
     b.add_argument("--dry-run", action="store_true", help="print the pairing and stop")
     b.add_argument("--force", action="store_true", help="redo pairs that are already complete")
-    b.add_argument("--no-figures", action="store_true", help="skip each pair's figure.png")
+    b.add_argument("--figures", action="store_true",
+                   help="also draw each pair's figures (figure.png, figure_paper.png, "
+                   "profile.png; not drawn by default)")
+    b.add_argument("--no-figures", action="store_true",
+                   help="no figures per pair (the default; kept for scripts that pass it)")
+    b.add_argument("--gwy", action="store_true",
+                   help="also write each pair's result.gwy (~60 MB per 512 x 512 pair; "
+                   "result.h5 holds the same maps, compressed, in ~3.5 MB)")
     b.add_argument("--config", type=Path, metavar="FILE",
                    help="settings TOML file (its [analysis] table gives defaults of the "
                    "analysis options below)")
@@ -97,7 +104,8 @@ def run(args: argparse.Namespace) -> int:
         raise AfmcurrentError(f"no +V / -V pair found in {args.root or args.manifest}")
     options = BatchOptions(
         **options_given(args), config=str(args.config) if args.config else None,
-        figures=not args.no_figures, allow_partial=args.allow_partial,
+        figures=args.figures and not args.no_figures, gwy=args.gwy,
+        allow_partial=args.allow_partial,
     )
     if args.workers == 0 and not args.scheduler:
         keep_freed_memory()  # this process analyses every pair: keep freed memory, as workers do

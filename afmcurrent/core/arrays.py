@@ -1,4 +1,4 @@
-"""Small array helpers shared by the layers: summed-area tables, NaN-safe floats."""
+"""Small array helpers shared by the layers: summed-area tables, medians, NaN-safe floats."""
 
 from __future__ import annotations
 
@@ -7,7 +7,13 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["summed_area_table", "finite_or_none"]
+__all__ = ["summed_area_table", "middle_values", "median_inplace", "row_blocks",
+           "finite_or_none"]
+
+#: Pixels per block of :func:`row_blocks`: a few dozen float64 arrays of this size stay in a
+#: core's cache (2 MB here), where a chain of per-pixel operations runs about twice as fast as
+#: over a whole 512 x 512 image streamed from memory once per operation.
+BLOCK_PIXELS = 65536
 
 
 def summed_area_table(a: np.ndarray, dtype: np.dtype | type | None = None) -> np.ndarray:
@@ -40,6 +46,64 @@ def summed_area_table(a: np.ndarray, dtype: np.dtype | type | None = None) -> np
     for i in range(2, out.shape[-2]):
         out[..., i, :] += out[..., i - 1, :]
     return out
+
+
+def middle_values(v: np.ndarray, count: int | None = None) -> tuple[float, float]:
+    """The two middle values of a 1-D array (the same one twice for an odd size), partitioning
+    it in place.
+
+    Parameters
+    ----------
+    v : ndarray, shape (n,), n >= 1
+        Values (partitioned in place: pass a copy you may change).
+    count : int, optional
+        The number of values that are not NaN (at least 1), when ``v`` holds NaN: the
+        middle values of those (NaN sorts after every number, so they are the ``count``
+        smallest). Default: ``n`` (no NaN).
+
+    Returns
+    -------
+    low, high : float
+        The ``(count - 1) // 2``-th and ``count // 2``-th smallest values; the median is
+        their mean.
+
+    Notes
+    -----
+    One selection of the upper middle value and the maximum below it: ``np.median`` selects
+    both (and the maximum, for its NaN check) with a multi-index partition, several times
+    slower on large arrays, for the same numbers.
+    """
+    n = v.shape[0] if count is None else int(count)
+    k2 = n // 2
+    if v.shape[0] > 1:
+        v.partition(k2)
+    hi = v[k2]
+    lo = hi if n % 2 else v[:k2].max()
+    return lo, hi
+
+
+def median_inplace(v: np.ndarray) -> float:
+    """Median of a 1-D array without NaN, partitioning it in place: the number ``np.median``
+    gives (the middle value, or the mean of the two middle values; NaN for an empty array)."""
+    if v.shape[0] == 0:
+        return math.nan
+    lo, hi = middle_values(v)
+    return float(lo) if lo == hi else float((lo + hi) / 2)
+
+
+def row_blocks(shape: tuple[int, ...], pixels: int = BLOCK_PIXELS) -> list[slice]:
+    """Consecutive blocks of rows of an image of ``shape`` (rows, cols), about ``pixels``
+    pixels each (at least one row), covering every row once.
+
+    For chains of per-pixel operations run block by block (each block's temporaries stay in
+    the cache): the result is the same as over the whole image.
+    """
+    rows = int(shape[0])
+    cols = max(int(np.prod(shape[1:])) if len(shape) > 1 else 1, 1)
+    step = max(1, pixels // cols)
+    n = max(1, -(-rows // step))
+    step = -(-rows // n)  # blocks of equal size
+    return [slice(r, min(r + step, rows)) for r in range(0, rows, step)] or [slice(0, 0)]
 
 
 def finite_or_none(v: Any) -> float | None:

@@ -151,11 +151,25 @@ def classify_intervals(
     r_lo, r_hi = log_ratio
     p_lo, p_hi = log_plus
     e_lo, e_hi = log_electronic
-    out = np.zeros(np.shape(r_lo), np.uint8)
+    shape = np.shape(r_lo)
     with np.errstate(invalid="ignore", over="ignore"):
-        ionic_dom = (r_lo >= thresholds.log_ratio_min) & valid
-        electronic_dom = (r_hi < thresholds.log_ratio_min) & valid
-        # I_ion interval: [I+_lo - Ie_hi, I+_hi - Ie_lo] (10**-inf = 0, 10**inf = inf).
+        ionic_dom = np.asarray(r_lo >= thresholds.log_ratio_min)
+        ionic_dom &= valid
+        electronic_dom = np.asarray(r_hi < thresholds.log_ratio_min)
+        electronic_dom &= valid
+        # Electronic current bounds compared in log space: class 3 where the whole interval
+        # is at or above the shunt threshold, class 2 where it is below.
+        log_shunt = np.log10(thresholds.shunt_current_min)
+        shunt = np.asarray(e_lo >= log_shunt)
+        shunt &= electronic_dom
+        leaky = np.asarray(e_hi < log_shunt)
+        leaky &= electronic_dom
+        out = np.zeros(shape, np.uint8)
+        out[...] = shunt
+        out *= np.uint8(ELECTRONIC_SHUNT)
+        np.copyto(out, np.uint8(IONIC_BLOCKED_LEAKY), where=leaky)
+        # I_ion interval: [I+_lo - Ie_hi, I+_hi - Ie_lo] (10**-inf = 0, 10**inf = inf), on the
+        # ionic-dominated pixels only (the powers of ten are the costly part)
         i = np.nonzero(ionic_dom)
         ion_lo = 10.0 ** p_lo[i] - 10.0 ** e_hi[i]
         ion_hi = 10.0 ** p_hi[i] - 10.0 ** e_lo[i]
@@ -163,13 +177,6 @@ def classify_intervals(
         cls[ion_lo >= thresholds.ionic_current_min] = IONIC_CONDUCTING
         cls[ion_hi < thresholds.ionic_current_min] = IONIC_BLOCKED_INSULATING
         out[i] = cls
-        # Electronic current bounds compared in log space.
-        e = np.nonzero(electronic_dom)
-        log_shunt = np.log10(thresholds.shunt_current_min)
-        cls = np.zeros(e[0].shape, np.uint8)
-        cls[e_lo[e] >= log_shunt] = ELECTRONIC_SHUNT
-        cls[e_hi[e] < log_shunt] = IONIC_BLOCKED_LEAKY
-        out[e] = cls
     return out
 
 

@@ -13,6 +13,7 @@ resampling adds to I_e(+V) (registration error times the local gradient, sub-pix
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from ..core.config import AnalysisConfig, TransportSettings
 from ..core.errors import RegistrationError
 from ..core.model import Scan
 from .logamp import CurrentMap, LogAmpCalibration
-from .registration import Registration, apply_registration, apply_registration_mask, register
+from .registration import Registration, apply_registration_mask, register
+from .registration._resample import check_apply, inside_mask, warp_rows
 from .transport import resampling_uncertainty
 
 __all__ = [
@@ -28,6 +30,8 @@ __all__ = [
     "MIN_UNCERTAINTY_PX",
     "register_pair",
     "resample_minus",
+    "resample_minus_maps",
+    "ResampledMinus",
     "electronic_uncertainty",
 ]
 
@@ -114,6 +118,30 @@ def register_pair(
     return reg
 
 
+@dataclass
+class ResampledMinus:
+    """The -V current in the +V frame (:func:`resample_minus_maps`).
+
+    Attributes
+    ----------
+    current : ndarray of float64, shape (rows, cols)
+        I(-V) in A, resampled in log space; NaN outside the overlap.
+    log10 : ndarray of float64, shape (rows, cols)
+        ``log10(current / A)`` as resampled (NaN outside the overlap).
+    overlap : ndarray of bool
+        Pixels inside the -V frame on registered rows, with a value.
+    at_floor, at_saturation : ndarray of bool
+        Resampled masks (nearest neighbour) or values within the margin of the floor
+        (saturation).
+    """
+
+    current: np.ndarray
+    log10: np.ndarray
+    overlap: np.ndarray
+    at_floor: np.ndarray
+    at_saturation: np.ndarray
+
+
 def resample_minus(
     cur_minus: CurrentMap,
     registration: Registration,
@@ -143,16 +171,46 @@ def resample_minus(
         Resampled masks (nearest neighbour) or values within the margin of the floor
         (saturation).
     """
-    current, overlap = apply_registration(cur_minus.current, registration, log=True)
-    at_floor = apply_registration_mask(cur_minus.at_floor, registration)
-    at_sat = apply_registration_mask(cur_minus.at_saturation, registration)
+    r = resample_minus_maps(cur_minus, registration, calibration, bound_margin)
+    return r.current, r.overlap, r.at_floor, r.at_saturation
+
+
+def resample_minus_maps(
+    cur_minus: CurrentMap,
+    registration: Registration,
+    calibration: LogAmpCalibration | None,
+    bound_margin: float,
+) -> ResampledMinus:
+    """:func:`resample_minus` with the resampled log10 of the current as well.
+
+    The log current of the -V scan (:meth:`CurrentMap.log_current`) is resampled row by
+    row (bilinear, :func:`~afmcurrent.pair.registration.apply_registration`'s method) and
+    raised to the power of ten; the masks by nearest neighbour.
+
+    Raises
+    ------
+    RegistrationError
+        If the map's shape differs from the registered frame.
+    """
+    check_apply(cur_minus.current, registration)
+    lg = cur_minus.log_current()
+    curve = registration.row_displacement
+    inside = inside_mask(curve, lg.shape, registration.row_registered)
+    w = warp_rows(np.asarray(lg, np.float64), curve)
+    overlap = np.isfinite(w)
+    overlap &= inside
+    w[~overlap] = np.nan
+    with np.errstate(over="ignore"):
+        current = np.power(10.0, w)
+    at_floor = apply_registration_mask(cur_minus.at_floor, registration, inside)
+    at_sat = apply_registration_mask(cur_minus.at_saturation, registration, inside)
     if calibration is not None:
         # a resampled value within the noise of the floor (saturation) is a bound as well
         k = 10.0**bound_margin
         with np.errstate(invalid="ignore"):
             at_floor |= current <= calibration.floor_current * k
             at_sat |= current >= calibration.saturation_current / k
-    return current, overlap, at_floor, at_sat
+    return ResampledMinus(current, w, overlap, at_floor, at_sat)
 
 
 def electronic_uncertainty(

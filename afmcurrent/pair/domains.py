@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
+from ..core.arrays import middle_values
 from ..core.classes import (
     CLASS_NAMES,
 )
@@ -83,30 +84,72 @@ class LabelGroups:
         Labels 0..n (0: no domain, left out).
     n : int
         Number of labels.
+
+    Notes
+    -----
+    The sort is a radix sort when the labels fit in 16 bits (NumPy's stable sort of small
+    integer types), linear in the pixels.
     """
 
-    def __init__(self, labels: np.ndarray, n: int) -> None:
+    def __init__(self, labels: np.ndarray, n: int, counts: np.ndarray | None = None) -> None:
         flat = labels.ravel()
+        if n < 2**16 and flat.dtype != np.uint16:
+            flat = flat.astype(np.uint16)
         order = np.argsort(flat, kind="stable")
-        counts = np.bincount(flat, minlength=n + 1)
-        self.order = order[counts[0]:]  # drop label 0
-        self.bounds = np.cumsum(counts[1:])
+        if counts is None:
+            counts = np.bincount(flat, minlength=n + 1)[1:n + 1]
+        else:  # pixels per label 1..n, known to the caller
+            counts = np.asarray(counts, np.intp)
+        #: flat pixel indices of labels 1..n, label by label, in raster order within each
+        self.order = order[flat.size - int(counts.sum()):]  # drop label 0
+        self.counts = counts
+        self.bounds = np.cumsum(self.counts)
         self.n = n
 
+    def grouped(self, values: np.ndarray) -> np.ndarray:
+        """``values`` of the labelled pixels, label by label (a new array, flat)."""
+        return values.ravel().take(self.order)
+
     def median(self, values: np.ndarray) -> np.ndarray:
-        """Median of ``values`` per label 1..n over finite values (NaN for an empty group)."""
-        v = values.ravel()[self.order]  # a copy: partitioned in place below
-        fin = np.isfinite(v)
-        bounds = self.bounds
-        if not fin.all():
-            v = v[fin]
-            # finite values up to each group's end (an empty group keeps its place)
-            bounds = np.concatenate(([0], np.cumsum(fin)))[bounds]
-        out = np.full(self.n, np.nan)
-        for k, part in enumerate(np.split(v, bounds[:-1])):
-            if part.size:
-                out[k] = np.median(part, overwrite_input=True)
-        return out
+        """Median of ``values`` per label 1..n over finite values (NaN for an empty group).
+
+        The same numbers as ``np.median`` of each group's finite values (the middle value, or
+        the mean of the two middle values).
+        """
+        return self.median_of_grouped(self.grouped(values))[0]
+
+    def median_of_grouped(self, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Medians of values already grouped (:meth:`grouped`; partitioned in place), and the
+        two middle values of each group (NaN for an empty group).
+
+        Returns
+        -------
+        median, low, high : ndarray of float, shape (n,)
+            ``median = (low + high) / 2``; ``low == high`` for a group of odd size.
+        """
+        counts = self.counts
+        nan = np.isnan(v)
+        if np.isinf(v).any():  # left out as NaN is (NaN sorts after every number)
+            inf = np.isinf(v)
+            v[inf] = np.nan
+            nan |= inf
+        if nan.any():
+            # values that are not NaN in each group (an empty group keeps its place)
+            starts = self.bounds - counts
+            n_ok = np.add.reduceat(~nan, np.minimum(starts, max(v.size - 1, 0)),
+                                   dtype=np.intp) if v.size else np.zeros_like(counts)
+            n_ok = np.where(counts > 0, n_ok, 0)
+        else:
+            n_ok = counts
+        ends = self.bounds
+        lo = np.full(self.n, np.nan)
+        hi = np.full(self.n, np.nan)
+        for k in np.flatnonzero(n_ok):
+            e = int(ends[k])
+            lo[k], hi[k] = middle_values(v[e - int(counts[k]):e], int(n_ok[k]))
+        with np.errstate(invalid="ignore"):
+            med = np.where(lo == hi, lo, (lo + hi) / 2)
+        return med, lo, hi
 
 
 def same_class_components(
@@ -147,6 +190,34 @@ def same_class_components(
     classes = np.zeros(sizes.size, np.uint8)
     classes[flat] = cm.ravel()  # every pixel of a component has its class; id 0 has class 0
     return labels, sizes, classes
+
+
+def _group_sums(grouped: np.ndarray, groups: LabelGroups) -> np.ndarray:
+    """Per-label sums of integer values already grouped label by label (exact)."""
+    out = np.zeros(groups.n, np.float64)
+    has = groups.counts > 0
+    if grouped.size and has.any():
+        out[has] = np.add.reduceat(grouped, (groups.bounds - groups.counts)[has])
+    return out
+
+
+def _eroded(mask: np.ndarray, structure: np.ndarray) -> np.ndarray:
+    """``scipy.ndimage.binary_erosion(mask, structure)`` of a 3 x 3 structure (pixels beyond
+    the frame count as False) by shifted slices."""
+    out = mask.copy()
+    rows, cols = mask.shape
+    for dy, dx in zip(*np.nonzero(structure), strict=True):
+        dy, dx = int(dy) - 1, int(dx) - 1
+        if dy == dx == 0:
+            continue
+        src = mask[max(dy, 0):rows + min(dy, 0), max(dx, 0):cols + min(dx, 0)]
+        out[max(-dy, 0):rows + min(-dy, 0), max(-dx, 0):cols + min(-dx, 0)] &= src
+        # the pixels whose neighbour lies beyond the frame
+        if dy:
+            out[0 if dy < 0 else rows - 1, :] = False
+        if dx:
+            out[:, 0 if dx < 0 else cols - 1] = False
+    return out
 
 
 def find_domains(
@@ -210,17 +281,19 @@ def find_domains(
     cls = comp_cls[kept].astype(np.int64)
     idx = np.arange(1, n + 1)
     area_px = sizes[kept].astype(float)
-    yy, xx = np.indices(class_map.shape)
+    rows, cols = class_map.shape
+    groups = LabelGroups(labels, n, counts=sizes[kept])
+    # pixel coordinates summed per domain (integers: exact in any order), one at a time
     with np.errstate(invalid="ignore", divide="ignore"):
-        cy = np.bincount(labels.ravel(), yy.ravel(), minlength=n + 1)[1:] / area_px
-        cx = np.bincount(labels.ravel(), xx.ravel(), minlength=n + 1)[1:] / area_px
+        cy = _group_sums(groups.order // cols, groups) / area_px
+        cx = _group_sums(groups.order % cols, groups) / area_px
     area_um2 = area_px * pixel_area_um2
 
     edge = np.zeros(class_map.shape, bool)
     edge[0, :] = edge[-1, :] = edge[:, 0] = edge[:, -1] = True
     if valid is not None:
-        inner = ndimage.binary_erosion(np.asarray(valid, bool), structure=structure)
-        edge |= np.asarray(valid, bool) & ~inner
+        v = np.asarray(valid, bool)
+        edge |= v & ~_eroded(v, structure)
     touches = np.zeros(n + 1, bool)
     touches[np.unique(labels[edge])] = True
 
@@ -234,19 +307,16 @@ def find_domains(
         "centroid_y_um": (cy + 0.5) * dy * 1e6,
     }
     if maps is not None:
-        groups = LabelGroups(labels, n)
-        for key, arr in (
-            ("median_plus_current_pA", maps.plus_current),
-            ("median_minus_current_pA", maps.minus_current),
-            ("median_ionic_current_pA", maps.ionic_current),
-            ("median_electronic_current_pA", maps.electronic_current),
-        ):
-            columns[key] = groups.median(arr) * 1e12
+        columns["median_plus_current_pA"] = groups.median(maps.plus_current) * 1e12
+        columns["median_minus_current_pA"] = groups.median(maps.minus_current) * 1e12
+        columns["median_ionic_current_pA"] = groups.median(maps.ionic_current) * 1e12
+        columns["median_electronic_current_pA"] = groups.median(maps.electronic_current) * 1e12
         columns["median_ionic_fraction"] = groups.median(maps.ionic_fraction)
         if tip_radius is not None:
             columns["median_ionic_current_density_mA_cm2"] = current_density(
                 columns["median_ionic_current_pA"] * 1e-12, tip_radius) * 0.1
     if height is not None:
-        columns["rms_roughness_nm"] = roughness_by_label(height, labels, n)[0] * 1e9
+        columns["rms_roughness_nm"] = roughness_by_label(height, labels, n, ra=False,
+                                                       counts=groups.counts)[0] * 1e9
     columns["touches_edge"] = touches[1:]
     return DomainTable(labels=labels, columns=columns)

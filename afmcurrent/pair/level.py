@@ -76,8 +76,12 @@ def plane_level(z: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     ry = (np.arange(rows) - yc)[:, None]
     rx = (np.arange(cols) - xc)[None, :]
     # normal equations of the least-squares plane, accumulated with array sums
-    w = valid.astype(np.float64)
-    zw = np.where(valid, z, 0.0)
+    if valid.all():  # (the same sums without the masked copies)
+        w = np.ones(z.shape)
+        zw = z
+    else:
+        w = valid.astype(np.float64)
+        zw = np.where(valid, z, 0.0)
     wy, wx = w.sum(axis=1), w.sum(axis=0)
     zy, zx = zw.sum(axis=1), zw.sum(axis=0)
     yv, xv = ry[:, 0], rx[0, :]
@@ -130,9 +134,9 @@ def align_rows(
     """
     z = as_image(z)
     valid = fit_mask(z, mask)
-    out = z.copy()
     if method == "median":
-        return out - _row_medians(z, valid)[:, None]
+        return z - _row_medians(z, valid)[:, None]
+    out = z.copy()
     if method == "mean":
         if valid.all():
             return out - z.mean(axis=1)[:, None]
@@ -163,6 +167,14 @@ def _row_medians(z: np.ndarray, valid: np.ndarray) -> np.ndarray:
     of each row's valid values: the result of ``np.nanmedian(..., axis=1)`` at a quarter of
     its cost on 512 x 512 images.
     """
+    if valid.all() and z.shape[1] > 1:
+        # one selection per row: the upper middle value, and the largest value below it
+        cols = z.shape[1]
+        k2 = cols // 2
+        part = np.partition(z, k2, axis=1)
+        hi = part[:, k2]
+        lo = hi if cols % 2 else part[:, :k2].max(axis=1)
+        return 0.5 * (lo + hi)
     s = np.sort(np.where(valid, z, np.nan), axis=1)
     n = valid.sum(axis=1)
     r = np.arange(z.shape[0])

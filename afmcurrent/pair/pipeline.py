@@ -11,15 +11,17 @@ Data flow, one step per module of :mod:`afmcurrent.pair`::
     level       leveled topography
     domains     connected domains and their table
     optical     the optical image tied to the scan (optional)
-    correlate   topography, cross-talk, connectivity, representative area
     medians     median currents and which are bounds
 
 :func:`analyze_pair` returns a :class:`~afmcurrent.pair.result.PairResult` holding all of it;
-nothing is written (:func:`afmcurrent.write_result` writes the files).
+the correlation (topography, cross-talk, connectivity, representative area; ``correlate``) is
+an explicit step that the record runs on first use (``PairResult.correlation``), as writing
+the files does. Nothing is written (:func:`afmcurrent.write_result` writes the files).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Mapping
@@ -34,9 +36,9 @@ from ..core.model import Channel, Scan
 from ..core.options import AnalysisOptions, merge_options
 from .checks import fit_warnings
 from .classify import Thresholds, classify, thresholds_from_reference
-from .coregister import electronic_uncertainty, register_pair, resample_minus
-from .correlate import PairCorrelation, correlate_pair, line_profile, retrace_log_current
-from .domains import DomainTable, LabelGroups, find_domains
+from .coregister import electronic_uncertainty, register_pair, resample_minus_maps
+from .correlate import line_profile
+from .domains import find_domains
 from .inputs import (
     check_distinct,
     check_geometry,
@@ -52,7 +54,7 @@ from .medians import medians_with_bounds
 from .optical import OpticalResult, analyze_optical
 from .registration import Registration
 from .result import PairResult
-from .transport import TransportMaps, log10_current, separate
+from .transport import TransportMaps, separate
 
 __all__ = ["PairResult", "analyze_pair", "select_channels", "resolve_biases"]
 
@@ -121,6 +123,7 @@ def analyze_pair(
         trustworthy and ``force_registration`` is False.
     """
     t0 = time.perf_counter()
+    clock = _Clock(t0)
     cfg = load_config(config)
     opts = merge_options(options if options is not None else cfg.analysis, kwargs)
     if opts.tip_radius is not None:
@@ -139,6 +142,7 @@ def analyze_pair(
     h_minus, c_minus = select_channels(
         minus_scan, opts.height_channel or h_plus.name, opts.current_channel or c_plus.name)
     check_geometry(plus_scan, minus_scan)
+    clock.lap("load")
 
     # log amplifier: volts to amps (a reading within the noise of the floor or saturation is
     # only a bound)
@@ -146,30 +150,39 @@ def analyze_pair(
     bound_margin = ts.confidence_sigma * ts.noise_decades
     cur_plus = convert_channel(c_plus, calibration, bound_margin)
     cur_minus = convert_channel(c_minus, calibration, bound_margin)
+    clock.lap("logamp")
 
     # -V into the +V frame, separation of ionic and electronic current
     reg = register_pair(plus_scan, minus_scan, h_plus.data, h_minus.data, cur_plus.current,
                         cur_minus.current, cfg, shift=opts.shift, expect_shift=opts.expect_shift,
                         search_radius=opts.search_radius,
                         force_registration=opts.force_registration, warnings=warnings)
+    clock.lap("register")
     maps, lag = _transport(cur_plus, cur_minus, reg, calibration, bound_margin, cfg, bp, bm,
                            (plus_scan, minus_scan), (c_plus, c_minus), notes)
     warnings.extend(fit_warnings(maps, calibration, cur_plus, cur_minus, ts, lag))
+    # the log currents served the resampling and the separation: the record keeps the
+    # currents and their bound masks only (less memory on large pairs)
+    cur_plus = dataclasses.replace(cur_plus, log10=None)
+    cur_minus = dataclasses.replace(cur_minus, log10=None)
+    clock.lap("transport")
 
-    # classes, domains, optical image, correlation
+    # classes, domains, optical image (the correlation is computed on first use:
+    # PairResult.correlation)
     thresholds = _thresholds(cfg, reference, opts)
     class_map = classify(maps, thresholds)
     if opts.profile is not None:  # validates the line before the slower steps
         line_profile({"class": class_map}, plus_scan.pixel_size, opts.profile)
+    clock.lap("classify")
     height = level_topography(h_plus.data)
+    clock.lap("level")
     table = find_domains(class_map, plus_scan.pixel_size, maps=maps, height=height,
                          valid=maps.valid, settings=cfg.domains, tip_radius=ts.tip_radius)
+    clock.lap("domains")
     optical_result = _optical(optical, opts, class_map, plus_scan, maps.valid, notes)
-    corr = correlate_pair(height, class_map, maps, plus_scan.pixel_size, table.labels,
-                          min_area_um2=cfg.domains.min_area_um2,
-                          log_current_retrace=retrace_log_current(plus_scan, c_plus.name,
-                                                                  calibration))
+    clock.lap("optical")
     medians, median_bounds = medians_with_bounds(maps)
+    clock.lap("medians")
     return PairResult(
         plus=plus_scan,
         minus=minus_scan,
@@ -183,9 +196,8 @@ def analyze_pair(
         height=height,
         class_map=class_map,
         thresholds=thresholds,
-        domains=_domain_table(table, corr, optical_result),
+        domain_base=table,
         config=cfg,
-        correlation=corr,
         medians=medians,
         median_bounds=median_bounds,
         options=opts,
@@ -197,7 +209,21 @@ def analyze_pair(
         profile_line=opts.profile,
         warnings=warnings,
         lag=lag,
+        timings=clock.laps,
     )
+
+
+class _Clock:
+    """Wall time of each stage (``PairResult.timings``)."""
+
+    def __init__(self, t0: float) -> None:
+        self.last = t0
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name] = self.laps.get(name, 0.0) + (now - self.last)
+        self.last = now
 
 
 def _calibration(logamp: Any, cfg: AnalysisConfig, plus: Scan, c_plus: Channel,
@@ -226,30 +252,29 @@ def _transport(
 ) -> tuple[TransportMaps, dict[str, Any]]:
     """Resample -V into the +V frame, widen for resampling and lag, separate the currents."""
     ts = cfg.transport
-    minus_current, overlap, minus_floor, minus_sat = resample_minus(cur_minus, reg, calibration,
-                                                                    bound_margin)
-    lg_minus = log10_current(minus_current)
-    e_sigma, e_below, e_above = electronic_uncertainty(lg_minus, reg, ts)
+    rm = resample_minus_maps(cur_minus, reg, calibration, bound_margin)
+    e_sigma, e_below, e_above = electronic_uncertainty(rm.log10, reg, ts)
     lag, plus_lag, minus_lag, lagging = lag_widening(
         ts, calibration, scans[0], scans[1], channels[0], channels[1], cur_plus.current,
-        lg_minus, notes)
-    del lg_minus
+        rm.log10, notes)
     maps = separate(
         cur_plus.current,
-        minus_current,
+        rm.current,
         bias_plus,
         bias_minus,
         plus_at_floor=cur_plus.at_floor,
         plus_at_saturation=cur_plus.at_saturation,
-        minus_at_floor=minus_floor,
-        minus_at_saturation=minus_sat,
-        valid=overlap,
+        minus_at_floor=rm.at_floor,
+        minus_at_saturation=rm.at_saturation,
+        valid=rm.overlap,
         settings=ts,
         electronic_sigma=e_sigma,
         electronic_widening=(e_below, e_above),
         plus_lag=plus_lag,
         minus_lag=minus_lag,
         lagging=lagging,
+        log_plus=cur_plus.log10,
+        log_minus=rm.log10,
     )
     if lag["checked"]:
         n_valid = int(np.count_nonzero(maps.valid))
@@ -298,14 +323,3 @@ def _optical(optical: Any, opts: AnalysisOptions, class_map: np.ndarray, plus: S
         )
         logger.info(notes[-1])
     return result
-
-
-def _domain_table(table: DomainTable, corr: PairCorrelation,
-                  optical: OpticalResult | None) -> DomainTable:
-    """The domain table with the topography of each domain and, with an optical image, its
-    median brightness."""
-    extra = dict(corr.domain_columns)
-    if optical is not None and len(table):
-        extra["median_optical_brightness"] = LabelGroups(table.labels, len(table)).median(
-            optical.patch)
-    return table.with_columns(extra)

@@ -1,9 +1,14 @@
 """The record of one analysed pair: arrays, tables and settings, computed by the pipeline.
 
-A :class:`PairResult` holds what :func:`afmcurrent.pair.pipeline.analyze_pair` computed, all of
-it, when it returns: maps, classes, domains (with their topography columns), the correlation,
-the medians and their bounds. It computes nothing later that changes it and writes nothing:
-``summary.json`` is :func:`afmcurrent.outputs.summary.summary`, the files
+A :class:`PairResult` holds what :func:`afmcurrent.pair.pipeline.analyze_pair` computed when it
+returns: maps, classes, the domain table, the medians and their bounds. Two statistics that
+the classes do not need are computed on first use and kept (so the live preview and a batch
+pay for them only where they are read): :attr:`PairResult.correlation`
+(:func:`afmcurrent.pair.correlate.correlate`: topography per class, rank correlations,
+cross-talk, connectivity, representative area) and the topography columns of
+:attr:`PairResult.domains`. Both are functions of the record alone, so when they are computed
+does not change them. Nothing here writes: ``summary.json`` is
+:func:`afmcurrent.outputs.summary.summary`, the files
 :func:`afmcurrent.outputs.writers.write_result`, the figures :mod:`afmcurrent.outputs.figures`.
 """
 
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,8 +28,9 @@ from ..core.options import AnalysisOptions
 from ..core.version import __version__
 from ..core.xarray_maps import maps_to_xarray
 from .classify import Thresholds
-from .correlate import PairCorrelation, Profile, pair_profile
-from .domains import DomainTable
+from .correlate import PairCorrelation, Profile, correlate, pair_profile, slope_map
+from .correlate.topography import topography_by_domain
+from .domains import DomainTable, LabelGroups
 from .logamp import CurrentMap, LogAmpCalibration
 from .medians import bound_fractions
 from .optical import OpticalResult
@@ -63,15 +70,11 @@ class PairResult:
         Degradation classes 0-4 (:mod:`afmcurrent.core.classes`).
     thresholds : Thresholds
         Thresholds used for the classes.
-    domains : DomainTable
-        Connected domains with their properties, the topography columns of the correlation
-        (``mean_roughness_nm``, ``mean_slope_deg``, ``mean_height_nm``) and, with an optical
-        image, ``median_optical_brightness`` included.
+    domain_base : DomainTable
+        The connected domains as :func:`afmcurrent.pair.domains.find_domains` gives them (size,
+        position, median currents, roughness); :attr:`domains` adds the topography columns.
     config : AnalysisConfig
         Settings used.
-    correlation : PairCorrelation
-        Topography per class, rank correlations, cross-talk, connectivity, representative
-        area.
     medians, median_bounds : dict
         Median currents in A over the valid pixels and which of them are bounds
         (:mod:`afmcurrent.pair.medians`; :meth:`median_currents`).
@@ -95,11 +98,21 @@ class PairResult:
     lag : dict
         Whether lag was checked: ``checked``, ``hz_per_amp`` (Hz/A), ``pixel_rate_hz`` (+V, -V),
         ``lagging_fraction`` (share of the valid pixels; None when not checked).
+    timings : dict of str to float
+        Wall time of each stage of the analysis, s (``load``, ``logamp``, ``register``,
+        ``transport``, ``classify``, ``level``, ``domains``, ``optical``, ``medians``): a
+        profile for benchmarks, not part of any output file.
     repeat : RepeatComparison or None
         The comparison with a second scan of the same polarity of the area (+V, -V, +V;
         :mod:`afmcurrent.pair.repeat`), when there is one: set by the caller that has it
         (``afmcurrent analyze`` of a session or with ``--repeat``, a batch); its warning is in
         :attr:`warnings` too.
+
+    Notes
+    -----
+    :attr:`domains` and :attr:`correlation` are computed on first access and kept (see the
+    module docstring); :func:`afmcurrent.write_result` and
+    :func:`afmcurrent.outputs.summary.summary` read them.
     """
 
     plus: Scan
@@ -114,9 +127,8 @@ class PairResult:
     height: np.ndarray
     class_map: np.ndarray
     thresholds: Thresholds
-    domains: DomainTable
+    domain_base: DomainTable
     config: AnalysisConfig
-    correlation: PairCorrelation
     medians: dict[str, float | None]
     median_bounds: dict[str, str]
     options: AnalysisOptions = field(default_factory=AnalysisOptions)
@@ -128,7 +140,38 @@ class PairResult:
     profile_line: tuple[float, float, float, float] | None = None
     warnings: list[str] = field(default_factory=list)
     lag: dict[str, Any] = field(default_factory=lambda: {"checked": False})
+    timings: dict[str, float] = field(default_factory=dict)
     repeat: RepeatComparison | None = None
+
+    # -- computed on first use, then kept -------------------------------------------------------
+    @cached_property
+    def domains(self) -> DomainTable:
+        """Connected domains with their properties, the topography columns
+        (``mean_roughness_nm``, ``mean_slope_deg``, ``mean_height_nm``:
+        :func:`afmcurrent.pair.correlate.topography.topography_by_domain`) and, with an
+        optical image, ``median_optical_brightness``."""
+        table = self.domain_base
+        extra = dict(self._domain_topography)
+        if self.optical is not None and len(table):
+            extra["median_optical_brightness"] = LabelGroups(table.labels, len(table)).median(
+                self.optical.patch)
+        return table.with_columns(extra)
+
+    @cached_property
+    def correlation(self) -> PairCorrelation:
+        """Topography per class, rank correlations, cross-talk, connectivity, representative
+        area (:func:`afmcurrent.pair.correlate.correlate`)."""
+        return correlate(self, slope=self._slope, domain_columns=self._domain_topography)
+
+    @cached_property
+    def _slope(self) -> np.ndarray:
+        """Slope angle of the leveled topography, rad (shared by the domain table and the
+        correlation)."""
+        return slope_map(self.height, self.pixel_size)
+
+    @cached_property
+    def _domain_topography(self) -> dict[str, np.ndarray]:
+        return topography_by_domain(self.height, self.domain_base.labels, self._slope)
 
     def __repr__(self) -> str:
         reg = self.registration
@@ -140,7 +183,7 @@ class PairResult:
             f"  registration: shift (dy, dx) = ({reg.shift[0]:.2f}, {reg.shift[1]:.2f}) px, "
             f"confidence {reg.confidence:.2f}{'' if reg.trustworthy else ', NOT trustworthy'}\n"
             f"  classified {self.classified_fraction * 100:.1f} %: {fr or 'none'}\n"
-            f"  {len(self.domains)} domains, {len(self.warnings)} warning(s), "
+            f"  {len(self.domain_base)} domains, {len(self.warnings)} warning(s), "
             f"{len(self.notes)} note(s))"
         )
 

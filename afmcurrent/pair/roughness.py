@@ -62,8 +62,9 @@ def _deviations(z: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 
 def roughness_by_label(
-    z: np.ndarray, labels: np.ndarray, n: int
-) -> tuple[np.ndarray, np.ndarray]:
+    z: np.ndarray, labels: np.ndarray, n: int, *, ra: bool = True,
+    counts: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Rq and Ra of each labelled region, about the region's own mean.
 
     Parameters
@@ -74,6 +75,11 @@ def roughness_by_label(
         Region labels 1..n (0: none).
     n : int
         Number of labels.
+    ra : bool, optional
+        Also compute Ra (else None is returned for it: one pass over the image less).
+    counts : ndarray of int, shape (n,), optional
+        Pixels of each label 1..n, when the caller knows them (used when every height is
+        finite).
 
     Returns
     -------
@@ -81,13 +87,31 @@ def roughness_by_label(
         In the unit of ``z``; NaN for a label without a finite pixel.
     """
     z = np.asarray(z, np.float64)
-    fin = np.isfinite(z) & (labels > 0)
-    lab = labels[fin]
-    v = z[fin]
-    cnt = np.bincount(lab, minlength=n + 1)[1:n + 1].astype(np.float64)
+    fin = np.isfinite(z)
+    if fin.all():
+        # every pixel takes part (label 0 goes to a bin of its own): the same sums, in the
+        # same order, as over the labelled pixels alone, without gathering them
+        lab = labels.ravel().astype(np.intp, copy=False)
+        v = z.ravel()
+        if counts is not None:
+            counts = np.asarray(counts, np.float64)
+            if counts.shape != (n,):
+                raise ValueError(f"counts of {counts.shape} for {n} labels")
+    else:
+        counts = None
+        fin &= labels > 0
+        lab = labels[fin].astype(np.intp, copy=False)
+        v = z[fin]
+    if counts is None:
+        cnt = np.bincount(lab, minlength=n + 1)[:n + 1].astype(np.float64)
+    else:
+        cnt = np.concatenate([[float(lab.size - counts.sum())], counts])
     with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.bincount(lab, v, minlength=n + 1)[1:n + 1] / cnt
-        dev = v - np.concatenate([[0.0], np.nan_to_num(mean)])[lab]
-        rq = np.sqrt(np.bincount(lab, dev * dev, minlength=n + 1)[1:n + 1] / cnt)
-        ra = np.bincount(lab, np.abs(dev), minlength=n + 1)[1:n + 1] / cnt
-    return rq, ra
+        mean = np.bincount(lab, v, minlength=n + 1)[:n + 1] / cnt
+        mean[0] = 0.0
+        dev = v - np.nan_to_num(mean).take(lab)
+        rq = np.sqrt(np.bincount(lab, dev * dev, minlength=n + 1)[1:n + 1] / cnt[1:])
+        if not ra:
+            return rq, None
+        np.abs(dev, out=dev)
+        return rq, np.bincount(lab, dev, minlength=n + 1)[1:n + 1] / cnt[1:]

@@ -2,8 +2,8 @@
 
 :class:`BatchOptions` is built from :class:`~afmcurrent.core.options.AnalysisOptions`: it has a
 field for every analysis option (None: not given, so the settings' ``[analysis]`` table or the
-default applies) and ``config`` (the settings file), ``figures`` and ``allow_partial``. A new
-analysis option is therefore a batch option without any change here.
+default applies) and ``config`` (the settings file), ``figures``, ``gwy`` and
+``allow_partial``. A new analysis option is therefore a batch option without any change here.
 
 For each pair, :func:`pair_options` makes the analysis options: the ``[analysis]`` table of the
 settings, the options given, and, for files that record no bias, the manifest's biases, then
@@ -51,6 +51,7 @@ def _analysis_given(self: Any) -> dict[str, Any]:
 def _as_dict(self: Any) -> dict[str, Any]:
     d = dataclasses.asdict(self)
     d.pop("figures")
+    d.pop("gwy")
     for key in [k for k in d if k not in _V01_KEYS and k != "allow_partial"]:
         if d[key] is None:
             d.pop(key)  # an option not given: as before it existed
@@ -58,7 +59,8 @@ def _as_dict(self: Any) -> dict[str, Any]:
 
 
 def _fingerprint(self: Any) -> dict[str, Any]:
-    """The options as they affect results (figures excluded), with file contents hashed."""
+    """The options as they affect results (figures and result.gwy excluded: which files are
+    written, not what they hold), with file contents hashed."""
     d = _as_dict(self)
     if not d["allow_partial"]:
         d.pop("allow_partial")  # the hashes of earlier batches stay valid
@@ -89,7 +91,8 @@ def _make_batch_options() -> type:
     ]
     fields += [
         ("config", "str | None", dataclasses.field(default=None)),
-        ("figures", "bool", dataclasses.field(default=True)),
+        ("figures", "bool", dataclasses.field(default=False)),
+        ("gwy", "bool", dataclasses.field(default=False)),
         ("allow_partial", "bool", dataclasses.field(default=False)),
     ]
     names = ", ".join(f.name for f in option_fields())
@@ -106,7 +109,10 @@ def _make_batch_options() -> type:
     config : str or None
         Settings TOML file.
     figures : bool
-        Render each pair's figures.
+        Render each pair's figures (default False: ``--figures``).
+    gwy : bool
+        Write each pair's ``result.gwy`` (default False: ``--gwy``; ~60 MB per 512 x 512
+        pair, where the compressed ``result.h5`` holds the same maps in ~3.5 MB).
     allow_partial : bool
         Analyse session pairs whose scans did not finish, on the lines recorded in both.
     """

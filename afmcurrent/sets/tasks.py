@@ -137,7 +137,7 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
         if pooled_samples > 0:
             sample = pair_sample(res.maps.plus_current, res.maps.electronic_current, spec.name,
                                  pooled_samples, seed)
-        write_result(res, tmp, figures=options.figures)
+        write_result(res, tmp, figures=options.figures, gwy=options.gwy, compact=True)
         _thumbnail(res.class_map, tmp / "thumbnail.png")
         row.update(row_from_result(res, spec))
         row.update(status="ok", error="", seconds=time.perf_counter() - t0)
@@ -187,7 +187,7 @@ def _skip_or_run(spec: PairSpec, options: BatchOptions, outdir: str, force: bool
         row = empty_row(spec)
         row.update(status="failed", error=f"cannot read inputs: {exc}", seconds=0.0)
         return row, None
-    done = None if force else _completed(spec, Path(outdir), digest)
+    done = None if force else _completed(spec, Path(outdir), digest, options)
     if done is not None:
         if pooled_samples <= 0:
             return done, None
@@ -213,12 +213,20 @@ def _thumbnail(class_map: np.ndarray, path: Path) -> None:
     iio.imwrite(path, lut[class_map[::step, ::step]], extension=".png")
 
 
-def _completed(spec: PairSpec, outdir: Path, digest: str) -> dict[str, Any] | None:
-    """The stored row of a complete pair whose inputs are unchanged, else None."""
+def _completed(spec: PairSpec, outdir: Path, digest: str,
+               options: BatchOptions | None = None) -> dict[str, Any] | None:
+    """The stored row of a complete pair whose inputs are unchanged and which holds the files
+    asked for (``result.gwy`` with ``gwy``, ``figure.png`` with ``figures``), else None."""
     marker = outdir / "pairs" / spec.name / "batch.json"
+    wanted = ["summary.json"]
+    if options is not None and options.gwy:
+        wanted.append("result.gwy")
+    if options is not None and options.figures:
+        wanted.append("figure.png")
     try:
         stored = json.loads(marker.read_text())
-        if stored.get("input_hash") != digest or not (marker.parent / "summary.json").is_file():
+        if stored.get("input_hash") != digest or not all(
+                (marker.parent / f).is_file() for f in wanted):
             return None
         row = dict(stored["row"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):

@@ -15,7 +15,13 @@ modules measure both, and how representative and connected the classes are. Pure
 """
 
 from .connectivity import connectivity
-from .correlation import PairCorrelation, correlate_pair, pair_correlation, retrace_log_current
+from .correlation import (
+    PairCorrelation,
+    correlate,
+    correlate_pair,
+    pair_correlation,
+    retrace_log_current,
+)
 from .crosstalk import CROSSTALK_STRONG, CrossTalk, crosstalk
 from .profile import Profile, default_profile_line, line_profile, pair_profile
 from .ranks import average_ranks, rank_correlations, spearman, subgrid
@@ -40,6 +46,7 @@ __all__ = [
     "line_profile",
     "default_profile_line",
     "PairCorrelation",
+    "correlate",
     "correlate_pair",
     "retrace_log_current",
     "pair_correlation",

@@ -20,7 +20,8 @@ from .ranks import rank_correlations, subgrid
 from .representative_area import fraction_convergence
 from .topography import curvature_map, slope_map, topography_by_class, topography_by_domain
 
-__all__ = ["PairCorrelation", "correlate_pair", "retrace_log_current", "pair_correlation"]
+__all__ = ["PairCorrelation", "correlate", "correlate_pair", "retrace_log_current",
+           "pair_correlation"]
 
 #: Pixels on the regular sub-grid of the rank correlations.
 RANK_SAMPLES = 16384
@@ -99,6 +100,8 @@ def correlate_pair(
     *,
     min_area_um2: float,
     log_current_retrace: np.ndarray | None = None,
+    slope: np.ndarray | None = None,
+    domain_columns: dict[str, np.ndarray] | None = None,
 ) -> PairCorrelation:
     """Topography statistics, cross-talk, connectivity and representative area of a pair.
 
@@ -116,12 +119,19 @@ def correlate_pair(
         Smallest shunt component counted in the connectivity, um^2.
     log_current_retrace : ndarray of float, shape (rows, cols), optional
         log10 of the +V retrace current (:func:`retrace_log_current`), for the cross-talk.
+    slope : ndarray of float, shape (rows, cols), optional
+        :func:`~afmcurrent.pair.correlate.topography.slope_map` of ``height``, when the caller
+        has it.
+    domain_columns : dict of str to ndarray, optional
+        :func:`~afmcurrent.pair.correlate.topography.topography_by_domain` of ``labels``, when
+        the caller has it.
 
     Returns
     -------
     PairCorrelation
     """
-    slope = slope_map(height, pixel_size)
+    if slope is None:
+        slope = slope_map(height, pixel_size)
     curv = curvature_map(height, pixel_size, subgrid=subgrid(height.shape, RANK_SAMPLES))
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.where(maps.plus_current > 0, np.log10(maps.plus_current), np.nan)
@@ -143,8 +153,37 @@ def correlate_pair(
         crosstalk=ct,
         connectivity=connectivity(class_map, pixel_size, max(1, min_px)),
         representative_area=fraction_convergence(class_map),
-        domain_columns=topography_by_domain(height, labels, slope),
+        domain_columns=(topography_by_domain(height, labels, slope) if domain_columns is None
+                        else dict(domain_columns)),
     )
+
+
+def correlate(result: Any, *, slope: np.ndarray | None = None,
+              domain_columns: dict[str, np.ndarray] | None = None) -> PairCorrelation:
+    """The correlation of an analysed pair: an explicit step after the classes.
+
+    :func:`afmcurrent.analyze_pair` does not run it (the classes do not need it);
+    :attr:`PairResult.correlation <afmcurrent.pair.result.PairResult.correlation>` runs it on
+    first access and keeps the record, which is how :func:`afmcurrent.write_result` and
+    :func:`afmcurrent.outputs.summary.summary` get it. A function of the result alone, so its
+    value does not depend on when it runs.
+
+    Parameters
+    ----------
+    result : afmcurrent.pair.result.PairResult
+    slope, domain_columns : optional
+        As :func:`correlate_pair` (computed here when not given).
+
+    Returns
+    -------
+    PairCorrelation
+    """
+    return correlate_pair(
+        result.height, result.class_map, result.maps, result.plus.pixel_size,
+        result.domain_base.labels, min_area_um2=result.config.domains.min_area_um2,
+        log_current_retrace=retrace_log_current(result.plus, result.current_channel,
+                                                result.calibration),
+        slope=slope, domain_columns=domain_columns)
 
 
 def pair_correlation(result: Any) -> dict[str, Any]:

@@ -27,11 +27,26 @@ class CurrentMap:
         True where the value is at or below the amplifier floor: an upper bound.
     at_saturation : ndarray of bool, shape (rows, cols)
         True where the value is at the saturation: a lower bound.
+    log10 : ndarray of float64, shape (rows, cols), optional
+        ``log10(current / A)`` as the conversion computed it (NaN where the current is not a
+        positive finite number): for a log-amplifier channel the decades the volts give, of
+        which ``current`` is the power of ten.
     """
 
     current: np.ndarray
     at_floor: np.ndarray
     at_saturation: np.ndarray
+    log10: np.ndarray | None = None
+
+    def log_current(self) -> np.ndarray:
+        """``log10(current / A)``, NaN where the current is not a positive finite number
+        (:attr:`log10` when the conversion kept it)."""
+        if self.log10 is not None:
+            return self.log10
+        with np.errstate(divide="ignore", invalid="ignore"):
+            lg = np.log10(self.current)
+        lg[~np.isfinite(lg)] = np.nan
+        return lg
 
     @property
     def valid(self) -> np.ndarray:
@@ -85,9 +100,10 @@ def convert_channel(
                 "floor_current, saturation_current) or --logamp PRESET (one of "
                 + ", ".join(list_presets()) + ")"
             )
-        current = calibration.to_current(data)
+        current, log10 = calibration.to_current_and_log(data)
         at_floor, at_sat = _bound_masks(current, calibration, margin_decades)
-        return CurrentMap(current=current, at_floor=at_floor, at_saturation=at_sat)
+        return CurrentMap(current=current, at_floor=at_floor, at_saturation=at_sat,
+                          log10=log10)
     raise CalibrationError(
         f"channel {channel.name!r} has unit {channel.unit!r}: a current map needs a channel in "
         "A, or in V (log-amplifier output) together with a calibration (--logamp)"

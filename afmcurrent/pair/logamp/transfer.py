@@ -161,17 +161,37 @@ class LogAmpCalibration:
             ``I = I_ref * 10**((V - V_ref) / V_dec)`` in A, clipped to
             ``[floor_current, saturation_current]``; NaN where ``volts`` is not finite.
         """
+        return self.to_current_and_log(volts)[0]
+
+    def to_current_and_log(self, volts: Any) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`to_current` and the log10 of the current it is computed from.
+
+        Returns
+        -------
+        current : ndarray of float64, same shape
+            As :meth:`to_current`.
+        log_current : ndarray of float64, same shape
+            ``log10(I / A)``, clipped to the floor and saturation decades (``current`` is
+            ``10**log_current`` with the floor and saturation exact); NaN where ``volts`` is
+            not finite.
+        """
         v = np.asarray(volts, dtype=np.float64)
+        lo, hi = math.log10(self.floor_current), math.log10(self.saturation_current)
         with np.errstate(over="ignore", invalid="ignore"):
-            decades = (v - self.reference_voltage) / self.volts_per_decade
-            lo, hi = math.log10(self.floor_current), math.log10(self.saturation_current)
-            logi = np.clip(decades + math.log10(self.reference_current), lo, hi)
-            out = np.array(10.0**logi, dtype=np.float64)
-        out[~np.isfinite(v)] = np.nan
+            logi = np.array(v, dtype=np.float64)  # a copy, also of a 0-d array
+            logi -= self.reference_voltage
+            logi /= self.volts_per_decade
+            logi += math.log10(self.reference_current)
+            np.clip(logi, lo, hi, out=logi)
+            out = np.asarray(np.power(10.0, logi))
+        finite = np.isfinite(v)
+        if not finite.all():
+            out[~finite] = np.nan
+            logi[~finite] = np.nan
         # exact bounds (avoid 10**log10 round-off so floor/saturation tests can use ==)
         out[logi <= lo] = self.floor_current
         out[logi >= hi] = self.saturation_current
-        return out
+        return out, logi
 
     def to_voltage(self, current: Any) -> np.ndarray:
         """Convert input current (magnitude) to the output volts, the inverse of :meth:`to_current`.

@@ -40,11 +40,19 @@ def inside_counts(curve: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return c1 - c0
 
 
-def inside_mask(curve: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """True where the source ``(r - dy(r), c - dx(r))`` lies inside the moving frame."""
+def inside_mask(curve: np.ndarray, shape: tuple[int, int],
+                rows: np.ndarray | None = None) -> np.ndarray:
+    """True where the source ``(r - dy(r), c - dx(r))`` lies inside the moving frame (and,
+    with ``rows`` (bool, shape (rows,)), the row is one of those)."""
     c0, c1 = _inside_columns(curve, shape)
-    c = np.arange(shape[1])[None, :]
-    return (c >= c0[:, None]) & (c < c1[:, None])
+    if rows is not None:
+        c1 = np.where(rows, c1, c0)
+    # a running sum of +1 at c0 and -1 at c1 along each row: one pass, no 2-D comparisons
+    step = np.zeros((shape[0], shape[1] + 1), np.int8)
+    r = np.arange(shape[0])
+    np.add.at(step, (r, c0), 1)
+    np.add.at(step, (r, c1), -1)
+    return np.cumsum(step[:, :-1], axis=1, dtype=np.int8).view(bool)
 
 
 def warp_rows(img: np.ndarray, curve: np.ndarray, nan_safe: bool = True) -> np.ndarray:
@@ -181,7 +189,7 @@ def apply_registration(
             a = np.abs(img)
             img = np.where(np.isfinite(a) & (a > 0), np.log10(a), np.nan)
     curve = registration.row_displacement
-    inside = inside_mask(curve, img.shape) & registration.row_registered[:, None]
+    inside = inside_mask(curve, img.shape, registration.row_registered)
     if order == 1:
         out = warp_rows(img, curve)
     else:
@@ -197,7 +205,8 @@ def apply_registration(
     return np.where(valid, out, cval), valid
 
 
-def apply_registration_mask(mask: np.ndarray, registration: Registration) -> np.ndarray:
+def apply_registration_mask(mask: np.ndarray, registration: Registration,
+                            inside: np.ndarray | None = None) -> np.ndarray:
     """Resample a boolean mask of the moving scan into the reference frame (nearest neighbour).
 
     Parameters
@@ -206,6 +215,9 @@ def apply_registration_mask(mask: np.ndarray, registration: Registration) -> np.
         Mask in the moving frame (True = valid), e.g. a log-amp floor/saturation mask.
     registration : Registration
         Result of :func:`register`.
+    inside : ndarray of bool, shape (rows, cols), optional
+        :func:`inside_mask` of the registration on its registered rows, when the caller has
+        it.
 
     Returns
     -------
@@ -221,10 +233,34 @@ def apply_registration_mask(mask: np.ndarray, registration: Registration) -> np.
     m = check_apply(mask, registration).astype(bool)
     if not m.any():  # e.g. no pixel at the log-amp floor: nothing to resample
         return np.zeros(m.shape, bool)
-    rows, cols = m.shape
     curve = registration.row_displacement
+    if inside is None:
+        inside = inside_mask(curve, m.shape, registration.row_registered)
+    return inside & nearest_rows(m, curve)
+
+
+def nearest_rows(m: np.ndarray, curve: np.ndarray) -> np.ndarray:
+    """``m[rint(r - dy(r)), rint(c - dx(r))]`` with the source index clamped to the frame
+    (nearest neighbour, one displacement per row).
+
+    Rows whose column offset has the same rounding are shifted together by slicing; the
+    column index ``rint(c - dx)`` is ``c + rint(-dx)`` except when the offset's fraction is
+    exactly one half (``rint`` rounds ties to even), where the columns are indexed one by one.
+    """
+    rows, cols = m.shape
     sy, ox = source_rows(curve)
     iy = np.clip(np.rint(sy).astype(np.intp), 0, rows - 1)
-    ix = np.clip(np.rint(np.arange(cols)[None, :] + ox[:, None]).astype(np.intp), 0, cols - 1)
-    return (inside_mask(curve, m.shape) & registration.row_registered[:, None]
-            & np.take_along_axis(m[iy], ix, axis=1))
+    src = m[iy]
+    tie = (ox - np.floor(ox)) == 0.5
+    k = np.rint(ox).astype(np.intp)
+    out = np.empty_like(src)
+    for kv in np.unique(k[~tie]):
+        sel = np.flatnonzero((k == kv) & ~tie)
+        if sel[-1] - sel[0] + 1 == len(sel):
+            out[sel[0]:sel[-1] + 1] = _shift_columns(src[sel[0]:sel[-1] + 1], int(kv))
+        else:
+            out[sel] = _shift_columns(src[sel], int(kv))
+    for r in np.flatnonzero(tie):
+        ix = np.clip(np.rint(np.arange(cols) + ox[r]).astype(np.intp), 0, cols - 1)
+        out[r] = src[r, ix]
+    return out

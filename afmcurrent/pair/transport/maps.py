@@ -33,11 +33,12 @@ class TransportMaps:
         ``I(+V) - I_e(+V)`` in A where resolved from zero, else NaN.
     ionic_fraction : ndarray of float
         ``I_ion / I(+V)`` (dimensionless, 0..1) where resolved, else NaN.
-    log_ratio_bounds : ndarray of float, shape (2, rows, cols)
+    log_ratio_bounds : ndarray of float32, shape (2, rows, cols)
         Lower and upper bound of ``log10(I(+V) / I_e(+V))`` (decades) at the chosen confidence;
-        ``-inf`` / ``inf`` where a floor or saturation leaves one side open.
-    log_plus_bounds, log_electronic_bounds : ndarray of float, shape (2, rows, cols)
-        Bounds of ``log10 I(+V)`` and ``log10 I_e(+V)`` (log10 of A).
+        ``-inf`` / ``inf`` where a floor or saturation leaves one side open. Computed in
+        float64, kept in float32 (within 1e-6 decades).
+    log_plus_bounds, log_electronic_bounds : ndarray of float32, shape (2, rows, cols)
+        Bounds of ``log10 I(+V)`` and ``log10 I_e(+V)`` (log10 of A), as the ratio's.
     valid : ndarray of bool
         Pixels where both maps hold a measurement (inside the registration overlap, finite).
     bias_ratio : float

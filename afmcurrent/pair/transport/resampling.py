@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...core.arrays import BLOCK_PIXELS, row_blocks
+
 __all__ = [
     "resampling_uncertainty",
 ]
@@ -59,16 +61,36 @@ def resampling_uncertainty(
     # traffic of float64
     lg = np.asarray(log_current, np.float32)
     rows, cols = lg.shape
-    allowance = np.float32(confidence_sigma * np.sqrt(2.0) * noise_decades)
     sigma = np.zeros(lg.shape, np.float32)
     below = np.zeros(lg.shape, np.float32)
     above = np.zeros(lg.shape, np.float32)
     if rows < 2 or cols < 2:
         return sigma, below, above
+    # row blocks that stay in the cache, each with the row above and below it (every value
+    # depends on the pixel's neighbours only: the same numbers as the whole image at once)
+    for blk in row_blocks(lg.shape, BLOCK_PIXELS // 2):
+        a, b = max(blk.start - 1, 0), min(blk.stop + 1, rows)
+        parts = _uncertainty_rows(lg[a:b], uncertainty_px, noise_decades, confidence_sigma)
+        for out, part in zip((sigma, below, above), parts, strict=True):
+            out[blk] = part[blk.start - a:blk.stop - a]
+    return sigma, below, above
+
+
+def _uncertainty_rows(lg: np.ndarray, uncertainty_px: float, noise_decades: float,
+                      confidence_sigma: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`resampling_uncertainty` of a float32 image of at least 2 x 2 pixels."""
+    allowance = np.float32(confidence_sigma * np.sqrt(2.0) * noise_decades)
+    sigma = np.empty(lg.shape, np.float32)
+    below = np.zeros(lg.shape, np.float32)
+    above = np.zeros(lg.shape, np.float32)
+    if lg.shape[0] < 2:  # a block of one row (an image of one row is handled by the caller)
+        sigma[:] = 0.0
+        return sigma, below, above
+
     dy = np.diff(lg, axis=0)  # lg[r + 1] - lg[r]
-    np.nan_to_num(dy, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.copyto(dy, 0.0, where=~np.isfinite(dy))
     dx = np.diff(lg, axis=1)
-    np.nan_to_num(dx, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.copyto(dx, 0.0, where=~np.isfinite(dx))
     # (u |grad|)^2 with central differences inside, one-sided at the borders (as np.gradient)
     g = np.empty(lg.shape, np.float32)
     g[0], g[-1] = dy[0], dy[-1]

@@ -59,5 +59,5 @@ def apply_pooled(pair_dir: str | Path, model: PooledModel) -> tuple[str, dict[st
                                       quantity="pooled degradation class")])
     with atomic_path(pair_dir / "pooled_class.h5") as tmp:
         write_hdf5(tmp, scan, attrs={"pooled_model": model.to_dict()},
-                   dtypes={"pooled_class": np.uint8}, overwrite=True)
+                   dtypes={"pooled_class": np.uint8}, overwrite=True, compact=True)
     return pair_dir.name, stats
