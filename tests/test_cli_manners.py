@@ -139,8 +139,27 @@ def test_info_names_the_channels_analyze_uses(sim_dir, capsys, repo_root):
     assert main(["info", str(repo_root / "data_samples" / "real" / "old_bruker.002")]) == 0
     out = capsys.readouterr().out
     assert "analyze uses: no default" in out and "--current-channel" in out
-    # a tapping-mode file: the first channel in V is taken, and info says to check it
-    assert main(["info", str(repo_root / "data_samples" / "real" / "nanosurf_image_NSFopen.nid")]
-                ) == 0
+    # a tapping-mode file: its channels in V (amplitude, phase) do not say current, so none is
+    # taken as the log-amplifier output by default; info says so and how to name one
+    nid = repo_root / "data_samples" / "real" / "nanosurf_image_NSFopen.nid"
+    assert main(["info", str(nid)]) == 0
     out = capsys.readouterr().out
-    assert "current 'Amplitude'" in out and "check that it is the amplifier output" in out
+    assert "analyze uses: no default" in out and "whose name says it is the current" in out
+    assert "--current-channel" in out and "current 'Amplitude'" not in out
+
+
+def test_analyze_refuses_a_channel_in_v_that_does_not_say_current(tmp_path, repo_root, capsys):
+    """A tapping-mode pair has channels in V (amplitude) but no current: analyze refuses it by
+    default rather than treating the amplitude as the log-amplifier output."""
+    nid = repo_root / "data_samples" / "real" / "nanosurf_image_NSFopen.nid"
+    from afmcurrent.core.errors import ChannelNotFoundError
+    from afmcurrent.io import load_scan
+    from afmcurrent.pair.inputs import select_channels
+
+    scan = load_scan(nid)
+    with pytest.raises(ChannelNotFoundError, match="--current-channel") as exc:
+        select_channels(scan)
+    assert str(nid.name) in str(exc.value) and "Amplitude" in str(exc.value)
+    # named explicitly, the same channel is taken (the user's decision)
+    _, current = select_channels(scan, current_channel="Amplitude")
+    assert current.unit == "V"

@@ -124,9 +124,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-#: Words in the name of a channel in V that say it is the current (the log-amplifier output
-#: through an auxiliary input), as :func:`afmcurrent.pair.inputs.select_channels` prefers them.
-_V_HINTS = ("log", "current", "input", "aux", "in")
 
 
 def _chosen_text(scan: Any) -> str:
@@ -141,8 +138,5 @@ def _chosen_text(scan: Any) -> str:
         return f"no default ({exc})"
     what = ("log-amplifier output in V: analyze needs its calibration (--logamp, or "
             "logamp.toml beside the +V file)" if current.unit == "V" else f"in {current.unit}")
-    if current.unit == "V" and not any(h in current.name.lower() for h in _V_HINTS):
-        what += ("; its name does not say current: the first channel in V was taken, check "
-                 "that it is the amplifier output")
     return (f"height {height.name!r}, current {current.name!r} ({what}); "
             "--height-channel / --current-channel choose others")

@@ -19,6 +19,7 @@ __all__ = [
     "load",
     "check_distinct",
     "select_channels",
+    "says_current",
     "resolve_biases",
     "check_geometry",
     "find_calibration",
@@ -52,8 +53,10 @@ def select_channels(
     scan : Scan
     height_channel, current_channel : str, optional
         Names given by the user; by default the first trace channel in m (preferring a name with
-        "height") and the first trace channel in A (preferring "current"), else in V (the
-        log-amplifier output recorded through an auxiliary input).
+        "height") and the first trace channel in A (preferring "current"), else the first in V
+        whose name says it is the current (:func:`says_current`: the log-amplifier output
+        recorded through an auxiliary input); a channel in V with another name is never taken
+        by default.
 
     Returns
     -------
@@ -63,7 +66,8 @@ def select_channels(
     Raises
     ------
     ChannelNotFoundError
-        If a named channel does not exist or no suitable channel is found; the message lists the
+        If a named channel does not exist or no suitable channel is found (also when the only
+        candidates are channels in V whose names do not say current); the message lists the
         channels of the file with their units.
     """
     if height_channel:
@@ -78,15 +82,30 @@ def select_channels(
     if current_channel:
         current = scan.channel(current_channel)
     else:
-        current = scan.find_channel({"A"}, prefer=_CURRENT_A_HINTS) or scan.find_channel(
-            {"V"}, prefer=_CURRENT_V_HINTS
-        )
+        current = scan.find_channel({"A"}, prefer=_CURRENT_A_HINTS)
+        if current is None:
+            current = scan.find_channel({"V"}, prefer=_CURRENT_V_HINTS)
+            if current is not None and not says_current(current):
+                # a channel in V whose name does not say current (e.g. an amplitude or a
+                # deflection): taking it as the log-amplifier output would be a guess
+                raise ChannelNotFoundError(
+                    f"{scan.label}: no channel in A and no channel in V whose name says it is "
+                    f"the current (a name with {', '.join(map(repr, _CURRENT_V_HINTS))}); "
+                    f"channels: {_describe(scan)}; name the log-amplifier output with "
+                    "--current-channel"
+                )
         if current is None:
             raise ChannelNotFoundError(
                 f"{scan.label}: no current channel (unit A, or the log-amplifier output in V); "
                 f"channels: {_describe(scan)}; name one with --current-channel"
             )
     return height, current
+
+
+def says_current(channel: Channel) -> bool:
+    """Whether the name of a channel in V says it may hold the current (the log-amplifier
+    output through an input: a name with "log", "current", "input", "aux" or "in")."""
+    return any(h in channel.quantity.casefold() for h in _CURRENT_V_HINTS)
 
 
 def resolve_biases(
