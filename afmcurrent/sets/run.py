@@ -9,6 +9,8 @@ Layout of the output folder::
     OUTDIR/pooled.json       the pooled (set-wide) classification model
     OUTDIR/summary.png       group comparison figure
     OUTDIR/currents.png      every pair's current maps on the set's one log colour scale
+                             (with figures, the scale of every pair's figures too:
+                             :mod:`.figure_pass`, recorded in batch.json ``figure_scale``)
     OUTDIR/report.html       static page with every pair's thumbnail and the tables
     OUTDIR/settings.toml     the settings of the batch (each pair's folder: its own)
 
@@ -52,6 +54,7 @@ from ..io._common import atomic_path
 from ..pair.classify import Thresholds
 from .currents_figure import write_currents_figure
 from .executors import PAIR_TIMEOUT, Runner, executor, one_thread
+from .figure_pass import figure_pass, record_set_scale
 from .options import BatchOptions
 from .outdir import batch_identity, claim_outdir, remove_leftovers
 from .pairing import PairSpec
@@ -153,6 +156,7 @@ def run_batch(
     workers = min(workers, max(1, len(specs)))
     t_start = time.perf_counter()
     pooled = figure = None
+    set_scale = None  # (scale, pairs) of the set's figures (--figures)
     with executor(workers, scheduler, timeout) as runner:
         rows, samples = _analyse_pairs(runner, specs, options, outdir, force, pooled_samples,
                                        seed, progress)
@@ -182,6 +186,10 @@ def run_batch(
                 figure = None
         logger.info("pooled pass done at %.1f s (figure waited %.1f s)",
                     time.perf_counter() - t_start, time.perf_counter() - t_wait)
+        if options.figures:  # every pair's figures on the set's one log current scale
+            set_scale = figure_pass(runner, specs, rows, outdir, options, progress)
+            logger.info("figure pass done at %.1f s", time.perf_counter() - t_start)
+    record_set_scale(outdir, *(set_scale or (None, 0)))
 
     result = BatchResult(rows=[rows[n] for n in names], outdir=outdir, pooled=pooled)
     files, sample_rows, sample_cols = write_tables(outdir, result.rows)
@@ -193,7 +201,8 @@ def run_batch(
         if options.figures:  # every pair's current maps on the set's one log scale
             try:
                 result.files["currents.png"], scale = write_currents_figure(
-                    outdir / "currents.png", outdir, result.rows)
+                    outdir / "currents.png", outdir, result.rows,
+                    scale=set_scale[0] if set_scale else None)
                 logger.info("currents.png: the set's current scale is log10 I = %g..%g",
                             *scale)
             except Exception as exc:  # the report must still be written
