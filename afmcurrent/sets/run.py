@@ -58,7 +58,7 @@ from .figure_pass import figure_pass, record_set_scale
 from .options import BatchOptions
 from .outdir import batch_identity, claim_outdir, remove_leftovers
 from .pairing import PairSpec
-from .pooled import apply_pooled, fit_pooled, missing_classes
+from .pooled import PooledSample, apply_pooled, fit_pooled, missing_classes
 from .repeat import repeat_pass
 from .report import write_report
 from .settings import write_batch_settings
@@ -216,9 +216,11 @@ def run_batch(
 def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions, outdir: Path,
                    force: bool, pooled_samples: int, seed: int, progress: bool
                    ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
-    """Run every pair's task; its row, and the pixels drawn for the pooled model, by name."""
+    """Run every pair's task; its row, and the pixels drawn for the pooled model, by name
+    (a fixed-size uniform sample of all pairs' drawn pixels, :class:`PooledSample`: memory
+    does not grow with the number of pairs)."""
     rows: dict[str, dict[str, Any]] = {}
-    samples: dict[str, np.ndarray] = {}
+    samples = PooledSample(seed=seed)
     bar = tqdm(total=len(specs), unit="pair", desc="pairs", disable=not progress or not specs)
     tasks = [(spec, options, str(outdir), force, pooled_samples, seed) for spec in specs]
     for task, out, error in runner.map(pair_task, tasks):
@@ -231,12 +233,12 @@ def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions,
             row, sample = out
         rows[row["name"]] = row
         if sample is not None:
-            samples[row["name"]] = sample
+            samples.add(row["name"], sample)
         bar.update(1)
         if row["status"] == "failed":  # said once, here (even when quiet: an error)
             bar.write(f"failed: {row['name']}: {row['error']}", file=sys.stderr)
     bar.close()
-    return rows, samples
+    return rows, samples.as_dict()
 
 
 def _pooled_pass(runner: Runner, rows: dict[str, dict[str, Any]], ok: list[dict[str, Any]],
