@@ -47,7 +47,7 @@ import numpy as np
 from ..core.errors import ConfigError, OutputExistsError
 from ..core.model import Scan
 from ..io._common import atomic_path
-from ..io.gwy import write_gwy
+from ..io.gwy import write_gwy_channels
 from ..io.hdf5 import write_hdf5
 from ..pair.registration import Registration
 from ..pair.result import PairResult
@@ -60,7 +60,7 @@ from .figures import (
     plot_profile,
     scale_from_histogram,
 )
-from .maps import gwy_channels, result_scan
+from .maps import ResultStream, gwy_channels, iter_gwy_channels, result_scan
 from .repeat import write_repeat_figure, write_repeat_group
 from .settings_file import result_settings_toml
 from .summary import summary, summary_json
@@ -153,15 +153,15 @@ def write_result(
     with atomic_path(out / "profile.csv") as tmp:
         result.profile().to_csv(tmp)
     written["profile.csv"] = out / "profile.csv"
-    scan = result_scan(result)
+    # the maps are built one at a time as each writer consumes them (a lower peak of memory
+    # on large pairs: one float64 map at a time, not the thirteen of result_scan)
+    scan = ResultStream(result)
     written["result.h5"] = _write_h5(out / "result.h5", result, scan, contract, compact)
     if result.repeat is not None:  # the repeat scan's maps (docs/outputs.md)
         write_repeat_group(out / "result.h5", result.repeat)
     if gwy:
         with atomic_path(out / "result.gwy") as tmp:
-            gwy_scan, gwy_masks = gwy_channels(scan)
-            write_gwy(tmp, gwy_scan, overwrite=True, masks=gwy_masks)
-            del gwy_scan, gwy_masks
+            write_gwy_channels(tmp, scan, iter_gwy_channels(scan.channel_list), overwrite=True)
         written["result.gwy"] = out / "result.gwy"
     del scan
     with atomic_path(out / "settings.toml") as tmp:  # the settings it was made with
@@ -186,7 +186,7 @@ def write_result(
     return written
 
 
-def _write_h5(path: Path, result: PairResult, scan: Scan, contract: dict[str, Any],
+def _write_h5(path: Path, result: PairResult, scan: Scan | ResultStream, contract: dict[str, Any],
               compact: bool = False) -> Path:
     """``result.h5``: the maps, the registration as attributes and per row, the summary."""
     reg = result.registration.to_dict()
