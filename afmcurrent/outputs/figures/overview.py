@@ -24,8 +24,8 @@ from .style import (
     class_legend_handles,
     cmap_with_bad,
     pair_current_histogram,
-    scale_from_histogram,
     save_figure,
+    scale_from_histogram,
 )
 
 if TYPE_CHECKING:
