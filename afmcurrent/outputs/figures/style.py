@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...core.classes import CLASS_LABELS, ClassCode
+from ...pair.transport.maps import bound_code
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -183,8 +184,6 @@ def current_norm(*maps: np.ndarray, bounds: tuple[np.ndarray | None, ...] | None
 def pair_current_histogram(result: PairResult) -> np.ndarray:
     """:func:`current_histogram` of a pair's I(+V) and registered |I(-V)| maps, pixels at the
     floor or saturated left out (they are drawn in their own colours, not on the scale)."""
-    from ...pair.transport.maps import bound_code
-
     m = result.maps
     shape = m.plus_current.shape
     return current_histogram(
