@@ -104,3 +104,26 @@ def test_batch_figures_share_one_current_scale_over_the_set(tmp_path, monkeypatc
     assert set(drawn) == {"coated3_plus.spm", "currents.png"}
     assert (out / "pairs" / missing.name / "figure.png").is_file()
     assert drawn["coated3_plus.spm"]["figure"] == {tuple(scale)}
+
+
+def test_scale_rule_leaves_bounds_out_and_covers_the_percentiles():
+    """The one rule of a log current scale (a pair's, a set's, currents.png's): against
+    np.percentile of the measured pixels; pixels at the floor do not stretch it; the
+    histograms of two pairs add up to the histogram of both."""
+    from afmcurrent.outputs.figures import current_histogram, current_norm
+
+    rng = np.random.default_rng(7)
+    a = 10 ** rng.normal(-12.0, 0.8, (40, 40))
+    b = 10 ** rng.normal(-13.5, 0.5, (40, 40))
+    code = np.zeros(b.shape)
+    code[:16] = 1  # 40 % of b at the floor, reading 1e-16 A
+    b[:16] = 1e-16
+    lo, hi = current_norm(a, b, bounds=(None, code))
+    lg = np.log10(np.concatenate([a.ravel(), b[code == 0]]))
+    p_lo, p_hi = np.percentile(lg, [0.5, 99.5])
+    assert p_lo - 0.52 < lo <= p_lo and p_hi <= hi < p_hi + 0.52
+    assert lo > -15.5  # the floor at -16 is left out
+    assert current_norm(a, b)[0] <= -16.0  # counted, it would set the scale
+    both = current_histogram(a, b, bounds=(None, code))
+    assert np.array_equal(current_histogram(a) + current_histogram(b, bounds=(code,)), both)
+    assert both.sum() == a.size + (code == 0).sum()
