@@ -146,15 +146,15 @@ def correlate_pair(
     ct = crosstalk(lp, height, class_map, pixel_size, slope=slope,
                    log_current_retrace=log_current_retrace)
     min_px = int(math.ceil(min_area_um2 * 1e-12 / (pixel_size[0] * pixel_size[1])))
+    ranks = {
+        "plus_current": rank_correlations(lp, height, slope, curv, maps.valid, RANK_SAMPLES),
+        "minus_current": rank_correlations(lm, height, slope, curv, maps.valid, RANK_SAMPLES),
+    }
+    del lp, lm, curv  # before the label maps below (a lower peak of memory on large maps)
     return PairCorrelation(
         topography={
             "by_class": topography_by_class(height, class_map, slope),
-            "rank_correlation": {
-                "plus_current": rank_correlations(lp, height, slope, curv, maps.valid,
-                                                  RANK_SAMPLES),
-                "minus_current": rank_correlations(lm, height, slope, curv, maps.valid,
-                                                   RANK_SAMPLES),
-            },
+            "rank_correlation": ranks,
             "crosstalk": ct.to_dict(),
         },
         crosstalk=ct,
