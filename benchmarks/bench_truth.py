@@ -7,8 +7,12 @@ not used while tuning), next to the truth:
 - share of true class-4 pixels called class 2 (floor-limited -V treated as a value; target ~0);
 - the median currents with their bounds and the warnings;
 and the pooled model's class-4 share and agreement with the truth on a simulated set.
+``--pooled-pairs N`` also fits the pooled model on N more held-out pairs (seeds 900...; N x 2000
+drawn pixels, more than the 40 000 the model is fitted on when N > 20) in two ways: the batch's
+fixed-size sample (:class:`PooledSample`, bounded memory) and the earlier uniform thinning of all
+pairs' pixels held at once; prints both agreements with the truth.
 
-Usage: python benchmarks/bench_truth.py [--seeds 41 42 43] [--pixels 256]
+Usage: python benchmarks/bench_truth.py [--seeds 41 42 43] [--pixels 256] [--pooled-pairs 30]
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from afmcurrent import analyze_pair
 from afmcurrent.core.classes import CLASS_NAMES
 from afmcurrent.core.config import load_config
 from afmcurrent.pair.classify import Thresholds
-from afmcurrent.sets.pooled import features, fit_pooled, pair_sample
+from afmcurrent.sets.pooled import PooledSample, features, fit_pooled, pair_sample
 from afmcurrent.sim import simulate_pair
 
 ROOT = Path(__file__).resolve().parents[1] / "data_samples"
@@ -56,6 +60,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seeds", type=int, nargs="+", default=[41, 42, 43])
     ap.add_argument("--pixels", type=int, default=256)
+    ap.add_argument("--pooled-pairs", type=int, default=0,
+                    help="held-out pairs for the pooled sample comparison (0: skip)")
     args = ap.parse_args()
 
     for name in ("pristine", "degraded", "coated"):
@@ -83,6 +89,43 @@ def main() -> None:
         print(f"   seed: pooled class 4 {np.mean(pooled[both] == 4) * 100:.1f} % (truth "
               f"{np.mean(truth == 4) * 100:.1f} %), agreement with truth "
               f"{np.mean(pooled[both] == truth[both]) * 100:.1f} %")
+
+    if args.pooled_pairs:
+        pooled_sample_comparison(args.pooled_pairs, args.pixels)
+
+
+def pooled_sample_comparison(n: int, pixels: int) -> None:
+    """Pooled model on n held-out pairs: the batch's fixed-size sample vs all pixels held."""
+    th = Thresholds.from_settings(load_config().classify)
+    samples, kept = {}, []
+    for i in range(n):
+        seed = 900 + i
+        preset = ("degraded", "pristine", "coated")[i % 3]
+        p = simulate_pair(preset, seed=seed, shape=(pixels, pixels))
+        res = analyze_pair(p.plus, p.minus, logamp=p.calibration)
+        samples[f"pair{seed}"] = pair_sample(res.maps.plus_current,
+                                             res.maps.electronic_current, f"pair{seed}")
+        f, idx = features(res.maps.plus_current, res.maps.electronic_current)
+        kept.append((f, idx, p.truth.class_map.ravel()))
+    res_sample = PooledSample(seed=0)
+    for k, v in samples.items():
+        res_sample.add(k, v)
+    drawn = sum(len(v) for v in samples.values())
+    for label, model in (("all pixels held, thinned", fit_pooled(samples, th, seed=0)),
+                         ("fixed-size PooledSample", fit_pooled(res_sample.as_dict(), th))):
+        agree = tot = c4 = t4 = 0
+        for f, idx, truth in kept:
+            pooled = np.zeros(truth.size, np.uint8)
+            pooled[idx] = model.predict(f)
+            both = pooled > 0
+            agree += int(np.sum(pooled[both] == truth[both]))
+            tot += int(both.sum())
+            c4 += int(np.sum(pooled[both] == 4))
+            t4 += int(np.sum(truth[both] == 4))
+        print(f"pooled model on {n} held-out pairs ({drawn} drawn pixels, fitted on "
+              f"{model.n_pixels}), {label}: agreement with truth {agree / tot * 100:.2f} %, "
+              f"class 4 {c4 / tot * 100:.2f} % (truth {t4 / tot * 100:.2f} %), components "
+              f"{sorted(model.classes.tolist())}")
 
 
 if __name__ == "__main__":

@@ -58,7 +58,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     b.add_argument("--force", action="store_true", help="redo pairs that are already complete")
     b.add_argument("--figures", action="store_true",
                    help="also draw each pair's figures (figure.png, figure_paper.png, "
-                   "profile.png; not drawn by default)")
+                   "profile.png; not drawn by default), every pair's current maps on the "
+                   "set's one log colour scale (recorded in batch.json)")
     b.add_argument("--no-figures", action="store_true",
                    help="no figures per pair (the default; kept for scripts that pass it)")
     b.add_argument("--gwy", action="store_true",

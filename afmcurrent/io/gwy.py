@@ -9,6 +9,8 @@ read_gwy(path) -> Scan
 write_gwy(path, scan, overwrite=False, masks=None) -> Path
     Every channel as a data field with title, units, size, offset and metadata strings, and
     a Gwyddion mask (``/N/mask``) for the channels given in ``masks``.
+write_gwy_channels(path, frame, channels, overwrite=False) -> Path
+    The same, written channel by channel from an iterable (memory: one channel at a time).
 
 Reading rules
 -------------
@@ -45,6 +47,7 @@ import json
 import logging
 import re
 import struct
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +61,7 @@ from ._meta import check_scan_numbers, unique_name
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["read_gwy", "write_gwy", "parse_gwy", "validate_gwy_structure"]
+__all__ = ["read_gwy", "write_gwy", "write_gwy_channels", "parse_gwy", "validate_gwy_structure"]
 
 _DIV_SLASH = "\u2215"
 _FIELD_KEY = re.compile(r"^/(\d+)/data$")
@@ -401,38 +404,106 @@ def write_gwy(
     ------
     FileExistsError
         If ``path`` exists and ``overwrite`` is false.
+    ValueError
+        If a mask's shape is not its channel's.
     """
-    from gwyfile.objects import GwyContainer, GwyDataField, GwySIUnit
+    masks = masks or {}
+    return write_gwy_channels(path, scan, ((ch, masks.get(ch.name)) for ch in scan.channel_list),
+                              overwrite=overwrite)
+
+
+def write_gwy_channels(
+    path: str | Path,
+    frame: Any,
+    channels: Iterable[tuple[Channel, np.ndarray | None]],
+    overwrite: bool = False,
+) -> Path:
+    """Write ``.gwy`` channel by channel: memory holds one channel at a time, not the file.
+
+    The file is the one :func:`write_gwy` describes, byte for byte what ``gwyfile`` writes for
+    the same container (each component is serialised by ``gwyfile.objects.serialize_component``
+    except the data arrays, written straight from the arrays); the container's byte count,
+    which precedes its components in the GWYP layout (``docs/formats.md``), is written when
+    the last channel is done.
+
+    Parameters
+    ----------
+    path : str or Path
+        Output file.
+    frame : Scan or object with ``size``, ``offset``, ``bias``, ``format`` and ``metadata``
+        The geometry (m, (y, x)) and the scan metadata of every channel.
+    channels : iterable of (Channel, ndarray of bool or None)
+        Each channel (data shape (rows, cols)) and its mask (True on the marked pixels) or
+        None; consumed once, in order (channel N = the N-th item).
+    overwrite : bool, optional
+        Replace an existing file; refused by default.
+
+    Returns
+    -------
+    Path
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is false.
+    ValueError
+        If a mask's shape is not its channel's, or the container exceeds the 4 GiB that the
+        format's 32-bit byte count can describe.
+    """
+    from gwyfile.objects import GwyContainer, serialize_component
 
     p = check_writable(path, overwrite)
-    height, width = scan.size
-    y0, x0 = scan.offset
-    obj = GwyContainer()
-    for n, ch in enumerate(scan.channel_list):
-        field = GwyDataField(np.ascontiguousarray(ch.data, dtype=np.float64),
-                             xreal=float(width), yreal=float(height), xoff=float(x0),
-                             yoff=float(y0), si_unit_xy=GwySIUnit(unitstr="m"),
-                             si_unit_z=GwySIUnit(unitstr=ch.unit))
-        obj[f"/{n}/data"] = field
-        obj[f"/{n}/data/title"] = ch.name
-        if masks is not None and ch.name in masks:
-            m = np.asarray(masks[ch.name], bool)
-            if m.shape != ch.data.shape:
-                raise ValueError(f"mask of {ch.name!r} has shape {m.shape}, the channel "
-                                 f"{ch.data.shape}")
-            obj[f"/{n}/mask"] = GwyDataField(
-                m.astype(np.float64), xreal=float(width), yreal=float(height),
-                xoff=float(x0), yoff=float(y0), si_unit_xy=GwySIUnit(unitstr="m"),
-                si_unit_z=GwySIUnit(unitstr=""))
-        meta: dict[str, str] = {}
-        for src in (scan.metadata, ch.metadata):
-            for k, v in src.items():
-                meta[str(k).replace("/", _DIV_SLASH)] = _str(v)
-        meta["afmcurrent.direction"] = str(ch.direction)
-        meta["afmcurrent.quantity"] = ch.quantity
-        meta["afmcurrent.bias_V"] = repr(scan.bias) if scan.bias is not None else "None"
-        meta["afmcurrent.format"] = scan.format
-        obj[f"/{n}/meta"] = GwyContainer(meta)
-    with atomic_path(p) as tmp:
-        obj.tofile(str(tmp))
+    height, width = frame.size
+    y0, x0 = frame.offset
+    geometry = {"xreal": float(width), "yreal": float(height), "xoff": float(x0),
+                "yoff": float(y0)}
+    with atomic_path(p) as tmp, open(tmp, "wb") as fh:
+        fh.write(b"GWYP" + b"GwyContainer\0")
+        size_at = fh.tell()
+        fh.write(b"\0\0\0\0")  # the container's byte count, written at the end
+        for n, (ch, mask) in enumerate(channels):
+            _write_field(fh, f"/{n}/data", ch.data, ch.unit, geometry)
+            fh.write(serialize_component(f"/{n}/data/title", ch.name))
+            if mask is not None:
+                m = np.asarray(mask, bool)
+                if m.shape != ch.data.shape:
+                    raise ValueError(f"mask of {ch.name!r} has shape {m.shape}, the channel "
+                                     f"{ch.data.shape}")
+                _write_field(fh, f"/{n}/mask", m.astype(np.float64), "", geometry)
+                del m
+            meta: dict[str, str] = {}
+            for src in (frame.metadata, ch.metadata):
+                for k, v in src.items():
+                    meta[str(k).replace("/", _DIV_SLASH)] = _str(v)
+            meta["afmcurrent.direction"] = str(ch.direction)
+            meta["afmcurrent.quantity"] = ch.quantity
+            meta["afmcurrent.bias_V"] = repr(frame.bias) if frame.bias is not None else "None"
+            meta["afmcurrent.format"] = frame.format
+            fh.write(serialize_component(f"/{n}/meta", GwyContainer(meta)))
+        size = fh.tell() - size_at - 4
+        if size >= 2**32:
+            raise ValueError(f"{p}: {size} bytes of channels exceed the 4 GiB a .gwy "
+                             "container can hold")
+        fh.seek(size_at)
+        fh.write(struct.pack("<I", size))
     return p
+
+
+def _write_field(fh: Any, key: str, data: np.ndarray, unit: str,
+                 geometry: dict[str, float]) -> None:
+    """One ``GwyDataField`` component, its array written without a serialised copy."""
+    from gwyfile.objects import GwyDataField, GwySIUnit, serialize_component
+
+    arr = np.ascontiguousarray(data, dtype="<f8")
+    rows, cols = arr.shape
+    # gwyfile's own field (for the order and encoding of its components) on a 1 x 1 array
+    field = GwyDataField(np.zeros((1, 1)), si_unit_xy=GwySIUnit(unitstr="m"),
+                         si_unit_z=GwySIUnit(unitstr=unit), **geometry)
+    field["xres"], field["yres"] = cols, rows
+    head = b"".join(serialize_component(k, field[k], field.typecodes.get(k))
+                    for k in field if k != "data")
+    data_head = b"data\0D" + struct.pack("<I", arr.size)
+    body = len(head) + len(data_head) + arr.nbytes
+    fh.write(key.encode() + b"\0o" + b"GwyDataField\0" + struct.pack("<I", body) + head)
+    fh.write(data_head)
+    fh.write(memoryview(arr).cast("B"))

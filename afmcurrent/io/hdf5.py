@@ -250,6 +250,7 @@ def write_hdf5(path: str | Path, scan: Scan, attrs: dict[str, Any] | None = None
             ds.attrs["direction"] = ch.direction or ""
             ds.attrs["quantity"] = ch.quantity
             ds.attrs["metadata_json"] = _json(ch.metadata)
+            del ch, data, stored  # before the next channel is built (a lazy channel_list)
     return p
 
 

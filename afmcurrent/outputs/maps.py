@@ -3,13 +3,22 @@ for Gwyddion (every field finite, the pixels without a value masked, currents al
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 
 from ..core.model import Channel, Scan
 from ..pair.result import PairResult
 from ..pair.transport import bound_code
 
-__all__ = ["result_scan", "gwy_channels"]
+__all__ = ["RESULT_MAPS", "ResultStream", "result_scan", "result_channels", "gwy_channels",
+           "iter_gwy_channels"]
+
+
+#: Names of the maps of :func:`result_scan`, in order.
+RESULT_MAPS = ("class", "ionic_current", "electronic_current", "ionic_fraction", "plus_current",
+               "minus_current", "height", "valid", "current_density_ionic",
+               "current_density_electronic", "plus_bound", "minus_bound", "lagging")
 
 
 def result_scan(result: PairResult) -> Scan:
@@ -26,40 +35,62 @@ def result_scan(result: PairResult) -> Scan:
         upper bound, 2 at saturation: a lower bound; 0 outside the valid pixels), ``lagging``
         (1 where the amplifier bandwidth is below the pixel rate).
     """
+    return Scan(list(result_channels(result)), **_frame(result))
+
+
+def _frame(result: PairResult) -> dict:
+    return {"size": result.plus.size, "bias": result.bias_plus, "offset": result.plus.offset,
+            "path": None, "format": "afmcurrent",
+            "metadata": {"software": "afmcurrent", "plus": str(result.plus.path)}}
+
+
+def result_channels(result: PairResult) -> Iterator[Channel]:
+    """The channels of :func:`result_scan` (names :data:`RESULT_MAPS`), each built when asked
+    for: a writer that consumes them one at a time holds one float64 map, not thirteen."""
     m = result.maps
+    shape = m.valid.shape
+    yield Channel("class", result.class_map.astype(float), "", quantity="degradation class")
+    yield Channel("ionic_current", m.ionic_current, "A")
+    yield Channel("electronic_current", m.electronic_current, "A")
+    yield Channel("ionic_fraction", m.ionic_fraction, "")
+    yield Channel("plus_current", m.plus_current, "A")
+    yield Channel("minus_current", m.minus_current, "A")
+    yield Channel("height", result.height, "m")
+    yield Channel("valid", m.valid.astype(float), "")
     density = result.current_density_maps()
-    chans = [
-        Channel("class", result.class_map.astype(float), "", quantity="degradation class"),
-        Channel("ionic_current", m.ionic_current, "A"),
-        Channel("electronic_current", m.electronic_current, "A"),
-        Channel("ionic_fraction", m.ionic_fraction, ""),
-        Channel("plus_current", m.plus_current, "A"),
-        Channel("minus_current", m.minus_current, "A"),
-        Channel("height", result.height, "m"),
-        Channel("valid", m.valid.astype(float), ""),
-        Channel("current_density_ionic", density["current_density_ionic"], "A/m^2",
-                quantity="ionic current density"),
-        Channel("current_density_electronic", density["current_density_electronic"],
-                "A/m^2", quantity="electronic current density"),
-        Channel("plus_bound", bound_code(m.plus_at_floor, m.plus_at_saturation, m.valid.shape), "",
-                quantity="I(+V) bound: 0 value, 1 upper bound (floor), 2 lower bound"),
-        Channel("minus_bound",
-                bound_code(m.minus_at_floor, m.minus_at_saturation, m.valid.shape), "",
-                quantity="I(-V) bound: 0 value, 1 upper bound (floor), 2 lower bound"),
-        Channel("lagging", _as_float(m.lagging, m.valid.shape), "",
-                quantity="amplifier bandwidth below the pixel rate"),
-    ]
-    return Scan(
-        chans,
-        size=result.plus.size,
-        bias=result.bias_plus,
-        offset=result.plus.offset,
-        path=None,
-        format="afmcurrent",
-        metadata={"software": "afmcurrent", "plus": str(result.plus.path)},
-    )
+    yield Channel("current_density_ionic", density.pop("current_density_ionic"), "A/m^2",
+                  quantity="ionic current density")
+    yield Channel("current_density_electronic", density.pop("current_density_electronic"),
+                  "A/m^2", quantity="electronic current density")
+    del density
+    yield Channel("plus_bound", bound_code(m.plus_at_floor, m.plus_at_saturation, shape), "",
+                  quantity="I(+V) bound: 0 value, 1 upper bound (floor), 2 lower bound")
+    yield Channel("minus_bound", bound_code(m.minus_at_floor, m.minus_at_saturation, shape), "",
+                  quantity="I(-V) bound: 0 value, 1 upper bound (floor), 2 lower bound")
+    yield Channel("lagging", _as_float(m.lagging, shape), "",
+                  quantity="amplifier bandwidth below the pixel rate")
 
 
+class ResultStream:
+    """The maps of a result as a scan whose channels are built one at a time.
+
+    Has what :func:`afmcurrent.io.hdf5.write_hdf5` and
+    :func:`afmcurrent.io.gwy.write_gwy_channels` read of a :class:`Scan` (``size``,
+    ``offset``, ``pixel_size``, ``bias``, ``path``, ``format``, ``metadata``, ``channels``);
+    ``channel_list`` is a new :func:`result_channels` iterator on every access.
+    """
+
+    def __init__(self, result: PairResult) -> None:
+        self._result = result
+        for k, v in _frame(result).items():
+            setattr(self, k, v)
+        rows, cols = result.maps.valid.shape
+        self.pixel_size = (self.size[0] / rows, self.size[1] / cols)
+        self.channels = list(RESULT_MAPS)
+
+    @property
+    def channel_list(self) -> Iterator[Channel]:
+        return result_channels(self._result)
 
 
 def _as_float(mask: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
@@ -96,25 +127,46 @@ def gwy_channels(scan: Scan) -> tuple[Scan, dict[str, np.ndarray]]:
     """
     chans: list[Channel] = []
     masks: dict[str, np.ndarray] = {}
-
-    def add(name: str, data: np.ndarray, unit: str, quantity: str | None = None) -> None:
-        data = np.asarray(data, np.float64)
-        bad = ~np.isfinite(data)
-        if bad.any():
-            fin = data[~bad]
-            fill = float(np.median(fin)) if fin.size else 0.0
-            data = np.where(bad, fill, data)
-            masks[name] = bad
-        chans.append(Channel(name, data, unit, quantity=quantity or name))
-
-    for ch in scan.channel_list:
-        add(ch.name, ch.data, ch.unit, ch.quantity)
-        if ch.name in _LOG_CHANNELS:
-            with np.errstate(divide="ignore", invalid="ignore"):
-                lg = np.log10(ch.data)
-            add(f"log10_{ch.name}", lg, "", f"log10({ch.name} / A)")
+    for ch, mask in iter_gwy_channels(scan.channel_list):
+        chans.append(ch)
+        if mask is not None:
+            masks[ch.name] = mask
     out = Scan(chans, size=scan.size, bias=scan.bias, offset=scan.offset, path=None,
                format=scan.format, metadata=dict(scan.metadata))
     return out, masks
 
 
+def iter_gwy_channels(channels: Iterable[Channel]) -> Iterator[tuple[Channel, np.ndarray | None]]:
+    """:func:`gwy_channels` one channel at a time: each finite channel and its mask (None when
+    no pixel is filled), the log10 channel of a current map after it.
+
+    Parameters
+    ----------
+    channels : iterable of Channel
+        E.g. :func:`result_channels`.
+
+    Yields
+    ------
+    (Channel, ndarray of bool or None)
+    """
+
+    def fit(name: str, data: np.ndarray, unit: str, quantity: str | None = None
+            ) -> tuple[Channel, np.ndarray | None]:
+        data = np.asarray(data, np.float64)
+        bad = ~np.isfinite(data)
+        mask = None
+        if bad.any():
+            fin = data[~bad]
+            fill = float(np.median(fin)) if fin.size else 0.0
+            del fin
+            data = np.where(bad, fill, data)
+            mask = bad
+        return Channel(name, data, unit, quantity=quantity or name), mask
+
+    for ch in channels:
+        yield fit(ch.name, ch.data, ch.unit, ch.quantity)
+        if ch.name in _LOG_CHANNELS:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                lg = np.log10(ch.data)
+            yield fit(f"log10_{ch.name}", lg, "", f"log10({ch.name} / A)")
+            del lg

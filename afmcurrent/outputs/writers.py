@@ -23,7 +23,8 @@ Files in the output folder:
     The settings the result was made with: ``--config settings.toml`` makes it again
     (:mod:`afmcurrent.outputs.settings_file`).
 ``figure.png``
-    The overview figure (skipped with ``figures=False``).
+    The overview figure (skipped with ``figures=False``); ``summary.json`` ``figure_scale``
+    records the log current colour scale of the figures (null without figures).
 ``figure_paper.png``, ``profile.png``, ``optical.png``, ``repeat.png``
     The paper's six panels, the profile plot, (with an optical image) the classes over the
     optical patch and (with a repeat scan) what the measurement changed; with
@@ -46,17 +47,26 @@ import numpy as np
 from ..core.errors import ConfigError, OutputExistsError
 from ..core.model import Scan
 from ..io._common import atomic_path
-from ..io.gwy import write_gwy
+from ..io.gwy import write_gwy_channels
 from ..io.hdf5 import write_hdf5
 from ..pair.registration import Registration
 from ..pair.result import PairResult
-from .figures import FigureScales, plot_optical_classes, plot_pair, plot_paper, plot_profile
-from .maps import gwy_channels, result_scan
+from .figures import (
+    FigureScales,
+    pair_current_histogram,
+    plot_optical_classes,
+    plot_pair,
+    plot_paper,
+    plot_profile,
+    scale_from_histogram,
+)
+from .maps import ResultStream, gwy_channels, iter_gwy_channels, result_scan
 from .repeat import write_repeat_figure, write_repeat_group
 from .settings_file import result_settings_toml
 from .summary import summary, summary_json
 
-__all__ = ["write_result", "result_scan", "gwy_channels", "prepare_outdir", "atomic_path"]
+__all__ = ["write_result", "write_figures", "figure_scale_record", "result_scan", "gwy_channels",
+           "prepare_outdir", "atomic_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -143,22 +153,25 @@ def write_result(
     with atomic_path(out / "profile.csv") as tmp:
         result.profile().to_csv(tmp)
     written["profile.csv"] = out / "profile.csv"
-    scan = result_scan(result)
+    # the maps are built one at a time as each writer consumes them (a lower peak of memory
+    # on large pairs: one float64 map at a time, not the thirteen of result_scan)
+    scan = ResultStream(result)
     written["result.h5"] = _write_h5(out / "result.h5", result, scan, contract, compact)
     if result.repeat is not None:  # the repeat scan's maps (docs/outputs.md)
         write_repeat_group(out / "result.h5", result.repeat)
     if gwy:
         with atomic_path(out / "result.gwy") as tmp:
-            gwy_scan, gwy_masks = gwy_channels(scan)
-            write_gwy(tmp, gwy_scan, overwrite=True, masks=gwy_masks)
-            del gwy_scan, gwy_masks
+            write_gwy_channels(tmp, scan, iter_gwy_channels(scan.channel_list), overwrite=True)
         written["result.gwy"] = out / "result.gwy"
     del scan
     with atomic_path(out / "settings.toml") as tmp:  # the settings it was made with
         tmp.write_text(result_settings_toml(result), encoding="utf-8")
     written["settings.toml"] = out / "settings.toml"
+    contract["figure_scale"] = None
     if figures:
-        written.update(_write_figures(out, result, figure_format, scales))
+        files, used = write_figures(result, out, figure_format=figure_format, scales=scales)
+        written.update(files)
+        contract["figure_scale"] = figure_scale_record(used, shared=scales is not None)
         if result.repeat is not None:
             formats = ("png",) if figure_format == "png" else ("png", figure_format)
             for p in write_repeat_figure(out / "repeat.png", result.repeat, result.plus.size,
@@ -173,7 +186,7 @@ def write_result(
     return written
 
 
-def _write_h5(path: Path, result: PairResult, scan: Scan, contract: dict[str, Any],
+def _write_h5(path: Path, result: PairResult, scan: Scan | ResultStream, contract: dict[str, Any],
               compact: bool = False) -> Path:
     """``result.h5``: the maps, the registration as attributes and per row, the summary."""
     reg = result.registration.to_dict()
@@ -192,10 +205,41 @@ def _write_h5(path: Path, result: PairResult, scan: Scan, contract: dict[str, An
     return path
 
 
-def _write_figures(out: Path, result: PairResult, figure_format: str,
-                   scales: FigureScales | None) -> dict[str, Path]:
-    """The overview, the paper's panels, the profile and (with an optical image) the classes
-    over the optical patch, as PNG and, when asked, in a vector format."""
+def figure_scale_record(scales: FigureScales, shared: bool) -> dict[str, Any]:
+    """``summary.json`` ``figure_scale``: the log current colour scale the figures were drawn
+    on, ``{"current_log10": [vmin, vmax], "shared": bool}`` (log10 of A; ``shared``: given
+    from outside, e.g. the set's scale of a batch, rather than the pair's own)."""
+    lo, hi = scales.current_log10
+    return {"current_log10": [float(lo), float(hi)], "shared": bool(shared)}
+
+
+def write_figures(result: PairResult, outdir: str | Path, *, figure_format: str = "png",
+                  scales: FigureScales | None = None
+                  ) -> tuple[dict[str, Path], FigureScales]:
+    """Draw a pair's figures into ``outdir``: the overview, the paper's panels, the profile and
+    (with an optical image) the classes over the optical patch, as PNG and, when asked, in a
+    vector format (each file written atomically; other files are left alone).
+
+    Parameters
+    ----------
+    result : PairResult
+    outdir : str or Path
+        An existing folder.
+    figure_format : {"png", "pdf", "svg"}, optional
+    scales : FigureScales, optional
+        Colour scales from outside (a batch's set); default the pair's own current scale
+        (:func:`afmcurrent.outputs.figures.pair_current_histogram`).
+
+    Returns
+    -------
+    files : dict of str to Path
+    scales : FigureScales
+        The scales the figures were drawn on (``current_log10`` always set).
+    """
+    out = Path(outdir)
+    if scales is None or scales.current_log10 is None:
+        own = scale_from_histogram(pair_current_histogram(result))
+        scales = FigureScales(own, None if scales is None else scales.height_nm)
     formats = ["png"] if figure_format == "png" else ["png", figure_format]
     plots = [("figure", plot_pair), ("figure_paper", plot_paper), ("profile", plot_profile)]
     if result.optical is not None:
@@ -209,7 +253,7 @@ def _write_figures(out: Path, result: PairResult, figure_format: str,
             with atomic_path(out / name) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=130 if stem == "figure" else 200)
             written[name] = out / name
-    return written
+    return written, scales
 
 
 def _write_row_displacement(path: Path, registration: Registration) -> None:

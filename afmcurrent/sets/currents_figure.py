@@ -1,9 +1,9 @@
 """The current maps of every pair of a set on one log colour scale (``currents.png``).
 
-Each pair's own figures use the pair's scale (both of its maps on one); this figure puts the
-I(+V) and |I(-V)| maps of all pairs side by side on the set's scale, so that maps of different
-pairs can be compared by colour. It is drawn from the stored ``result.h5`` of each pair, so a
-rerun that skips complete pairs draws it over the whole set again.
+This figure puts the I(+V) and |I(-V)| maps of all pairs side by side on the set's scale, so
+that maps of different pairs can be compared by colour; a batch's per-pair figures are drawn on
+the same scale (:mod:`.figure_pass`). It is drawn from the stored ``result.h5`` of each pair,
+so a rerun that skips complete pairs draws it over the whole set again.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from ..outputs.figures.style import (
     RC,
     SATURATION_COLOR,
     cmap_with_bad,
-    current_norm,
+    current_histogram,
+    scale_from_histogram,
 )
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ _CHANNELS = ("plus_current", "minus_current", "plus_bound", "minus_bound")
 
 def set_current_maps(outdir: Path, rows: Sequence[dict[str, Any]], keep: int = MAX_PAIRS
                      ) -> tuple[list[tuple[str, dict[str, np.ndarray], tuple[float, float]]],
-                                list[np.ndarray]]:
+                                np.ndarray, int]:
     """The stored current maps of the pairs that succeeded (``ok`` or ``skipped``).
 
     Parameters
@@ -61,13 +62,16 @@ def set_current_maps(outdir: Path, rows: Sequence[dict[str, Any]], keep: int = M
     pairs : list of (name, maps, size)
         ``maps``: ``plus_current``, ``minus_current`` (A) and the bound codes (0 value, 1 at
         the floor, 2 saturated); ``size``: (height, width) of the frame, m.
-    measured : list of ndarray
-        Per pair, up to 20 000 measured (not bound) currents of both maps, A: what the set's
-        scale is taken from, in bounded memory however large the set.
+    histogram : ndarray of int64
+        :func:`afmcurrent.outputs.figures.current_histogram` of the measured (not bound)
+        pixels of both maps of every pair read: what the set's scale is taken from, in
+        bounded memory however large the set.
+    n_read : int
+        The number of pairs read.
 
     A pair whose ``result.h5`` cannot be read is left out (logged).
     """
-    pairs, measured = [], []
+    pairs, histogram, n_read = [], current_histogram(), 0
     for r in rows:
         if r.get("status") not in ("ok", "skipped"):
             continue
@@ -78,17 +82,17 @@ def set_current_maps(outdir: Path, rows: Sequence[dict[str, Any]], keep: int = M
             logger.warning("currents.png: %s left out: %s", r["name"], exc)
             continue
         maps = {ch: np.asarray(scan.channel(ch).data, float) for ch in _CHANNELS}
-        vals = np.concatenate([maps[k][(maps[b] == 0) & np.isfinite(maps[k])] for k, b in
-                               (("plus_current", "plus_bound"),
-                                ("minus_current", "minus_bound"))])
-        measured.append(vals[:: max(1, vals.size // 20_000)])
+        histogram += current_histogram(maps["plus_current"], maps["minus_current"],
+                                       bounds=(maps["plus_bound"], maps["minus_bound"]))
+        n_read += 1
         if len(pairs) < keep:
             pairs.append((r["name"], maps, tuple(scan.size)))
-    return pairs, measured
+    return pairs, histogram, n_read
 
 
 def currents_figure(pairs: Sequence[tuple[str, dict[str, np.ndarray], tuple[float, float]]],
-                    n_total: int | None = None, measured: Sequence[np.ndarray] | None = None
+                    n_total: int | None = None, histogram: np.ndarray | None = None,
+                    scale: tuple[float, float] | None = None
                     ) -> tuple[Figure, tuple[float, float]]:
     """I(+V) and |I(-V)| of each pair on one log scale shared by the set.
 
@@ -98,16 +102,19 @@ def currents_figure(pairs: Sequence[tuple[str, dict[str, np.ndarray], tuple[floa
         From :func:`set_current_maps`; at most :data:`MAX_PAIRS` are drawn.
     n_total : int, optional
         Number of pairs of the set (for the note when not all are drawn).
-    measured : sequence of ndarray, optional
-        The measured currents of every pair of the set, A (:func:`set_current_maps`);
-        default: those of ``pairs``.
+    histogram : ndarray, optional
+        The histogram of the measured currents of every pair of the set
+        (:func:`set_current_maps`); default: that of ``pairs``.
+    scale : (float, float), optional
+        The scale to draw on (a batch's set scale, :mod:`.figure_pass`); default from
+        ``histogram``.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     scale : (float, float)
-        The shared limits, log10(I / A): :func:`afmcurrent.outputs.figures.current_norm` over
-        every map of the set (0.5th to 99.5th percentile of the measured pixels; pixels at
+        The shared limits, log10(I / A): :func:`afmcurrent.outputs.figures.scale_from_histogram`
+        over every map of the set (0.5th to 99.5th percentile of the measured pixels; pixels at
         the floor or saturation are bounds and drawn in their own colours, not on the scale).
     """
     import matplotlib
@@ -116,10 +123,13 @@ def currents_figure(pairs: Sequence[tuple[str, dict[str, np.ndarray], tuple[floa
 
     pairs = list(pairs)
     shown = pairs[:MAX_PAIRS]
-    if measured is None:
-        measured = [np.where(m[b] == 0, m[k], np.nan) for _, m, _ in pairs
-                    for k, b in (("plus_current", "plus_bound"), ("minus_current", "minus_bound"))]
-    scale = current_norm(*measured) if len(measured) else (-15.0, -9.0)
+    if scale is None:
+        if histogram is None:
+            histogram = sum((current_histogram(m["plus_current"], m["minus_current"],
+                                               bounds=(m["plus_bound"], m["minus_bound"]))
+                             for _, m, _ in pairs), current_histogram())
+        scale = scale_from_histogram(histogram)
+    scale = (float(scale[0]), float(scale[1]))
     per_row = 2
     n_rows = max(1, math.ceil(len(shown) / per_row))
     with matplotlib.rc_context(RC):
@@ -167,9 +177,13 @@ def currents_figure(pairs: Sequence[tuple[str, dict[str, np.ndarray], tuple[floa
     return fig, scale
 
 
-def write_currents_figure(path: Path, outdir: Path, rows: Sequence[dict[str, Any]]
+def write_currents_figure(path: Path, outdir: Path, rows: Sequence[dict[str, Any]],
+                          scale: tuple[float, float] | None = None
                           ) -> tuple[Path, tuple[float, float]]:
     """Draw :func:`currents_figure` of the set's stored results and write it (PNG).
+
+    ``scale``: the set's scale when already known (a batch's figure pass); default taken
+    from the stored results.
 
     Returns
     -------
@@ -177,8 +191,8 @@ def write_currents_figure(path: Path, outdir: Path, rows: Sequence[dict[str, Any
     scale : (float, float)
         The set's shared limits, log10(I / A).
     """
-    pairs, measured = set_current_maps(outdir, rows)
-    fig, scale = currents_figure(pairs, n_total=len(measured), measured=measured)
+    pairs, histogram, n_read = set_current_maps(outdir, rows)
+    fig, scale = currents_figure(pairs, n_total=n_read, histogram=histogram, scale=scale)
     with atomic_path(Path(path)) as tmp:
         fig.savefig(tmp, format="png", dpi=150)
     return Path(path), scale

@@ -126,20 +126,24 @@ class Runner:
 
             futures = {self.client.submit(fn, *task, pure=False): task for task in tasks}
             for fut in as_completed(list(futures)):
+                task = futures.pop(fut)  # a finished task's result is not kept here
                 try:
-                    yield futures[fut], fut.result(), None
+                    yield task, fut.result(), None
                 except Exception as exc:  # e.g. KilledWorker: the worker died on this task
-                    yield futures[fut], None, f"{type(exc).__name__}: {exc}"
+                    yield task, None, f"{type(exc).__name__}: {exc}"
                 fut.release()
             return
         handles = {self.pool.submit(one_thread, fn, *task, timeout=self.timeout): task
                    for task in tasks}
+        # each handle is dropped once its result is handed on: the results of a long set are
+        # not all held here until its end (memory flat in the number of tasks)
         for h in self.pool.as_completed(list(handles)):
+            task = handles.pop(h)
             err = h.exception()
             if err is None:
-                yield handles[h], h.result(), None
+                yield task, h.result(), None
             else:
-                yield handles[h], None, f"{type(err).__name__}: {err}"
+                yield task, None, f"{type(err).__name__}: {err}"
 
 
 @contextlib.contextmanager

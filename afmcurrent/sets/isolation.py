@@ -217,8 +217,9 @@ class IsolatedPool:
         return h
 
     def as_completed(self, handles: Iterable[Handle]) -> Iterator[Handle]:
-        """Yield the handles as their tasks finish (or fail)."""
+        """Yield the handles as their tasks finish (or fail); a yielded handle is not kept."""
         pending = list(handles)
+        del handles  # the caller's list: it would keep every finished handle's result
         while pending:
             done = [h for h in pending if h.done()]
             if not done:

@@ -9,6 +9,8 @@ Layout of the output folder::
     OUTDIR/pooled.json       the pooled (set-wide) classification model
     OUTDIR/summary.png       group comparison figure
     OUTDIR/currents.png      every pair's current maps on the set's one log colour scale
+                             (with figures, the scale of every pair's figures too:
+                             :mod:`.figure_pass`, recorded in batch.json ``figure_scale``)
     OUTDIR/report.html       static page with every pair's thumbnail and the tables
     OUTDIR/settings.toml     the settings of the batch (each pair's folder: its own)
 
@@ -52,10 +54,11 @@ from ..io._common import atomic_path
 from ..pair.classify import Thresholds
 from .currents_figure import write_currents_figure
 from .executors import PAIR_TIMEOUT, Runner, executor, one_thread
+from .figure_pass import figure_pass, record_set_scale
 from .options import BatchOptions
 from .outdir import batch_identity, claim_outdir, remove_leftovers
 from .pairing import PairSpec
-from .pooled import apply_pooled, fit_pooled, missing_classes
+from .pooled import PooledSample, apply_pooled, fit_pooled, missing_classes
 from .repeat import repeat_pass
 from .report import write_report
 from .settings import write_batch_settings
@@ -153,6 +156,7 @@ def run_batch(
     workers = min(workers, max(1, len(specs)))
     t_start = time.perf_counter()
     pooled = figure = None
+    set_scale = None  # (scale, pairs) of the set's figures (--figures)
     with executor(workers, scheduler, timeout) as runner:
         rows, samples = _analyse_pairs(runner, specs, options, outdir, force, pooled_samples,
                                        seed, progress)
@@ -182,6 +186,10 @@ def run_batch(
                 figure = None
         logger.info("pooled pass done at %.1f s (figure waited %.1f s)",
                     time.perf_counter() - t_start, time.perf_counter() - t_wait)
+        if options.figures:  # every pair's figures on the set's one log current scale
+            set_scale = figure_pass(runner, specs, rows, outdir, options, progress)
+            logger.info("figure pass done at %.1f s", time.perf_counter() - t_start)
+    record_set_scale(outdir, *(set_scale or (None, 0)))
 
     result = BatchResult(rows=[rows[n] for n in names], outdir=outdir, pooled=pooled)
     files, sample_rows, sample_cols = write_tables(outdir, result.rows)
@@ -193,7 +201,8 @@ def run_batch(
         if options.figures:  # every pair's current maps on the set's one log scale
             try:
                 result.files["currents.png"], scale = write_currents_figure(
-                    outdir / "currents.png", outdir, result.rows)
+                    outdir / "currents.png", outdir, result.rows,
+                    scale=set_scale[0] if set_scale else None)
                 logger.info("currents.png: the set's current scale is log10 I = %g..%g",
                             *scale)
             except Exception as exc:  # the report must still be written
@@ -207,9 +216,11 @@ def run_batch(
 def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions, outdir: Path,
                    force: bool, pooled_samples: int, seed: int, progress: bool
                    ) -> tuple[dict[str, dict[str, Any]], dict[str, np.ndarray]]:
-    """Run every pair's task; its row, and the pixels drawn for the pooled model, by name."""
+    """Run every pair's task; its row, and the pixels drawn for the pooled model, by name
+    (a fixed-size uniform sample of all pairs' drawn pixels, :class:`PooledSample`: memory
+    does not grow with the number of pairs)."""
     rows: dict[str, dict[str, Any]] = {}
-    samples: dict[str, np.ndarray] = {}
+    samples = PooledSample(seed=seed)
     bar = tqdm(total=len(specs), unit="pair", desc="pairs", disable=not progress or not specs)
     tasks = [(spec, options, str(outdir), force, pooled_samples, seed) for spec in specs]
     for task, out, error in runner.map(pair_task, tasks):
@@ -222,12 +233,12 @@ def _analyse_pairs(runner: Runner, specs: list[PairSpec], options: BatchOptions,
             row, sample = out
         rows[row["name"]] = row
         if sample is not None:
-            samples[row["name"]] = sample
+            samples.add(row["name"], sample)
         bar.update(1)
         if row["status"] == "failed":  # said once, here (even when quiet: an error)
             bar.write(f"failed: {row['name']}: {row['error']}", file=sys.stderr)
     bar.close()
-    return rows, samples
+    return rows, samples.as_dict()
 
 
 def _pooled_pass(runner: Runner, rows: dict[str, dict[str, Any]], ok: list[dict[str, Any]],

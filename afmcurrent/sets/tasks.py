@@ -29,6 +29,7 @@ from ..io.session import load_session_pair
 from ..outputs.figures import CLASS_COLORS
 from ..outputs.writers import write_result
 from ..pair.pipeline import analyze_pair
+from ..pair.result import PairResult
 from .options import BatchOptions, file_digest, pair_options
 from .pairing import PairSpec
 from .pooled import RESULT_CHANNELS, pair_sample
@@ -37,6 +38,7 @@ from .tables import empty_row, row_from_result
 __all__ = [
     "BatchOptions",
     "input_hash",
+    "analyse_spec",
     "run_pair",
     "pair_task",
 ]
@@ -79,9 +81,36 @@ def input_hash(spec: PairSpec, options: BatchOptions) -> str:
 
 
 
+def analyse_spec(spec: PairSpec, options: BatchOptions) -> PairResult:
+    """Load a pair's scans (files or a session) and analyse them with the batch's options.
+
+    Raises
+    ------
+    AfmcurrentError
+        Whatever reading or analysing the pair raises.
+    """
+    plus, minus, notes = spec.plus, spec.minus, ()
+    session_logamp = None
+    if spec.session:
+        sp = load_session_pair(spec.plus, (spec.plus_scan, spec.minus_scan),
+                               allow_partial=options.allow_partial)
+        plus, minus, notes, session_logamp = sp.plus, sp.minus, sp.notes, sp.calibration
+    else:
+        plus, minus = load_scan(plus), load_scan(minus)
+    opts = pair_options(options, spec, plus, minus)
+    if opts.logamp is None and session_logamp is not None:
+        opts = opts.replace(logamp=session_logamp)
+    res = analyze_pair(plus, minus, config=options.config, options=opts, optical=spec.optical)
+    res.notes[:0] = list(notes)
+    return res
+
+
 def run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
              digest: str | None = None) -> dict[str, Any]:
     """Analyse one pair and write ``OUTDIR/pairs/<name>/`` atomically (what a batch runs per pair).
+
+    The figures are not drawn here, whatever ``options.figures``: a batch draws them afterwards
+    on the set's one log current scale (:func:`afmcurrent.sets.figure_pass.figure_pass`).
 
     Parameters
     ----------
@@ -120,24 +149,12 @@ def _run_pair(spec: PairSpec, options: BatchOptions, outdir: str | Path,
     sample = None
     try:
         digest = digest or input_hash(spec, options)
-        plus, minus, notes = spec.plus, spec.minus, ()
-        session_logamp = None
-        if spec.session:
-            sp = load_session_pair(spec.plus, (spec.plus_scan, spec.minus_scan),
-                                   allow_partial=options.allow_partial)
-            plus, minus, notes, session_logamp = sp.plus, sp.minus, sp.notes, sp.calibration
-        else:
-            plus, minus = load_scan(plus), load_scan(minus)
-        opts = pair_options(options, spec, plus, minus)
-        if opts.logamp is None and session_logamp is not None:
-            opts = opts.replace(logamp=session_logamp)
-        res = analyze_pair(plus, minus, config=options.config, options=opts,
-                           optical=spec.optical)
-        res.notes[:0] = list(notes)
+        res = analyse_spec(spec, options)
         if pooled_samples > 0:
             sample = pair_sample(res.maps.plus_current, res.maps.electronic_current, spec.name,
                                  pooled_samples, seed)
-        write_result(res, tmp, figures=options.figures, gwy=options.gwy, compact=True)
+        # figures: drawn by the figure pass on the set's one current scale (figure_pass.py)
+        write_result(res, tmp, figures=False, gwy=options.gwy, compact=True)
         _thumbnail(res.class_map, tmp / "thumbnail.png")
         row.update(row_from_result(res, spec))
         row.update(status="ok", error="", seconds=time.perf_counter() - t0)
@@ -216,13 +233,12 @@ def _thumbnail(class_map: np.ndarray, path: Path) -> None:
 def _completed(spec: PairSpec, outdir: Path, digest: str,
                options: BatchOptions | None = None) -> dict[str, Any] | None:
     """The stored row of a complete pair whose inputs are unchanged and which holds the files
-    asked for (``result.gwy`` with ``gwy``, ``figure.png`` with ``figures``), else None."""
+    asked for (``result.gwy`` with ``gwy``), else None. Missing figures do not redo the
+    analysis: the figure pass draws them (:mod:`afmcurrent.sets.figure_pass`)."""
     marker = outdir / "pairs" / spec.name / "batch.json"
     wanted = ["summary.json"]
     if options is not None and options.gwy:
         wanted.append("result.gwy")
-    if options is not None and options.figures:
-        wanted.append("figure.png")
     try:
         stored = json.loads(marker.read_text())
         if stored.get("input_hash") != digest or not all(

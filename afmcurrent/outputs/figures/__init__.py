@@ -17,7 +17,10 @@ from .style import (
     SATURATION_COLOR,
     FigureScales,
     add_scale_bar,
+    current_histogram,
     current_norm,
+    pair_current_histogram,
+    scale_from_histogram,
     shared_scales,
 )
 
@@ -33,4 +36,7 @@ __all__ = [
     "FLOOR_COLOR",
     "SATURATION_COLOR",
     "current_norm",
+    "current_histogram",
+    "pair_current_histogram",
+    "scale_from_histogram",
 ]

@@ -23,8 +23,9 @@ from .style import (
     FigureScales,
     class_legend_handles,
     cmap_with_bad,
-    current_norm,
+    pair_current_histogram,
     save_figure,
+    scale_from_histogram,
 )
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ def plot_pair(result: PairResult, path: str | Path | None = None, *, format: str
     if scales is not None and scales.current_log10 is not None:
         vmin, vmax = scales.current_log10
     else:
-        vmin, vmax = current_norm(m.plus_current, m.minus_current)
+        vmin, vmax = scale_from_histogram(pair_current_histogram(result))
     cmap = cmap_with_bad(CURRENT_CMAP)
     with np.errstate(divide="ignore", invalid="ignore"):
         lp = np.log10(m.plus_current)

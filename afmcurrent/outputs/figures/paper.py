@@ -18,9 +18,10 @@ from .style import (
     add_scale_bar,
     class_legend_handles,
     cmap_with_bad,
-    current_norm,
     height_limits,
+    pair_current_histogram,
     save_figure,
+    scale_from_histogram,
 )
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def plot_paper(
     h_um, w_um = (s * 1e6 for s in result.plus.size)
     extent = (0.0, w_um, h_um, 0.0)
     sc = scales or FigureScales()
-    cur = sc.current_log10 or current_norm(m.plus_current, m.minus_current)
+    cur = sc.current_log10 or scale_from_histogram(pair_current_histogram(result))
     hlim = sc.height_nm or height_limits(result.height)
     prof = result.profile()
 

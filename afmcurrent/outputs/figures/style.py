@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ...core.classes import CLASS_LABELS, ClassCode
+from ...pair.transport.maps import bound_code
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -29,6 +30,9 @@ __all__ = [
     "lightness",
     "class_legend_handles",
     "current_norm",
+    "current_histogram",
+    "scale_from_histogram",
+    "pair_current_histogram",
     "FigureScales",
     "shared_scales",
     "add_scale_bar",
@@ -93,27 +97,99 @@ def class_legend_handles(codes: Iterable[int] | None = None) -> list:
             for c in codes]
 
 
-def current_norm(*maps: np.ndarray) -> tuple[float, float]:
+#: Bins of the log-current histograms a colour scale is taken from: 0.01 decade, 1e-18 A to
+#: 1 A (values outside fall into the end bins). A histogram per pair is small (1800 counts) and
+#: the histograms of a set add up, so a set's scale is that of all its pixels, in bounded memory.
+HIST_LO, HIST_HI, HIST_STEP = -18.0, 0.0, 0.01
+_N_BINS = round((HIST_HI - HIST_LO) / HIST_STEP)
+
+
+def current_histogram(*maps: np.ndarray, bounds: tuple[np.ndarray | None, ...] | None = None
+                      ) -> np.ndarray:
+    """Counts of log10(I / A) of the measured pixels of current maps, in :data:`HIST_STEP` bins.
+
+    Parameters
+    ----------
+    *maps : ndarray of float, shape (rows, cols)
+        Current maps, A.
+    bounds : tuple of (ndarray or None), optional
+        Per map, its bound codes (0 a measurement, 1 at the amplifier floor, 2 saturated;
+        :func:`afmcurrent.pair.transport.bound_code`): pixels with a code other than 0 are
+        bounds, not measurements, and are left out. None: every finite positive pixel counts.
+
+    Returns
+    -------
+    ndarray of int64, shape (1800,)
+        Add the histograms of several pairs to get the set's.
+    """
+    counts = np.zeros(_N_BINS, np.int64)
+    for i, m in enumerate(maps):
+        m = np.asarray(m, float)
+        ok = np.isfinite(m) & (m > 0)
+        b = None if bounds is None else bounds[i]
+        if b is not None:
+            ok &= np.asarray(b) == 0
+        idx = np.floor((np.log10(m[ok]) - HIST_LO) / HIST_STEP).astype(np.int64)
+        counts += np.bincount(np.clip(idx, 0, _N_BINS - 1), minlength=_N_BINS)
+    return counts
+
+
+def scale_from_histogram(counts: np.ndarray) -> tuple[float, float]:
+    """THE rule of a log current colour scale, from :func:`current_histogram` counts.
+
+    The 0.5th to 99.5th percentile of the counted pixels (to the bin: the lower limit at its
+    bin's lower edge, the upper at its bin's upper edge, so the scale never covers less),
+    widened to at least one decade about its middle, then rounded outwards to half decades.
+
+    Returns
+    -------
+    (float, float)
+        ``(vmin, vmax)`` of log10(I / A); (-15, -9) when nothing was counted.
+    """
+    counts = np.asarray(counts, np.int64)
+    n = int(counts.sum())
+    if n == 0:
+        return (-15.0, -9.0)
+    cdf = np.cumsum(counts)
+    i_lo = int(np.searchsorted(cdf, 0.005 * n, side="left"))
+    i_hi = int(np.searchsorted(cdf, 0.995 * n, side="left"))
+    lo, hi = HIST_LO + i_lo * HIST_STEP, HIST_LO + (i_hi + 1) * HIST_STEP
+    if hi - lo < 1:
+        mid = 0.5 * (lo + hi)
+        lo, hi = mid - 0.5, mid + 0.5
+    return float(np.floor(round(lo * 2, 6)) / 2), float(np.ceil(round(hi * 2, 6)) / 2)
+
+
+def current_norm(*maps: np.ndarray, bounds: tuple[np.ndarray | None, ...] | None = None
+                 ) -> tuple[float, float]:
     """Shared log10 colour limits (log10 of A) for current maps: 0.5th to 99.5th percentile.
 
     Parameters
     ----------
     *maps : ndarray of float
         Current maps in A.
+    bounds : tuple of (ndarray or None), optional
+        Per map, its bound codes: pixels at the floor or saturated are left out
+        (:func:`current_histogram`).
 
     Returns
     -------
     (float, float)
-        ``(vmin, vmax)`` of log10(I / A), at least one decade apart.
+        ``(vmin, vmax)`` of log10(I / A), at least one decade apart
+        (:func:`scale_from_histogram`).
     """
-    vals = np.concatenate([np.log10(m[np.isfinite(m) & (m > 0)]) for m in maps])
-    if vals.size == 0:
-        return (-15.0, -9.0)
-    lo, hi = np.percentile(vals, [0.5, 99.5])
-    if hi - lo < 1:
-        mid = 0.5 * (lo + hi)
-        lo, hi = mid - 0.5, mid + 0.5
-    return float(np.floor(lo * 2) / 2), float(np.ceil(hi * 2) / 2)
+    return scale_from_histogram(current_histogram(*maps, bounds=bounds))
+
+
+def pair_current_histogram(result: PairResult) -> np.ndarray:
+    """:func:`current_histogram` of a pair's I(+V) and registered |I(-V)| maps, pixels at the
+    floor or saturated left out (they are drawn in their own colours, not on the scale)."""
+    m = result.maps
+    shape = m.plus_current.shape
+    return current_histogram(
+        m.plus_current, m.minus_current,
+        bounds=(bound_code(m.plus_at_floor, m.plus_at_saturation, shape),
+                bound_code(m.minus_at_floor, m.minus_at_saturation, shape)))
 
 
 @dataclass(frozen=True)
@@ -157,14 +233,15 @@ def shared_scales(results: Iterable[PairResult]) -> FigureScales:
     Returns
     -------
     FigureScales
-        Current limits from :func:`current_norm` over all +V and -V maps; height limits from
+        Current limits by :func:`scale_from_histogram` over the measured pixels of all +V and
+        -V maps (pixels at the floor or saturated left out: the rule of a batch's figures and
+        ``currents.png``); height limits from
         the 0.5th to 99.5th percentile over all topographies, nm.
     """
     results = list(results)
     if not results:
         return FigureScales()
-    cur = current_norm(*[m for r in results for m in (r.maps.plus_current,
-                                                       r.maps.minus_current)])
+    cur = scale_from_histogram(sum(pair_current_histogram(r) for r in results))
     return FigureScales(cur, height_limits(*[r.height for r in results]))
 
 

@@ -87,8 +87,16 @@ def retrace_log_current(scan: Scan, current_channel: str,
         cur = convert_channel(retrace, calibration).current
     except AfmcurrentError:
         return None
+    return _log10_positive(cur)
+
+
+def _log10_positive(x: np.ndarray) -> np.ndarray:
+    """log10 where ``x > 0``, NaN elsewhere (``np.where(x > 0, np.log10(x), nan)`` without its
+    full-size temporary: a lower peak of memory on large maps)."""
+    out = np.full(np.shape(x), np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(cur > 0, np.log10(cur), np.nan)
+        np.log10(x, out=out, where=np.asarray(x) > 0)
+    return out
 
 
 def correlate_pair(
@@ -133,21 +141,20 @@ def correlate_pair(
     if slope is None:
         slope = slope_map(height, pixel_size)
     curv = curvature_map(height, pixel_size, subgrid=subgrid(height.shape, RANK_SAMPLES))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lp = np.where(maps.plus_current > 0, np.log10(maps.plus_current), np.nan)
-        lm = np.where(maps.minus_current > 0, np.log10(maps.minus_current), np.nan)
+    lp = _log10_positive(maps.plus_current)
+    lm = _log10_positive(maps.minus_current)
     ct = crosstalk(lp, height, class_map, pixel_size, slope=slope,
                    log_current_retrace=log_current_retrace)
     min_px = int(math.ceil(min_area_um2 * 1e-12 / (pixel_size[0] * pixel_size[1])))
+    ranks = {
+        "plus_current": rank_correlations(lp, height, slope, curv, maps.valid, RANK_SAMPLES),
+        "minus_current": rank_correlations(lm, height, slope, curv, maps.valid, RANK_SAMPLES),
+    }
+    del lp, lm, curv  # before the label maps below (a lower peak of memory on large maps)
     return PairCorrelation(
         topography={
             "by_class": topography_by_class(height, class_map, slope),
-            "rank_correlation": {
-                "plus_current": rank_correlations(lp, height, slope, curv, maps.valid,
-                                                  RANK_SAMPLES),
-                "minus_current": rank_correlations(lm, height, slope, curv, maps.valid,
-                                                   RANK_SAMPLES),
-            },
+            "rank_correlation": ranks,
             "crosstalk": ct.to_dict(),
         },
         crosstalk=ct,

@@ -151,8 +151,7 @@ def crosstalk(
     edge_rho = float(np.average(re, weights=ws)) if ws else float("nan")
     tr = None
     if log_current_retrace is not None:
-        diff = lc - np.asarray(log_current_retrace, np.float64)
-        diff = diff[g].copy()
+        diff = lc[g] - np.asarray(log_current_retrace, np.float64)[g]  # the sub-grid only
         diff[cls == 0] = np.nan
         tr = spearman(diff, _gradient_at(np.asarray(height, np.float64), g, pixel_size)[1])
     vals = [abs(v) for v in (slope_rho, edge_rho, tr) if v is not None and np.isfinite(v)]

@@ -22,7 +22,9 @@ from ...pair.classify import rule_class, rule_classes
 from .apply import apply_pooled
 from .model import PooledModel, fit_pooled, missing_classes
 from .sample import (
+    POOLED_PIXELS,
     RESULT_CHANNELS,
+    PooledSample,
     draw_sample,
     features,
     pair_features,
@@ -43,4 +45,6 @@ __all__ = [
     "apply_pooled",
     "pair_features",
     "RESULT_CHANNELS",
+    "POOLED_PIXELS",
+    "PooledSample",
 ]

@@ -13,6 +13,7 @@ from ...core.classes import CLASS_NAMES, N_CODES
 from ...core.config import load_config
 from ...core.errors import AfmcurrentError
 from ...pair.classify import Thresholds, rule_classes
+from .sample import POOLED_PIXELS
 
 __all__ = [
     "PooledModel",
@@ -154,7 +155,7 @@ def fit_pooled(
     thresholds: Thresholds | None = None,
     *,
     seed: int = 0,
-    max_pixels: int = 40_000,
+    max_pixels: int = POOLED_PIXELS,
     min_share: float = 0.002,
     reg_covar: float = 1e-3,
 ) -> PooledModel:
@@ -163,7 +164,8 @@ def fit_pooled(
     Parameters
     ----------
     samples : dict of str to ndarray
-        From :func:`sample_pixels`.
+        From :func:`sample_pixels` or :meth:`PooledSample.as_dict` (a batch: already at most
+        ``max_pixels``).
     thresholds : Thresholds, optional
         Rules that define and name the components (default: the ``[classify]`` defaults).
     seed : int, optional

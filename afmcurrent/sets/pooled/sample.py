@@ -2,7 +2,9 @@
 
 Features are (log10 I(+V), log10 I_e(+V)) where both currents are finite and positive; a pair's
 pixels are drawn uniformly without replacement, seeded by the pair's name and the batch seed, so
-the draw depends on neither the order of the pairs nor the executor.
+the draw depends on neither the order of the pairs nor the executor. Across the set, the pixels
+drawn from every pair are thinned as they arrive to a fixed-size uniform sample of their union
+(:class:`PooledSample`), so the calling process holds the same memory for 50 pairs or 10 000.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import numpy as np
 from ...io.hdf5 import read_hdf5
 
 __all__ = [
+    "POOLED_PIXELS",
+    "PooledSample",
     "RESULT_CHANNELS",
     "features",
     "pair_sample",
@@ -27,6 +31,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+
+#: Pixels of the pooled sample the model is fitted on (and the summary figure drawn from).
+POOLED_PIXELS = 40_000
 
 #: Channels of ``result.h5`` the pooled model reads.
 RESULT_CHANNELS = ("plus_current", "electronic_current", "class")
@@ -181,3 +188,82 @@ def sample_pixels(
     return out
 
 
+
+
+class PooledSample:
+    """A fixed-size uniform sample, without replacement, of the pixels drawn from every pair.
+
+    Each pixel offered by :meth:`add` gets a key uniform in [0, 1) from a generator seeded by
+    the batch seed and the pair's name; the sample is the ``capacity`` pixels of smallest key
+    among all offered (a bottom-k sample: every subset of ``capacity`` pixels of the union is
+    equally likely, as with a uniform draw from the concatenation). The keys depend on neither
+    the order in which the pairs arrive nor the executor, so neither does the sample. Memory is
+    bounded: at most ``2 capacity`` pixels plus one pair's are held (32 bytes each) before the
+    largest keys are dropped.
+
+    Parameters
+    ----------
+    capacity : int, optional
+        Pixels kept (default :data:`POOLED_PIXELS`).
+    seed : int, optional
+        The batch seed.
+    """
+
+    def __init__(self, capacity: int = POOLED_PIXELS, seed: int = 0) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = int(capacity)
+        self.seed = int(seed)
+        self._names: list[str] = []
+        self._keys = np.zeros(0)
+        self._feats = np.zeros((0, 2))
+        self._pair = np.zeros(0, np.int32)  # index into _names
+        self._row = np.zeros(0, np.int32)  # row of the pixel in its pair's sample
+        self.n_offered = 0
+
+    def add(self, name: str, sample: np.ndarray) -> None:
+        """Offer one pair's drawn pixels.
+
+        Parameters
+        ----------
+        name : str
+            The pair's name (unique in the set; seeds the keys).
+        sample : ndarray, shape (n, 2)
+            From :func:`pair_sample` or :func:`draw_sample`.
+        """
+        sample = np.asarray(sample, np.float64).reshape(-1, 2)
+        n = len(sample)
+        if n == 0:
+            return
+        keys = np.random.default_rng([self.seed, zlib.crc32(name.encode()), 1]).random(n)
+        self._names.append(name)
+        self._keys = np.concatenate([self._keys, keys])
+        self._feats = np.concatenate([self._feats, sample])
+        self._pair = np.concatenate([self._pair, np.full(n, len(self._names) - 1, np.int32)])
+        self._row = np.concatenate([self._row, np.arange(n, dtype=np.int32)])
+        self.n_offered += n
+        if len(self._keys) > 2 * self.capacity:
+            self._trim()
+
+    def _trim(self) -> None:
+        if len(self._keys) <= self.capacity:
+            return
+        keep = np.argpartition(self._keys, self.capacity - 1)[:self.capacity]
+        self._keys, self._feats = self._keys[keep], self._feats[keep]
+        self._pair, self._row = self._pair[keep], self._row[keep]
+
+    def as_dict(self) -> dict[str, np.ndarray]:
+        """The sample by pair name: each pair's kept pixels in their order in its sample.
+
+        Returns
+        -------
+        dict of str to ndarray, shape (k, 2)
+            Only pairs with at least one kept pixel; at most ``capacity`` pixels in all.
+        """
+        self._trim()
+        order = np.lexsort((self._row, self._pair))
+        pair, feats = self._pair[order], self._feats[order]
+        cuts = np.flatnonzero(np.diff(pair)) + 1
+        return {self._names[int(p[0])]: f
+                for p, f in zip(np.split(pair, cuts), np.split(feats, cuts), strict=True)
+                if len(p)}
