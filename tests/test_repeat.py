@@ -169,3 +169,36 @@ def test_analyze_session_compares_its_repeated_plus_scan(tmp_path, capsys):
     assert r["compared"] and r["warning"] is None
     assert r["earlier"].endswith("S_A1.h5 (scan 0)") and r["later"].endswith("(scan 2)")
     assert r["class_change_fraction"] < 0.01
+
+
+def test_three_scans_of_one_area_are_compared_in_a_chain_one_writer_per_folder(tmp_path):
+    """+V, -V, +V, +V: three pairs share the -V scan. Each +V scan is compared with the next,
+    so no pair's folder is written by two comparisons (they run at once on the workers), and
+    the rows do not depend on the order in which the comparisons finish."""
+    from itertools import permutations
+
+    from afmcurrent.sets.pairing import PairSpec
+    from afmcurrent.sets.repeat import apply_repeat_rows, repeat_groups
+
+    m = tmp_path / "m.spm"
+    specs = [PairSpec(n, tmp_path / f"{n}.spm", m) for n in ("p1", "p2_repeat2", "p3_repeat3")]
+    other = PairSpec("q1", tmp_path / "q1.spm", tmp_path / "m2.spm")
+    groups = repeat_groups([specs[0], other, *specs[1:]])
+    assert [(a.name, b.name) for a, b in groups] == [("p1", "p2_repeat2"),
+                                                       ("p2_repeat2", "p3_repeat3")]
+    writers = [a.name for a, _ in groups]
+    assert len(writers) == len(set(writers))  # one comparison writes into a folder
+    earlier = frozenset(writers)
+    outcomes = [{"first": a.name, "later": b.name, "warning": None,
+                 "comparison": {"compared": True, "changed_fraction": k,
+                                "class_change_fraction": k, "median_change_decades": k}}
+                for k, (a, b) in enumerate(groups)]
+    seen = set()
+    for order in permutations(outcomes):
+        rows = {s.name: {"status": "ok"} for s in specs}
+        for o in order:
+            apply_repeat_rows(rows, o, earlier)
+        seen.add(tuple((n, r["repeat_pair"], r["repeat_changed_fraction"])
+                       for n, r in sorted(rows.items())))
+    assert seen == {(("p1", "p2_repeat2", 0), ("p2_repeat2", "p3_repeat3", 1),
+                     ("p3_repeat3", "p2_repeat2", 1))}

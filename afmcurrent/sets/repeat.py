@@ -1,10 +1,13 @@
 """Repeat scans in a batch: pairs that share their -V scan are the same area scanned at +V twice
-(+V, -V, +V; :func:`afmcurrent.sets.pairing.pair_scans` names the later pair ``_repeatN``, a
-session gives pairs ``(0, 1)`` and ``(2, 1)``). After the pairs are written, each later +V scan
-is compared with the first (:func:`afmcurrent.pair.repeat.compare_repeat`, from the written
-results), and the comparison goes into the first pair's folder (``summary.json`` ``repeat``, the
-``/repeat`` group of ``result.h5``, ``repeat.png``) and into the rows of both pairs
-(``repeat_*`` columns of ``summary.csv``; the warning in the first pair's ``warnings``).
+or more (+V, -V, +V; :func:`afmcurrent.sets.pairing.pair_scans` names the later pairs
+``_repeatN``, a session gives pairs ``(0, 1)`` and ``(2, 1)``). After the pairs are written, each
++V scan of such a group is compared with the next one in the batch's order
+(:func:`afmcurrent.pair.repeat.compare_repeat`, from the written results): the change that each
+further scan made. The comparison goes into the earlier pair's folder (``summary.json``
+``repeat``, the ``/repeat`` group of ``result.h5``, ``repeat.png``), so every folder is written by
+one comparison only (no two tasks write one file), and into the rows (``repeat_*`` columns of
+``summary.csv``: a pair's own comparison with the next scan, the last pair of a group its
+comparison with the previous one; the warning in the earlier pair's ``warnings``).
 """
 
 from __future__ import annotations
@@ -39,18 +42,18 @@ REPEAT_COLUMNS = ("repeat_pair", "repeat_changed_fraction", "repeat_class_change
 
 
 def repeat_groups(specs: list[PairSpec]) -> list[tuple[PairSpec, PairSpec]]:
-    """``(first, later)`` pairs of specs sharing their -V scan, in the batch's order (the first
-    pair of a -V scan is the reference of the later ones)."""
+    """``(earlier, next)`` pairs of specs sharing their -V scan, consecutive in the batch's order:
+    a group of n pairs gives n - 1 comparisons, and no pair is the earlier one of two."""
     groups: dict[tuple[str, int | None], list[PairSpec]] = {}
     for s in specs:
         groups.setdefault((str(Path(s.minus).resolve()), s.minus_scan), []).append(s)
-    return [(g[0], later) for g in groups.values() if len(g) > 1 for later in g[1:]]
+    return [(g[i], g[i + 1]) for g in groups.values() for i in range(len(g) - 1)]
 
 
 def repeat_task(outdir: str, first: PairSpec, later: PairSpec, figures: bool
                 ) -> dict[str, Any]:
     """Compare the +V scans of two written pairs of one area; write the comparison into the
-    first pair's folder.
+    first pair's folder (the only task that writes there: :func:`repeat_groups`).
 
     Returns
     -------
@@ -80,16 +83,23 @@ def repeat_task(outdir: str, first: PairSpec, later: PairSpec, figures: bool
             "warning": comp.warning}
 
 
-def apply_repeat_rows(rows: dict[str, dict[str, Any]], outcome: dict[str, Any]) -> None:
-    """Fill the ``repeat_*`` columns of both pairs' rows from a :func:`repeat_task` outcome
-    (and the warning into the first pair's ``warnings``)."""
+def apply_repeat_rows(rows: dict[str, dict[str, Any]], outcome: dict[str, Any],
+                      earlier: frozenset[str] = frozenset()) -> None:
+    """Fill the ``repeat_*`` columns of the pairs' rows from a :func:`repeat_task` outcome (and
+    the warning into the first pair's ``warnings``).
+
+    The first pair's row always takes the comparison; the later pair's row takes it only when
+    that pair is not itself the earlier pair of another comparison (``earlier``: the names of
+    all pairs compared with a next scan), whatever the order in which the comparisons finish.
+    """
     c = outcome["comparison"]
     values = {"repeat_changed_fraction": c.get("changed_fraction"),
               "repeat_class_change_fraction": c.get("class_change_fraction"),
               "repeat_median_change_decades": c.get("median_change_decades")}
     first, later = rows[outcome["first"]], rows[outcome["later"]]
     first.update(values, repeat_pair=outcome["later"])
-    later.update(values, repeat_pair=outcome["first"])
+    if outcome["later"] not in earlier:
+        later.update(values, repeat_pair=outcome["first"])
     if outcome["warning"]:
         known = first.get("warnings") or ""
         if outcome["warning"] not in known:
@@ -103,12 +113,14 @@ def repeat_pass(runner: Any, specs: list[PairSpec], rows: dict[str, dict[str, An
     """Compare every repeated +V scan of the batch whose two pairs succeeded (on the
     executor); returns the number compared. A comparison that fails is logged, never fatal."""
     ok = {n for n, r in rows.items() if r["status"] in ("ok", "skipped")}
-    tasks = [(str(outdir), a, b, figures) for a, b in repeat_groups(specs)
-             if a.name in ok and b.name in ok]
+    # consecutive among the pairs that succeeded: a failed middle pair is skipped over
+    tasks = [(str(outdir), a, b, figures)
+             for a, b in repeat_groups([s for s in specs if s.name in ok])]
+    earlier = frozenset(t[1].name for t in tasks)
     done = 0
     for task, out, error in runner.map(repeat_task, tasks):
         if error is None:
-            apply_repeat_rows(rows, out)
+            apply_repeat_rows(rows, out, earlier)
             done += 1
             if out["warning"]:
                 logger.warning("%s: %s", out["first"], out["warning"])
