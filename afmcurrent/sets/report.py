@@ -175,8 +175,9 @@ def write_report(path: Path, result: BatchResult, sample_rows: list[dict[str, An
     if "currents.png" in result.files and (outdir / "currents.png").is_file():
         figure += ('<figure><a href="currents.png"><img src="currents.png" alt="current maps '
                    'of the set" style="max-width:100%;width:900px"></a><figcaption>I(+V) and '
-                   "|I(-V)| of every pair on one log colour scale shared by the set (each "
-                   "pair's own figures use the pair's scale); black: at the amplifier floor "
+                   "|I(-V)| of every pair on one log colour scale shared by the set (the "
+                   "pairs' own figures, drawn with --figures, use the same scale); black: at "
+                   "the amplifier floor "
                    "(upper bound), purple: saturated (lower bound), white: no value."
                    "</figcaption></figure>")
 
