@@ -67,8 +67,9 @@ class BiasSource(SourceBase):
         ----------
         rate : float, optional
             Ramp rate for that recovery, V/s (default: ``limits.max_ramp_rate / 2``).
-        state : SourceState, optional
-            The write-ahead state of the last session on this source.
+        state : LastCommanded, optional
+            The write-ahead state of the last session on this source (e.g. the
+            ``SourceState`` of :mod:`acquisition.safety.state`).
 
         Returns
         -------
