@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ...io.hdf5 import read_hdf5
+from ...io.hdf5 import COMPACT_MANTISSA_BITS, read_hdf5, round_mantissa
 
 __all__ = [
     "POOLED_PIXELS",
@@ -58,9 +58,10 @@ def features(
 
     Notes
     -----
-    The currents are rounded to float32 first, as ``result.h5`` stores them, so features taken
+    The currents are rounded to float32 and to :data:`afmcurrent.io.hdf5.COMPACT_MANTISSA_BITS`
+    bits of mantissa first, as a batch's compact ``result.h5`` stores them, so features taken
     from a pair in memory equal those read back from its folder (a resumed batch draws the same
-    pixels).
+    pixels with the same values).
     """
     p32, e32, index = _usable(plus_current, electronic_current)
     return _log_features(p32, e32, index), index
@@ -102,8 +103,10 @@ def _usable(
 
 
 def _log_features(p32: np.ndarray, e32: np.ndarray, index: np.ndarray) -> np.ndarray:
-    return np.column_stack([np.log10(p32[index].astype(np.float64)),
-                            np.log10(e32[index].astype(np.float64))])
+    # rounded as a batch's compact result.h5 stores them (idempotent on values read back)
+    return np.column_stack([
+        np.log10(round_mantissa(p32[index], COMPACT_MANTISSA_BITS).astype(np.float64)),
+        np.log10(round_mantissa(e32[index], COMPACT_MANTISSA_BITS).astype(np.float64))])
 
 
 def _draw_rows(n: int, name: str, samples_per_pair: int, seed: int) -> np.ndarray | None:
