@@ -38,6 +38,25 @@ BATCH_OUTPUTS = ("pairs", "summary.csv", "samples.csv", "pooled.json", "summary.
 
 def batch_identity(specs: list[PairSpec], options: BatchOptions, pooled_samples: int,
                     seed: int, source: dict[str, Any] | None) -> dict[str, Any]:
+    """What a batch folder was made from, as ``OUTDIR/batch.json`` records it.
+
+    Parameters
+    ----------
+    specs : list of PairSpec
+        The pairs of the set (their names, files and session scan numbers are the source
+        unless ``source`` is given).
+    options : BatchOptions
+    pooled_samples, seed : int
+        Pixels drawn per pair for the pooled model and its seed.
+    source : dict, optional
+        How the set was given (e.g. the folder or manifest); None: the list of pairs.
+
+    Returns
+    -------
+    dict
+        ``source`` and ``settings`` (the options' settings, ``pooled_samples``, ``seed``):
+        a later run into the same folder must have the same identity, or ``--overwrite``.
+    """
     if source is None:
         source = {"pairs": sorted([s.name, str(s.plus), str(s.minus), s.plus_scan,
                                    s.minus_scan] for s in specs)}

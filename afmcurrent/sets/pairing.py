@@ -132,6 +132,10 @@ def _same_area(a: ScanHeader, b: ScanHeader, size_rtol: float, offset_tol: float
 
 
 def pair_name(path: Path, root: Path) -> str:
+    """A pair's folder name from its +V file: the path below ``root`` without the suffix, its
+    parts joined by ``__`` and every run of other characters than ``A-Za-z0-9._-`` made ``_``
+    (``root/S1/a1/x_plus.spm`` -> ``S1__a1__x_plus``); the file's stem when it is not below
+    ``root``, ``pair`` when nothing is left."""
     rel = path.relative_to(root).with_suffix("") if path.is_relative_to(root) else Path(path.stem)
     return re.sub(r"[^A-Za-z0-9._-]+", "_", "__".join(rel.parts)).strip("_") or "pair"
 

@@ -120,6 +120,9 @@ def input_label(spec: PairSpec, which: str) -> str:
 
 
 def empty_row(spec: PairSpec) -> dict[str, Any]:
+    """A ``summary.csv`` row of a pair before (or without) its analysis: every column of
+    :data:`SUMMARY_COLUMNS` None except the pair's name, sample, group, inputs and given
+    biases (V)."""
     row = {k: None for k in SUMMARY_COLUMNS}
     row.update(name=spec.name, sample=spec.sample, group=spec.group,
                plus=input_label(spec, "plus"), minus=input_label(spec, "minus"),
@@ -174,6 +177,7 @@ def aggregate_samples(rows: Sequence[dict[str, Any]]) -> tuple[list[dict[str, An
 
 
 def as_float(v: Any) -> float:
+    """``float(v)``, or NaN when ``v`` is None, empty or not a number (a table cell)."""
     try:
         f = float(v)
     except (TypeError, ValueError):

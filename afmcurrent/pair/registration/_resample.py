@@ -132,6 +132,13 @@ def _shift_columns(block: np.ndarray, k: int) -> np.ndarray:
 
 
 def check_apply(image: Any, registration: Registration) -> np.ndarray:
+    """``image`` as an array, checked to be 2-D and of the registered frame's shape.
+
+    Raises
+    ------
+    RegistrationError
+        If the image is not 2-D or its shape differs from ``registration.shape``.
+    """
     img = np.asarray(image)
     if img.ndim != 2:
         raise RegistrationError(f"apply_registration: expected a 2-D image, got {img.shape}")
